@@ -1,0 +1,542 @@
+"""The ``safety-val`` command line: thin — it parses, calls the library and renders.
+
+Errors in user input print one line on stderr and exit with code 2; ``--debug``
+(anywhere on the command line) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from safety_val.errors import SafetyValError, ValidationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from safety_val.execution.base import Executor
+
+__all__ = ["app", "main"]
+
+
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """The click exception ``name`` from click and from Typer's vendored copy, if any."""
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module_name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        cls = getattr(module, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in found:
+            found.append(cls)
+    return tuple(found)
+
+
+_CLICK_EXIT = _click_classes("Exit")
+_CLICK_ERROR = _click_classes("ClickException")
+_CLICK_ABORT = _click_classes("Abort")
+
+app = typer.Typer(
+    name="safety-val",
+    help="Scenario-based safety validation of automated driving systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+odd_app = typer.Typer(help="Operational Design Domains.", no_args_is_help=True)
+scenario_app = typer.Typer(
+    help="Logical scenarios: list, show, validate, OpenSCENARIO.", no_args_is_help=True
+)
+app.add_typer(odd_app, name="odd")
+app.add_typer(scenario_app, name="scenario")
+
+_STATE: dict[str, bool] = {"quiet": False, "debug": False}
+stdout = Console()
+stderr = Console(stderr=True)
+
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
+
+
+@app.callback()
+def _root(
+    quiet: QuietOption = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Scenario-based safety validation of automated driving systems.
+
+    ``--quiet`` and ``--debug`` may stand anywhere on the command line.
+    """
+    _STATE["quiet"] = _STATE["quiet"] or quiet
+    _STATE["debug"] = _STATE["debug"] or debug
+
+
+# -- odd ----------------------------------------------------------------------------------------
+
+
+@odd_app.command("validate")
+def odd_validate(
+    files: Annotated[list[Path], typer.Argument(help="ODD YAML files.")],
+) -> None:
+    """Validate ODD files (ISO 34503 categories, units, ranges, allowed sets)."""
+    from safety_val.odd import load_odd
+
+    for file in files:
+        odd = load_odd(file)
+        _say(f"[green]valid[/] {file}: ODD '{odd.name}' with {len(odd)} attributes")
+
+
+# -- scenario -----------------------------------------------------------------------------------
+
+
+@scenario_app.command("list")
+def scenario_list(
+    folder: Annotated[Path, typer.Argument(help="Folder of scenario files.")] = Path("scenarios"),
+) -> None:
+    """List the logical scenarios in a folder (invalid files are listed with their error)."""
+    from safety_val.scenario import load_scenario
+
+    table = Table("file", "name", "ODD", "template", "parameters", "limit state")
+    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    if not folder.is_dir():
+        raise ValidationError("not a folder", file=folder, expected="a folder of scenario files")
+    for file in files:
+        try:
+            s = load_scenario(file)
+        except ValidationError as exc:
+            table.add_row(str(file), "[red]invalid[/]", "", "", "", exc.message)
+            continue
+        table.add_row(
+            str(file), s.name, s.odd.name, s.template, str(s.dimension), s.criterion.expression
+        )
+    stdout.print(table)
+
+
+@scenario_app.command("show")
+def scenario_show(scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")]) -> None:
+    """Show a logical scenario: parameters, distributions, ODD mapping, dependence, limit state."""
+    from safety_val.distributions import support
+    from safety_val.scenario import load_scenario
+
+    s = load_scenario(scenario_file)
+    stdout.print(f"[bold]{s.name}[/] — {s.description}")
+    stdout.print(f"ODD: {s.odd.name}   simulator: {s.simulator['kind']}   template: {s.template}")
+    table = Table("parameter", "unit", "distribution", "support", "ODD attribute")
+    for p in s.parameters:
+        if p.distribution is None:
+            dist, sup = "value set", ""
+        else:
+            spec = p.distribution.to_dict()
+            family = spec.pop("family")
+            dist = f"{family}({', '.join(f'{k}={v}' for k, v in spec.items())})"
+            if p.bounds:
+                dist += f" on [{p.bounds[0]:g}, {p.bounds[1]:g}]"
+            lo, hi = support(p.marginal)
+            sup = ", ".join(p.categories) if p.categories else f"[{lo:g}, {hi:g}]"
+        attribute = ""
+        if p.odd_attribute:
+            attribute = f"{p.odd_attribute} {s.odd.attribute(p.odd_attribute).describe()}"
+        table.add_row(p.name, p.unit, dist, sup, attribute)
+    stdout.print(table)
+    if s.dependence is not None:
+        stdout.print(
+            f"dependence: normal copula ({s.dependence.kind}) over "
+            f"{', '.join(s.dependence.parameters)}: {s.dependence.matrix}"
+        )
+    if s.fixed:
+        stdout.print("fixed: " + ", ".join(f"{k}={v}" for k, v in s.fixed.items()))
+    stdout.print(f"KPIs: {', '.join(s.kpis)}")
+    stdout.print(f"limit state: g = {s.criterion.expression}  (failure when g ≤ 0)")
+
+
+@scenario_app.command("validate")
+def scenario_validate(
+    files: Annotated[list[Path], typer.Argument(help="Scenario YAML files.")],
+) -> None:
+    """Validate scenario files against their ODD and simulator template."""
+    from safety_val.scenario import load_scenario
+
+    for file in files:
+        s = load_scenario(file)
+        _say(
+            f"[green]valid[/] {file}: '{s.name}', {s.dimension} parameters, ODD '{s.odd.name}'"
+        )
+
+
+@scenario_app.command("export-xosc")
+def scenario_export_xosc(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .xosc file to write.")],
+    runs: Annotated[
+        int | None, typer.Option(help="numberOfTestRuns of the stochastic part.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="randomSeed of the stochastic part.")] = None,
+    scenario_xosc: Annotated[
+        str | None, typer.Option(help="ScenarioFile filepath to reference.")
+    ] = None,
+) -> None:
+    """Export the parameter distributions as an OpenSCENARIO ParameterValueDistribution."""
+    from safety_val.formats.xosc import ParameterDistributionSet, write_xosc
+    from safety_val.scenario import load_scenario, scenario_to_dict
+
+    s = load_scenario(scenario_file)
+    body = scenario_to_dict(s)
+    dist_set = ParameterDistributionSet(
+        parameters=body["parameters"],
+        value_sets=body.get("value_sets", []),
+        scenario_file=scenario_xosc or f"{s.name}.xosc",
+        number_of_test_runs=runs,
+        random_seed=seed,
+    )
+    write_xosc(dist_set, out, description=f"safety-val logical scenario {s.name}")
+    _say(f"wrote {out} ({s.dimension} parameters)")
+
+
+@scenario_app.command("import-xosc")
+def scenario_import_xosc(
+    xosc: Annotated[Path, typer.Argument(help="OpenSCENARIO ParameterValueDistribution file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="YAML file to write.")],
+    into: Annotated[
+        Path | None,
+        typer.Option(
+            help="A scenario whose parameters are replaced by the imported ones (validated)."
+        ),
+    ] = None,
+) -> None:
+    """Import an OpenSCENARIO ParameterValueDistribution as a parameter block or scenario."""
+    from safety_val._io import atomic_write_text
+    from safety_val._yaml import read_yaml_mapping
+    from safety_val.formats.xosc import read_xosc
+    from safety_val.scenario import scenario_from_dict, scenario_to_dict
+
+    dist_set = read_xosc(xosc)
+    block: dict[str, Any] = {"parameters": dist_set.parameters}
+    if dist_set.value_sets:
+        block["value_sets"] = dist_set.value_sets
+    if into is not None:
+        file, body = read_yaml_mapping(into, root="scenario")
+        body = {**body, **block}
+        body.pop("dependence", None)
+        out_dir = out.resolve().parent
+        scenario = scenario_from_dict(body, source=file.resolve())
+        document: dict[str, Any] = {"scenario": scenario_to_dict(scenario, relative_to=out_dir)}
+    else:
+        document = block
+    text = f"# imported from {xosc.name} by safety-val\n" + yaml.safe_dump(
+        document, sort_keys=False, allow_unicode=True
+    )
+    atomic_write_text(out, text)
+    _say(
+        f"wrote {out} ({len(dist_set.parameters)} parameters, "
+        f"{len(dist_set.value_sets)} value sets)"
+    )
+
+
+# -- fit ----------------------------------------------------------------------------------------
+
+
+@app.command("fit")
+def fit(
+    data: Annotated[
+        Path, typer.Argument(help="CSV (or Parquet) file with one column per quantity.")
+    ],
+    columns: Annotated[str, typer.Option(help="Comma-separated columns to fit.")],
+    families: Annotated[
+        str | None, typer.Option(help="Comma-separated candidate families.")
+    ] = None,
+    copula: Annotated[
+        bool, typer.Option("--copula/--no-copula", help="Also fit a normal copula.")
+    ] = False,
+    alpha: Annotated[
+        float, typer.Option(help="Significance level of the goodness-of-fit test.")
+    ] = 0.05,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the parameter block here.")
+    ] = None,
+) -> None:
+    """Fit distributions to data (BIC + goodness of fit) and write a parameter block."""
+    import pandas as pd
+
+    from safety_val._io import atomic_write_text
+    from safety_val.formats.fit import fit_parameters
+
+    try:
+        frame = pd.read_parquet(data) if data.suffix == ".parquet" else pd.read_csv(data)
+    except FileNotFoundError:
+        raise ValidationError("file not found", file=data) from None
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise ValidationError(f"cannot read table: {str(exc).splitlines()[0]}", file=data) from None
+    names = [c.strip() for c in columns.split(",") if c.strip()]
+    result = fit_parameters(
+        frame,
+        names,
+        families=None if families is None else [f.strip() for f in families.split(",")],
+        copula=copula,
+        alpha=alpha,
+    )
+    table = Table("column", "family", "BIC", "p-value", "accepted", "chosen")
+    for row in result.table.itertuples(index=False):
+        table.add_row(
+            str(row.column),
+            str(row.family),
+            f"{row.bic:.1f}",
+            f"{row.p_value:.3g}",
+            "yes" if row.accepted else "no",
+            "◀" if row.chosen else "",
+        )
+    if not _STATE["quiet"]:
+        stdout.print(table)
+    text = result.to_yaml()
+    if out is None:
+        stdout.print(text, markup=False, highlight=False)
+    else:
+        atomic_write_text(out, text)
+        _say(f"wrote {out}")
+
+
+# -- doe ----------------------------------------------------------------------------------------
+
+
+@app.command("doe")
+def doe(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")],
+    n: Annotated[int, typer.Option("--n", help="Number of concrete scenarios.", min=1)] = 1000,
+    design: Annotated[str, typer.Option(help="mc | lhs | optimal_lhs | sobol")] = "lhs",
+    seed: Annotated[int, typer.Option(help="Seed of the design.", min=0)] = 0,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help=".parquet or .csv to write.")
+    ] = None,
+) -> None:
+    """Draw a design of experiments and report its coverage."""
+    from safety_val._io import atomic_write_bytes
+    from safety_val.doe import generate_design
+    from safety_val.scenario import load_scenario
+
+    s = load_scenario(scenario_file)
+    plan = generate_design(s, n, method=design, seed=seed)
+    coverage = plan.coverage()
+    _say(
+        f"{design} design of {n} concrete scenarios of '{s.name}', "
+        f"{coverage.dimension} dimensions"
+    )
+    stdout.print(f"centred L2 discrepancy: {coverage.centred_l2_discrepancy:.4g}")
+    stdout.print(f"minimum pairwise distance (unit cube): {coverage.min_distance:.4g}")
+    if out is not None:
+        if out.suffix == ".csv":
+            atomic_write_bytes(out, plan.frame.to_csv(index=False).encode())
+        elif out.suffix == ".parquet":
+            atomic_write_bytes(out, plan.frame.to_parquet(index=False))
+        else:
+            raise ValidationError(
+                "unknown output format",
+                field="--out",
+                value=str(out),
+                expected="a .parquet or .csv file",
+            )
+        _say(f"wrote {out}")
+
+
+# -- simulate -----------------------------------------------------------------------------------
+
+
+@app.command("simulate")
+def simulate(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")],
+    n: Annotated[int, typer.Option("--n", help="Number of concrete scenarios.", min=1)] = 10000,
+    design: Annotated[str, typer.Option(help="mc | lhs | optimal_lhs | sobol")] = "lhs",
+    seed: Annotated[int, typer.Option(help="Seed of the design.", min=0)] = 0,
+    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: all cores).")
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Join a Ray cluster (HOST:PORT or 'auto') instead of starting one locally."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Concrete scenarios per task (default: calibrated so a task runs ≥ 50 ms).", min=1
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run directory (default: runs/<scenario>-<time>)."),
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
+) -> None:
+    """Simulate a design of experiments of a logical scenario into a run directory."""
+    from safety_val.scenario import load_scenario
+    from safety_val.simulation import simulate as run_simulation
+
+    s = load_scenario(scenario_file)
+    if out is None:
+        if resume:
+            raise ValidationError(
+                "--resume needs the run directory",
+                field="--out",
+                expected="the --out of the interrupted run",
+            )
+        out = Path("runs") / f"{s.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    with (
+        _executor(executor, workers, ray_address) as pool,
+        _progress(f"simulating {s.name}") as tick,
+    ):
+        run = run_simulation(
+            s,
+            n=n,
+            out=out,
+            design=design,
+            seed=seed,
+            executor=pool,
+            batch_size=batch_size,
+            resume=resume,
+            progress=tick,
+        )
+    summary = run.summary
+    table = Table(title=f"{s.name}: {summary.n} concrete scenarios → {run.path}")
+    table.add_column("KPI")
+    for column in ("min", "mean", "max"):
+        table.add_column(column, justify="right")
+    for row in summary.kpis.itertuples(index=False):
+        table.add_row(str(row.kpi), f"{row.min:.4g}", f"{row.mean:.4g}", f"{row.max:.4g}")
+    stdout.print(table)
+    lo, hi = summary.ci
+    stdout.print(
+        f"ok {summary.n_ok}  error {summary.n_error}  timeout {summary.n_timeout}   "
+        f"failures (g ≤ 0): {summary.n_failures} = {summary.failure_fraction:.4g} "
+        f"(95 % CI {lo:.3g} – {hi:.3g})"
+    )
+    if not _STATE["quiet"]:
+        stdout.print(json.dumps({"run": str(run.path), **summary.to_dict()}))
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _executor(kind: str, workers: int | None, ray_address: str | None) -> Iterator[Executor]:
+    from safety_val.execution.registry import make_executor
+
+    options: dict[str, Any] = {}
+    if workers is not None:
+        options["n_workers"] = workers
+    if ray_address is not None:
+        if kind != "ray":
+            raise ValidationError(
+                "--ray-address needs --executor ray", field="--ray-address", value=ray_address
+            )
+        options["address"] = ray_address
+    pool = make_executor(kind, **options)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar with ETA on stderr, shown from the first report of work on."""
+    if _STATE["quiet"]:
+        yield lambda done, total: None
+        return
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=False,
+    )
+    task = progress.add_task(description, total=None)
+
+    def tick(done: int, total: int) -> None:
+        if not progress.live.is_started:
+            progress.start()
+        progress.update(task, completed=done, total=total)
+
+    try:
+        yield tick
+    finally:
+        if progress.live.is_started:
+            progress.stop()
+
+
+def _say(text: str) -> None:
+    if not _STATE["quiet"]:
+        stdout.print(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (2 for bad input)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _STATE.update(quiet=False, debug=False)
+    for flag, key in (("--debug", "debug"), ("--quiet", "quiet"), ("-q", "quiet")):
+        while flag in args:
+            args.remove(flag)
+            _STATE[key] = True
+    try:
+        app(args=args, prog_name="safety-val", standalone_mode=False)
+    except ValidationError as exc:
+        if _STATE["debug"]:
+            raise
+        stderr.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except _CLICK_EXIT as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except _CLICK_ERROR as exc:
+        exc.show()  # type: ignore[attr-defined]
+        return int(getattr(exc, "exit_code", 2))
+    except _CLICK_ABORT:
+        stderr.print("interrupted; continue a simulation with --resume", markup=False)
+        return 130
+    except KeyboardInterrupt:
+        stderr.print("interrupted; continue a simulation with --resume", markup=False)
+        return 130
+    except SafetyValError as exc:
+        if _STATE["debug"]:
+            raise
+        stderr.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    except Exception as exc:
+        if _STATE["debug"]:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        stderr.print(
+            f"internal error: {type(exc).__name__}: {first} (run with --debug for the traceback)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

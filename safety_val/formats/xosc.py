@@ -1,0 +1,821 @@
+"""ASAM OpenSCENARIO 1.x ``ParameterValueDistribution`` import and export.
+
+The functions work on the YAML-level parameter block of a logical scenario
+(plain dicts), so they need nothing from the scenario loader::
+
+    parameters:  [{"name": "speed", "distribution": {"family": "Normal", ...},
+                   "bounds": [lo, hi]}, ...]
+    value_sets:  [{"name": "value_set_1", "parameters": [{"name": "a"}, {"name": "b"}],
+                   "rows": [[1.0, "x"], [2.0, "y"]], "weights": None}, ...]
+
+Mapping between OpenSCENARIO elements and distribution families
+(``Range`` is the ``lowerLimit``/``upperLimit`` child element):
+
+==================================================  ============================================
+OpenSCENARIO element                                family (+ ``bounds``)
+==================================================  ============================================
+NormalDistribution (expectedValue, variance)        Normal{mu, sigma = sqrt(variance)}
+NormalDistribution + Range                          TruncatedNormal{mu, sigma, lower, upper}
+LogNormalDistribution (expectedValue, variance)     LogNormal{mu_log, sigma_log}, Range -> bounds
+UniformDistribution + Range                         Uniform{lower, upper}
+PoissonDistribution (expectedValue)                 Poisson{lambda}, Range -> bounds
+Histogram / Bin (weight) + Range                    Histogram{edges, weights}
+ProbabilityDistributionSet / Element                UserDefined (numbers) or Categorical
+DistributionRange (stepWidth) + Range               Grid{lower, upper, step}
+DistributionSet / Element (value)                   Set{values}
+ValueSetDistribution / ParameterValueSet            a value set (rows of ParameterAssignment)
+UserDefinedDistribution type="safety-val:<Family>"  any family, exact JSON content
+==================================================  ============================================
+
+Round trips are exact: every entry is first written with the standard element;
+if reading that element back would not give the very same family, parameters
+and bounds (e.g. a Normal with ODD bounds, a Triangular, a LogNormal whose
+``sqrt``/``exp`` round trip is not bit-exact), the entry is written as
+``<UserDefinedDistribution type="safety-val:<Family>">`` with JSON content.
+
+Security: files are read only with :mod:`defusedxml` with DTDs, entity
+declarations and external references forbidden, so "billion laughs" and
+external-entity (XXE) files are refused before anything is expanded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+
+from safety_val.distributions import parse_distribution
+from safety_val.errors import ValidationError
+
+__all__ = ["USER_DEFINED_PREFIX", "ParameterDistributionSet", "read_xosc", "write_xosc"]
+
+#: ``type`` prefix of the UserDefinedDistribution elements safety-val writes.
+USER_DEFINED_PREFIX = "safety-val:"
+
+_DETERMINISTIC_FAMILIES = frozenset({"Grid", "Set"})
+_ROOT = "OpenSCENARIO"
+_PVD = f"{_ROOT}/ParameterValueDistribution"
+
+
+@dataclass(frozen=True)
+class ParameterDistributionSet:
+    """The content of an OpenSCENARIO ``ParameterValueDistribution`` file.
+
+    Parameters
+    ----------
+    parameters
+        Single-parameter distributions, each
+        ``{"name": str, "distribution": {family dict}, "bounds": [lo, hi]}``
+        (``bounds`` optional; other keys are ignored on export).
+    value_sets
+        Deterministic multi-parameter distributions, each
+        ``{"name": str, "parameters": [{"name": a}, ...], "rows": [[...], ...],
+        "weights": None}``. OpenSCENARIO has no name and no weights for them: names
+        read back as ``value_set_<i>``, weights must be ``None``.
+    scenario_file
+        ``<ScenarioFile filepath=...>``, the scenario the distribution applies to.
+    number_of_test_runs
+        ``numberOfTestRuns`` of a ``Stochastic`` distribution (required there).
+    random_seed
+        ``randomSeed`` of a ``Stochastic`` distribution, optional.
+
+    Examples
+    --------
+    >>> ParameterDistributionSet(
+    ...     parameters=[{"name": "speed", "distribution": {"family": "Normal", "mu": 30.0,
+    ...                                                     "sigma": 2.0}}],
+    ...     number_of_test_runs=100,
+    ... ).scenario_file is None
+    True
+    """
+
+    parameters: list[dict[str, Any]] = field(default_factory=list)
+    value_sets: list[dict[str, Any]] = field(default_factory=list)
+    scenario_file: str | None = None
+    number_of_test_runs: int | None = None
+    random_seed: int | None = None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _fmt(value: float) -> str:
+    """Shortest text that reads back as exactly ``value``."""
+    return repr(float(value))
+
+
+def _parse_number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """File and element path used in error messages."""
+
+    file: str
+    path: str
+
+    def child(self, tag: str, index: int | None = None, name: str | None = None) -> _Ctx:
+        step = tag + ("" if index is None else f"[{index}]")
+        if name is not None:
+            step += f"[@parameterName={name!r}]"
+        return _Ctx(self.file, f"{self.path}/{step}")
+
+    def error(
+        self, message: str, value: Any = ..., expected: str | None = None, attr: str | None = None
+    ) -> ValidationError:
+        where = self.path if attr is None else f"{self.path}/@{attr}"
+        return ValidationError(message, file=self.file, field=where, value=value, expected=expected)
+
+
+def _attr(elem: ET.Element, name: str, ctx: _Ctx) -> str:
+    value = elem.get(name)
+    if value is None:
+        raise ctx.error(f"missing required attribute '{name}'", expected=f"a {name} attribute")
+    return value
+
+
+def _float_attr(elem: ET.Element, name: str, ctx: _Ctx) -> float:
+    text = _attr(elem, name, ctx)
+    try:
+        number = float(text)
+    except ValueError:
+        raise ctx.error("non-numeric value", text, "a number", attr=name) from None
+    if not math.isfinite(number):
+        raise ctx.error("value is not finite", text, "a finite number", attr=name)
+    return number
+
+
+def _int_attr(elem: ET.Element, name: str, ctx: _Ctx, minimum: int) -> int:
+    number = _float_attr(elem, name, ctx)
+    if number != int(number) or number < minimum:
+        raise ctx.error(
+            "not an integer in range", elem.get(name), f"an integer >= {minimum}", attr=name
+        )
+    return int(number)
+
+
+def _range(elem: ET.Element, ctx: _Ctx, required: bool) -> tuple[float, float] | None:
+    found = elem.find("Range")
+    if found is None:
+        if required:
+            raise ctx.error("missing Range element", expected="a <Range> child")
+        return None
+    sub = ctx.child("Range")
+    lower, upper = _float_attr(found, "lowerLimit", sub), _float_attr(found, "upperLimit", sub)
+    if lower >= upper:
+        raise sub.error("reversed bounds", [lower, upper], "lowerLimit < upperLimit")
+    return lower, upper
+
+
+def _spec(block: dict[str, Any], ctx: _Ctx) -> dict[str, Any]:
+    """Validate a family dict read from ``ctx`` and return its canonical dict."""
+    return parse_distribution(block, file=ctx.file, field=ctx.path).to_dict()
+
+
+def _entry(distribution: dict[str, Any], bounds: tuple[float, float] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"distribution": distribution}
+    if bounds is not None:
+        out["bounds"] = [bounds[0], bounds[1]]
+    return out
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _d_normal(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
+    mu = _float_attr(elem, "expectedValue", ctx)
+    variance = _float_attr(elem, "variance", ctx)
+    if variance <= 0.0:
+        raise ctx.error("negative or zero variance", elem.get("variance"), "a number > 0",
+                        attr="variance")
+    sigma = math.sqrt(variance)
+    limits = _range(elem, ctx, required=False)
+    if limits is None:
+        return _entry(_spec({"family": "Normal", "mu": mu, "sigma": sigma}, ctx), None)
+    block = {"family": "TruncatedNormal", "mu": mu, "sigma": sigma,
+             "lower": limits[0], "upper": limits[1]}
+    return _entry(_spec(block, ctx), None)
+
+
+def _lognormal_from_moments(mean: float, variance: float) -> tuple[float, float]:
+    """``(mu_log, sigma_log)`` of the log-normal X with E[X] = mean, Var[X] = variance."""
+    sigma2 = math.log1p(variance / (mean * mean))
+    return math.log(mean) - 0.5 * sigma2, math.sqrt(sigma2)
+
+
+def _lognormal_to_moments(mu_log: float, sigma_log: float) -> tuple[float, float]:
+    sigma2 = sigma_log * sigma_log
+    mean = math.exp(mu_log + 0.5 * sigma2)
+    return mean, math.expm1(sigma2) * mean * mean
+
+
+def _d_lognormal(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
+    mean = _float_attr(elem, "expectedValue", ctx)
+    variance = _float_attr(elem, "variance", ctx)
+    if mean <= 0.0:
+        raise ctx.error("log-normal expected value must be positive", elem.get("expectedValue"),
+                        "a number > 0", attr="expectedValue")
+    if variance <= 0.0:
+        raise ctx.error("negative or zero variance", elem.get("variance"), "a number > 0",
+                        attr="variance")
+    mu_log, sigma_log = _lognormal_from_moments(mean, variance)
+    block = {"family": "LogNormal", "mu_log": mu_log, "sigma_log": sigma_log, "gamma": 0.0}
+    return _entry(_spec(block, ctx), _range(elem, ctx, required=False))
+
+
+def _d_uniform(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
+    limits = _range(elem, ctx, required=True)
+    if limits is None:  # pragma: no cover - required=True raises instead
+        raise ctx.error("missing Range element")
+    return _entry(_spec({"family": "Uniform", "lower": limits[0], "upper": limits[1]}, ctx), None)
+
+
+def _d_poisson(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
+    rate = _float_attr(elem, "expectedValue", ctx)
+    return _entry(_spec({"family": "Poisson", "lambda": rate}, ctx),
+                  _range(elem, ctx, required=False))
+
+
+def _d_histogram(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
+    bins: list[tuple[float, float, float]] = []
+    for i, bin_elem in enumerate(elem.findall("Bin"), start=1):
+        sub = ctx.child("Bin", i)
+        weight = _float_attr(bin_elem, "weight", sub)
+        if weight < 0.0:
+            raise sub.error("negative weight", bin_elem.get("weight"), "a number >= 0",
+                            attr="weight")
+        limits = _range(bin_elem, sub, required=True)
+        if limits is None:  # pragma: no cover - required=True raises instead
+            raise sub.error("missing Range element")
+        bins.append((limits[0], limits[1], weight))
+    if not bins:
+        raise ctx.error("histogram without bins", expected="at least one <Bin>")
+    bins.sort()
+    edges, weights = [bins[0][0]], []
+    for i, (lower, upper, weight) in enumerate(bins):
+        if lower < edges[-1]:
+            raise ctx.child("Bin", i + 1).error(
+                "overlapping histogram bins", [lower, upper], f"lowerLimit >= {edges[-1]}"
+            )
+        if lower > edges[-1]:  # a gap is a bin of zero weight
+            edges.append(lower)
+            weights.append(0.0)
+        edges.append(upper)
+        weights.append(weight)
+    return _entry(_spec({"family": "Histogram", "edges": edges, "weights": weights}, ctx), None)
+
+
+def _elements(elem: ET.Element, ctx: _Ctx, weighted: bool) -> tuple[list[str], list[float]]:
+    values: list[str] = []
+    weights: list[float] = []
+    for i, item in enumerate(elem.findall("Element"), start=1):
+        sub = ctx.child("Element", i)
+        values.append(_attr(item, "value", sub))
+        if weighted:
+            weights.append(_float_attr(item, "weight", sub))
+    if not values:
+        raise ctx.error("no Element children", expected="at least one <Element>")
+    return values, weights
+
+
+def _d_probability_set(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
+    values, weights = _elements(elem, ctx, weighted=True)
+    numbers = [_parse_number(v) for v in values]
+    if all(n is not None for n in numbers):
+        block = {"family": "UserDefined", "values": numbers, "weights": weights}
+    else:
+        block = {"family": "Categorical", "categories": values, "weights": weights}
+    return _entry(_spec(block, ctx), None)
+
+
+def _d_distribution_set(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
+    values, _ = _elements(elem, ctx, weighted=False)
+    numbers = [_parse_number(v) for v in values]
+    items: list[Any] = list(numbers) if all(n is not None for n in numbers) else values
+    return _entry(_spec({"family": "Set", "values": items}, ctx), None)
+
+
+def _d_distribution_range(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
+    step = _float_attr(elem, "stepWidth", ctx)
+    limits = _range(elem, ctx, required=True)
+    if limits is None:  # pragma: no cover - required=True raises instead
+        raise ctx.error("missing Range element")
+    block = {"family": "Grid", "lower": limits[0], "upper": limits[1], "step": step}
+    return _entry(_spec(block, ctx), None)
+
+
+def _d_user_defined(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
+    kind = _attr(elem, "type", ctx)
+    if not kind.startswith(USER_DEFINED_PREFIX):
+        raise ctx.error(
+            "unsupported UserDefinedDistribution type", kind,
+            f"'{USER_DEFINED_PREFIX}<Family>' with JSON content", attr="type",
+        )
+    text = (elem.text or "").strip()
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ctx.error(f"content is not JSON ({exc.msg})", text[:60], "a JSON object") from None
+    if not isinstance(content, dict):
+        raise ctx.error("content is not a JSON object", text[:60], "a JSON object")
+    family = kind[len(USER_DEFINED_PREFIX):]
+    if str(content.get("family", "")).lower() != family.lower():
+        raise ctx.error("type and content disagree on the family", content.get("family"),
+                        f"family {family!r}")
+    bounds_raw = content.pop("bounds", None)
+    distribution = _spec(content, ctx)
+    bounds: tuple[float, float] | None = None
+    if bounds_raw is not None:
+        if (not isinstance(bounds_raw, list) or len(bounds_raw) != 2
+                or not all(_is_number(b) for b in bounds_raw) or bounds_raw[0] >= bounds_raw[1]):
+            raise ctx.error("invalid bounds", bounds_raw, "[lower, upper] with lower < upper")
+        bounds = (float(bounds_raw[0]), float(bounds_raw[1]))
+    return _entry(distribution, bounds)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_Decoder = Callable[[ET.Element, _Ctx], dict[str, Any]]
+
+_STOCHASTIC: Mapping[str, _Decoder] = {
+    "NormalDistribution": _d_normal,
+    "LogNormalDistribution": _d_lognormal,
+    "UniformDistribution": _d_uniform,
+    "PoissonDistribution": _d_poisson,
+    "Histogram": _d_histogram,
+    "ProbabilityDistributionSet": _d_probability_set,
+    "UserDefinedDistribution": _d_user_defined,
+}
+_DETERMINISTIC: Mapping[str, _Decoder] = {
+    "DistributionSet": _d_distribution_set,
+    "DistributionRange": _d_distribution_range,
+    "UserDefinedDistribution": _d_user_defined,
+}
+
+
+def _decode_single(elem: ET.Element, ctx: _Ctx, decoders: Mapping[str, _Decoder]) -> dict:
+    children = list(elem)
+    if len(children) != 1 or children[0].tag not in decoders:
+        raise ctx.error(
+            "expected exactly one distribution element",
+            [child.tag for child in children], "one of " + ", ".join(decoders),
+        )
+    child = children[0]
+    return decoders[child.tag](child, ctx.child(child.tag))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _load(path: Path) -> ET.Element:
+    file = str(path)
+    try:
+        tree = SafeET.parse(file, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden,
+            defusedxml.ExternalReferenceForbidden) as exc:
+        raise ValidationError(
+            f"DTDs/entities are not allowed in OpenSCENARIO files ({type(exc).__name__})",
+            file=file, field=None, expected="plain XML without <!DOCTYPE> or <!ENTITY>",
+        ) from None
+    except ET.ParseError as exc:
+        raise ValidationError(f"malformed XML: {exc}", file=file) from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read file: {exc.strerror}", file=file) from None
+    root: ET.Element = tree.getroot()
+    return root
+
+
+def read_xosc(path: str | Path) -> ParameterDistributionSet:
+    r"""Read an OpenSCENARIO 1.x ``ParameterValueDistribution`` file.
+
+    Parameters
+    ----------
+    path
+        The ``.xosc`` file.
+
+    Returns
+    -------
+    ParameterDistributionSet
+        Its parameters (YAML-level dicts), value sets, scenario file, number of
+        test runs and random seed.
+
+    Raises
+    ------
+    ValidationError
+        If the file cannot be read, is not well-formed XML, contains a DTD or
+        entity declarations (refused, never expanded), has the wrong root, lacks
+        required elements or attributes, or holds invalid values (non-numeric,
+        non-finite, negative variance, reversed ranges, ...). The message names
+        the file, the element path and the value.
+
+    Notes
+    -----
+    ``LogNormalDistribution`` carries the expected value :math:`m` and variance
+    :math:`v` of the log-normal variable :math:`X` itself (OpenSCENARIO 1.2/1.3
+    model documentation), converted exactly to the parameters of
+    :math:`\log X`: :math:`\sigma_{\log}^2 = \log(1 + v/m^2)`,
+    :math:`\mu_{\log} = \log m - \sigma_{\log}^2 / 2`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "d.xosc").write_text('''<OpenSCENARIO>
+    ...   <FileHeader revMajor="1" revMinor="2" date="2024-01-01T00:00:00"
+    ...               description="" author="me"/>
+    ...   <ParameterValueDistribution>
+    ...     <ScenarioFile filepath="cut_in.xosc"/>
+    ...     <Stochastic numberOfTestRuns="50" randomSeed="7">
+    ...       <StochasticDistribution parameterName="speed">
+    ...         <NormalDistribution expectedValue="30" variance="4"/>
+    ...       </StochasticDistribution>
+    ...     </Stochastic>
+    ...   </ParameterValueDistribution>
+    ... </OpenSCENARIO>''')
+    >>> result = read_xosc(folder / "d.xosc")
+    >>> result.parameters
+    [{'name': 'speed', 'distribution': {'family': 'Normal', 'mu': 30.0, 'sigma': 2.0}}]
+    >>> result.number_of_test_runs, result.random_seed, result.scenario_file
+    (50, 7, 'cut_in.xosc')
+    """
+    path = Path(path)
+    root = _load(path)
+    file = str(path)
+    if root.tag != _ROOT:
+        raise ValidationError("wrong root element", file=file, field=root.tag, value=root.tag,
+                              expected=f"<{_ROOT}>")
+    pvd = root.find("ParameterValueDistribution")
+    ctx = _Ctx(file, _PVD)
+    if pvd is None:
+        raise ValidationError(
+            "not a ParameterValueDistribution file", file=file, field=_ROOT,
+            value=[child.tag for child in root], expected="a <ParameterValueDistribution> child",
+        )
+    scenario_file: str | None = None
+    scenario = pvd.find("ScenarioFile")
+    if scenario is not None:
+        scenario_file = _attr(scenario, "filepath", ctx.child("ScenarioFile")) or None
+
+    stochastic, deterministic = pvd.find("Stochastic"), pvd.find("Deterministic")
+    if (stochastic is None) == (deterministic is None):
+        raise ctx.error("expected exactly one of <Stochastic> or <Deterministic>",
+                        [child.tag for child in pvd], "one distribution definition")
+    parameters: list[dict[str, Any]] = []
+    value_sets: list[dict[str, Any]] = []
+    runs: int | None = None
+    seed: int | None = None
+    if stochastic is not None:
+        sctx = ctx.child("Stochastic")
+        runs = _int_attr(stochastic, "numberOfTestRuns", sctx, minimum=1)
+        if stochastic.get("randomSeed") is not None:
+            seed = _int_attr(stochastic, "randomSeed", sctx, minimum=0)
+        for i, elem in enumerate(stochastic.findall("StochasticDistribution"), start=1):
+            name = _attr(elem, "parameterName", sctx.child("StochasticDistribution", i))
+            ectx = sctx.child("StochasticDistribution", i, name)
+            parameters.append({"name": name, **_decode_single(elem, ectx, _STOCHASTIC)})
+    elif deterministic is not None:
+        dctx = ctx.child("Deterministic")
+        for i, elem in enumerate(deterministic.findall("DeterministicSingleParameterDistribution"),
+                                 start=1):
+            tag = "DeterministicSingleParameterDistribution"
+            name = _attr(elem, "parameterName", dctx.child(tag, i))
+            ectx = dctx.child(tag, i, name)
+            parameters.append({"name": name, **_decode_single(elem, ectx, _DETERMINISTIC)})
+        for i, elem in enumerate(deterministic.findall("DeterministicMultiParameterDistribution"),
+                                 start=1):
+            mctx = dctx.child("DeterministicMultiParameterDistribution", i)
+            value_sets.append(_read_value_set(elem, mctx, f"value_set_{i}"))
+    _check_unique_names(parameters, value_sets, file)
+    return ParameterDistributionSet(parameters, value_sets, scenario_file, runs, seed)
+
+
+def _read_value_set(elem: ET.Element, ctx: _Ctx, name: str) -> dict[str, Any]:
+    vsd = elem.find("ValueSetDistribution")
+    if vsd is None:
+        raise ctx.error("missing ValueSetDistribution element",
+                        expected="a <ValueSetDistribution> child")
+    vctx = ctx.child("ValueSetDistribution")
+    names: list[str] | None = None
+    raw_rows: list[list[str]] = []
+    for i, pvs in enumerate(vsd.findall("ParameterValueSet"), start=1):
+        pctx = vctx.child("ParameterValueSet", i)
+        row: dict[str, str] = {}
+        for j, assignment in enumerate(pvs.findall("ParameterAssignment"), start=1):
+            actx = pctx.child("ParameterAssignment", j)
+            ref = _attr(assignment, "parameterRef", actx)
+            if ref in row:
+                raise actx.error("parameter assigned twice", ref, "one assignment per parameter",
+                                 attr="parameterRef")
+            row[ref] = _attr(assignment, "value", actx)
+        if not row:
+            raise pctx.error("empty ParameterValueSet", expected="ParameterAssignment children")
+        if names is None:
+            names = list(row)
+        elif set(row) != set(names):
+            raise pctx.error("value sets assign different parameters", sorted(row),
+                             f"the parameters {names}")
+        raw_rows.append([row[n] for n in names])
+    if names is None:
+        raise vctx.error("no ParameterValueSet", expected="at least one <ParameterValueSet>")
+    columns = list(zip(*raw_rows, strict=True))
+    converted: list[list[Any]] = []
+    for column in columns:
+        numbers = [_parse_number(v) for v in column]
+        converted.append(list(numbers) if all(n is not None for n in numbers) else list(column))
+    rows = [list(row) for row in zip(*converted, strict=True)]
+    return {"name": name, "parameters": [{"name": n} for n in names], "rows": rows,
+            "weights": None}
+
+
+def _check_unique_names(
+    parameters: Sequence[Mapping[str, Any]], value_sets: Sequence[Mapping[str, Any]], file: str
+) -> None:
+    seen: set[str] = set()
+    names = [p["name"] for p in parameters] + [
+        q["name"] for vs in value_sets for q in vs["parameters"]
+    ]
+    for name in names:
+        if name in seen:
+            raise ValidationError("parameter distributed twice", file=file, field="parameterName",
+                                  value=name, expected="each parameter in one distribution")
+        seen.add(name)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _range_elem(parent: ET.Element, lower: float, upper: float) -> None:
+    ET.SubElement(parent, "Range", lowerLimit=_fmt(lower), upperLimit=_fmt(upper))
+
+
+def _standard_element(
+    dist: Mapping[str, Any], bounds: tuple[float, float] | None, deterministic: bool
+) -> ET.Element | None:
+    """The standard OpenSCENARIO element for an entry, or ``None`` if there is none."""
+    family = dist["family"]
+    if (family in _DETERMINISTIC_FAMILIES) != deterministic:
+        return None
+    elem: ET.Element | None = None
+    if family in ("Normal", "TruncatedNormal") and bounds is None:
+        elem = ET.Element("NormalDistribution", expectedValue=_fmt(dist["mu"]),
+                          variance=_fmt(dist["sigma"] ** 2))
+        if family == "TruncatedNormal":
+            _range_elem(elem, dist["lower"], dist["upper"])
+        return elem
+    if family == "LogNormal" and dist["gamma"] == 0.0:
+        mean, variance = _lognormal_to_moments(dist["mu_log"], dist["sigma_log"])
+        elem = ET.Element("LogNormalDistribution", expectedValue=_fmt(mean),
+                          variance=_fmt(variance))
+    elif family == "Poisson":
+        elem = ET.Element("PoissonDistribution", expectedValue=_fmt(dist["lambda"]))
+    if elem is not None:
+        if bounds is not None:
+            _range_elem(elem, *bounds)
+        return elem
+    if bounds is not None:
+        return None
+    if family == "Uniform":
+        elem = ET.Element("UniformDistribution")
+        _range_elem(elem, dist["lower"], dist["upper"])
+    elif family == "Histogram":
+        elem = ET.Element("Histogram")
+        edges = dist["edges"]
+        for i, weight in enumerate(dist["weights"]):
+            _range_elem(ET.SubElement(elem, "Bin", weight=_fmt(weight)), edges[i], edges[i + 1])
+    elif family in ("UserDefined", "Categorical"):
+        elem = ET.Element("ProbabilityDistributionSet")
+        labels = dist["values"] if family == "UserDefined" else dist["categories"]
+        for label, weight in zip(labels, dist["weights"], strict=True):
+            text = _fmt(label) if family == "UserDefined" else label
+            ET.SubElement(elem, "Element", value=text, weight=_fmt(weight))
+    elif family == "Grid":
+        elem = ET.Element("DistributionRange", stepWidth=_fmt(dist["step"]))
+        _range_elem(elem, dist["lower"], dist["upper"])
+    elif family == "Set":
+        elem = ET.Element("DistributionSet")
+        for value in dist["values"]:
+            ET.SubElement(elem, "Element", value=value if isinstance(value, str) else _fmt(value))
+    return elem
+
+
+def _user_defined_element(
+    dist: Mapping[str, Any], bounds: tuple[float, float] | None
+) -> ET.Element:
+    content = dict(dist)
+    if bounds is not None:
+        content["bounds"] = [bounds[0], bounds[1]]
+    elem = ET.Element("UserDefinedDistribution", type=USER_DEFINED_PREFIX + dist["family"])
+    elem.text = json.dumps(content, allow_nan=False)
+    return elem
+
+
+def _encode(entry: Mapping[str, Any], deterministic: bool, ctx: _Ctx) -> ET.Element:
+    """Encode one parameter entry; the standard element only if it reads back exactly."""
+    dist = parse_distribution(entry.get("distribution"), file=ctx.file,
+                              field=f"{ctx.path}.distribution").to_dict()
+    bounds = _bounds(entry.get("bounds"), ctx)
+    wanted = _entry(dist, bounds)
+    elem = _standard_element(dist, bounds, deterministic)
+    if elem is not None:
+        decoders = _DETERMINISTIC if deterministic else _STOCHASTIC
+        try:
+            if decoders[elem.tag](elem, _Ctx("<export>", elem.tag)) == wanted:
+                return elem
+        except ValidationError:
+            pass
+    return _user_defined_element(dist, bounds)
+
+
+def _bounds(raw: Any, ctx: _Ctx) -> tuple[float, float] | None:
+    if raw is None:
+        return None
+    if (not isinstance(raw, list | tuple) or len(raw) != 2
+            or not all(_is_number(b) for b in raw) or raw[0] >= raw[1]):
+        raise ValidationError("invalid bounds", file=ctx.file, field=f"{ctx.path}.bounds",
+                              value=raw, expected="[lower, upper] with lower < upper")
+    return float(raw[0]), float(raw[1])
+
+
+def _value_set_element(value_set: Mapping[str, Any], ctx: _Ctx) -> ET.Element:
+    def bad(what: str, value: Any, expected: str) -> ValidationError:
+        return ValidationError(what, file=ctx.file, field=ctx.path, value=value, expected=expected)
+
+    if value_set.get("weights") is not None:
+        raise bad("OpenSCENARIO value sets have no weights", value_set.get("weights"), "null")
+    params = value_set.get("parameters")
+    if not isinstance(params, list) or not params:
+        raise bad("value set without parameters", params, "a list of {'name': ...}")
+    names = [p.get("name") if isinstance(p, Mapping) else None for p in params]
+    if not all(isinstance(n, str) and n for n in names):
+        raise bad("value set parameter without a name", params, "{'name': str} items")
+    rows = value_set.get("rows")
+    if not isinstance(rows, list) or not rows:
+        raise bad("value set without rows", rows, "a non-empty list of rows")
+    elem = ET.Element("DeterministicMultiParameterDistribution")
+    vsd = ET.SubElement(elem, "ValueSetDistribution")
+    for i, row in enumerate(rows):
+        if not isinstance(row, list | tuple) or len(row) != len(names):
+            raise ValidationError("row length differs from the parameters", file=ctx.file,
+                                  field=f"{ctx.path}.rows[{i}]", value=row,
+                                  expected=f"{len(names)} values")
+        pvs = ET.SubElement(vsd, "ParameterValueSet")
+        for j, (name, value) in enumerate(zip(names, row, strict=True)):
+            if isinstance(value, str):
+                text = value
+            elif _is_number(value):
+                text = _fmt(value)
+            else:
+                raise ValidationError("value set entry is not a number or string", file=ctx.file,
+                                      field=f"{ctx.path}.rows[{i}][{j}]", value=value,
+                                      expected="a finite number or a string")
+            ET.SubElement(pvs, "ParameterAssignment", parameterRef=str(name), value=text)
+    return elem
+
+
+def write_xosc(
+    dist_set: ParameterDistributionSet,
+    path: str | Path,
+    *,
+    author: str = "safety-val",
+    description: str = "",
+) -> None:
+    """Write an OpenSCENARIO 1.2 ``ParameterValueDistribution`` file atomically.
+
+    A ``Deterministic`` distribution is written when there are value sets or
+    every parameter is a ``Grid`` / ``Set`` and no number of test runs or seed
+    is given; otherwise a ``Stochastic`` one (``Grid`` / ``Set`` parameters then
+    go into ``UserDefinedDistribution`` elements).
+
+    Parameters
+    ----------
+    dist_set
+        What to write.
+    path
+        Destination; written to a temporary file in the same folder, then
+        renamed over ``path``.
+    author, description
+        ``FileHeader`` attributes.
+
+    Raises
+    ------
+    ValidationError
+        If a distribution or bounds are invalid, a parameter name repeats, value
+        sets are mixed with stochastic distributions (OpenSCENARIO cannot express
+        that), a stochastic file lacks ``number_of_test_runs``, or a
+        deterministic one is given a number of test runs or a seed.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "sweep.xosc"
+    >>> sweep = ParameterDistributionSet(
+    ...     parameters=[{"name": "gap", "distribution": {"family": "Grid", "lower": 10.0,
+    ...                                                   "upper": 30.0, "step": 10.0}}],
+    ...     scenario_file="cut_in.xosc")
+    >>> write_xosc(sweep, target)
+    >>> read_xosc(target) == sweep
+    True
+    """
+    path = Path(path)
+    file = str(path)
+    entries = list(dist_set.parameters)
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
+            raise ValidationError("parameter entry without a name", file=file,
+                                  field=f"parameters[{i}]", value=entry,
+                                  expected="{'name': str, 'distribution': {...}}")
+    families = [
+        str(parse_distribution(e.get("distribution"), file=file,
+                               field=f"parameters[{i}].distribution").family)
+        for i, e in enumerate(entries)
+    ]
+    _check_unique_names(entries, [
+        {"parameters": [p for p in vs.get("parameters", []) if isinstance(p, Mapping)]}
+        for vs in dist_set.value_sets
+    ], file)
+    stochastic_families = [f for f in families if f not in _DETERMINISTIC_FAMILIES]
+    has_run_settings = dist_set.number_of_test_runs is not None or dist_set.random_seed is not None
+    deterministic = bool(dist_set.value_sets) or (not stochastic_families and not has_run_settings)
+    if not entries and not dist_set.value_sets:
+        raise ValidationError("nothing to write", file=file, field="parameters", value=[],
+                              expected="at least one parameter or value set")
+
+    root = ET.Element(_ROOT)
+    ET.SubElement(root, "FileHeader", revMajor="1", revMinor="2",
+                  date=datetime.now(UTC).replace(microsecond=0).isoformat(),
+                  description=description, author=author)
+    pvd = ET.SubElement(root, "ParameterValueDistribution")
+    ET.SubElement(pvd, "ScenarioFile", filepath=dist_set.scenario_file or "")
+    if deterministic:
+        if stochastic_families:
+            raise ValidationError(
+                "value sets cannot be mixed with stochastic distributions in OpenSCENARIO",
+                file=file, field="parameters", value=stochastic_families,
+                expected="only Grid/Set parameters next to value sets",
+            )
+        if has_run_settings:
+            raise ValidationError(
+                "a deterministic distribution has no number of test runs or seed", file=file,
+                field="number_of_test_runs",
+                value=[dist_set.number_of_test_runs, dist_set.random_seed], expected="None",
+            )
+        body = ET.SubElement(pvd, "Deterministic")
+        for i, vs in enumerate(dist_set.value_sets):
+            body.append(_value_set_element(vs, _Ctx(file, f"value_sets[{i}]")))
+        for i, entry in enumerate(entries):
+            single = ET.SubElement(body, "DeterministicSingleParameterDistribution",
+                                   parameterName=entry["name"])
+            single.append(_encode(entry, True, _Ctx(file, f"parameters[{i}]")))
+    else:
+        runs = dist_set.number_of_test_runs
+        if not (isinstance(runs, int) and not isinstance(runs, bool) and runs >= 1):
+            raise ValidationError(
+                "a stochastic distribution needs the number of test runs", file=file,
+                field="number_of_test_runs", value=runs, expected="an integer >= 1",
+            )
+        attrs = {"numberOfTestRuns": str(runs)}
+        seed = dist_set.random_seed
+        if seed is not None:
+            if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+                raise ValidationError("invalid random seed", file=file, field="random_seed",
+                                      value=seed, expected="an integer >= 0")
+            attrs["randomSeed"] = str(seed)
+        body = ET.SubElement(pvd, "Stochastic", attrs)
+        for i, entry in enumerate(entries):
+            single = ET.SubElement(body, "StochasticDistribution", parameterName=entry["name"])
+            single.append(_encode(entry, False, _Ctx(file, f"parameters[{i}]")))
+    ET.indent(root)
+    _atomic_write(path, ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed before os.replace
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(handle.name).replace(path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise

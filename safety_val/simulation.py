@@ -1,0 +1,282 @@
+"""Simulate a logical scenario's design of experiments into a resumable run directory.
+
+This is the first stage of the continuous-space pipeline: design of experiments →
+simulation (any backend, any executor) → run store (manifest + Parquet samples
+with KPIs, status and the limit-state margin ``g``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from safety_val._random import SeedLike
+from safety_val.doe import generate_design
+from safety_val.errors import ValidationError
+from safety_val.scenario import LogicalScenario
+
+if TYPE_CHECKING:
+    from safety_val.backends.base import Simulator
+    from safety_val.execution.base import Executor
+    from safety_val.store import RunStore
+
+__all__ = ["RunSummary", "SimulationRun", "simulate", "summarise"]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a simulation run found.
+
+    Attributes
+    ----------
+    n
+        Concrete scenarios in the design.
+    n_ok, n_error, n_timeout
+        Rows per status (``error``/``timeout`` rows are neither passes nor failures).
+    n_failures
+        ``ok`` rows with ``g <= 0``.
+    failure_fraction
+        ``n_failures / n_ok`` — the crude Monte Carlo estimate of pf when the design is
+        Monte Carlo (for LHS and QMC designs it is a consistent estimate, and the
+        binomial interval is conservative).
+    ci
+        Exact (Clopper–Pearson) 95 % interval of the failure fraction.
+    kpis
+        Per-KPI statistics over ``ok`` rows (min, mean, max).
+    """
+
+    n: int
+    n_ok: int
+    n_error: int
+    n_timeout: int
+    n_failures: int
+    failure_fraction: float
+    ci: tuple[float, float]
+    kpis: pd.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary (for JSON and the manifest)."""
+        return {
+            "n": self.n,
+            "n_ok": self.n_ok,
+            "n_error": self.n_error,
+            "n_timeout": self.n_timeout,
+            "n_failures": self.n_failures,
+            "failure_fraction": self.failure_fraction,
+            "ci95": list(self.ci),
+        }
+
+
+@dataclass(frozen=True)
+class SimulationRun:
+    """A finished (or resumed and finished) simulation run.
+
+    Attributes
+    ----------
+    path
+        The run directory.
+    manifest
+        Its manifest.
+    samples
+        Every concrete scenario with KPIs, ``status``, ``message`` and ``g``.
+    summary
+        Counts and the failure fraction.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    samples: pd.DataFrame
+    summary: RunSummary
+
+
+def summarise(samples: pd.DataFrame, kpis: tuple[str, ...]) -> RunSummary:
+    """Summarise a frame of simulated samples (see :class:`RunSummary`).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"status": ["ok", "ok", "error", "ok"], "g": [1.0, -0.5, np.nan, 2.0],
+    ...                       "min_ttc": [2.0, 0.5, np.nan, 3.0]})
+    >>> s = summarise(frame, ("min_ttc",))
+    >>> s.n_ok, s.n_error, s.n_failures, round(s.failure_fraction, 3)
+    (3, 1, 1, 0.333)
+    """
+    status = samples["status"]
+    ok = status == "ok"
+    n_ok = int(ok.sum())
+    failures = int((ok & (samples["g"] <= 0)).sum())
+    fraction = failures / n_ok if n_ok else float("nan")
+    if n_ok:
+        interval = stats.binomtest(failures, n_ok).proportion_ci(0.95, method="exact")
+        ci = (float(interval.low), float(interval.high))
+    else:
+        ci = (0.0, 1.0)
+    rows = []
+    for kpi in (*kpis, "g"):
+        if kpi in samples:
+            values = samples.loc[ok, kpi].to_numpy(dtype=float)
+            finite = values[np.isfinite(values)]
+            rows.append(
+                {
+                    "kpi": kpi,
+                    "min": float(values.min()) if len(values) else np.nan,
+                    "mean": float(finite.mean()) if len(finite) else np.nan,
+                    "max": float(values.max()) if len(values) else np.nan,
+                }
+            )
+    return RunSummary(
+        n=len(samples),
+        n_ok=n_ok,
+        n_error=int((status == "error").sum()),
+        n_timeout=int((status == "timeout").sum()),
+        n_failures=failures,
+        failure_fraction=fraction,
+        ci=ci,
+        kpis=pd.DataFrame(rows, columns=["kpi", "min", "mean", "max"]),
+    )
+
+
+def simulate(
+    scenario: LogicalScenario,
+    *,
+    n: int,
+    out: str | Path,
+    design: str = "lhs",
+    seed: SeedLike = 0,
+    executor: Executor | None = None,
+    simulator: Simulator | None = None,
+    batch_size: int | None = None,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> SimulationRun:
+    """Simulate ``n`` concrete scenarios of ``scenario`` into the run directory ``out``.
+
+    Parameters
+    ----------
+    scenario
+        The logical scenario.
+    n
+        Size of the design of experiments.
+    out
+        Run directory. It must not exist (or be empty) unless ``resume`` is set.
+    design
+        Design method (see :data:`safety_val.doe.DESIGNS`).
+    seed
+        Seed of the design (an ``int``, stored in the manifest).
+    executor
+        Where batches run (default: serial).
+    simulator
+        Backend (default: the one the scenario names).
+    batch_size
+        Rows per task; ``None`` calibrates it so that a task runs ≥ 50 ms.
+    resume
+        Continue a run directory made by an earlier, interrupted call with the same
+        scenario file, seed, design and ``n``: finished scenarios are not simulated
+        again and none is duplicated.
+    progress
+        ``progress(done, total)`` after every finished batch.
+
+    Returns
+    -------
+    SimulationRun
+
+    Raises
+    ------
+    ValidationError
+        If ``out`` exists and ``resume`` is not set, or the existing run does not match.
+    """
+    from safety_val.execution.registry import make_executor
+    from safety_val.execution.runner import run_batches
+    from safety_val.store import RunStore, environment_info
+
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValidationError(
+            "the seed of a stored run must be an integer", field="seed", value=seed
+        )
+    path = Path(out)
+    identity = {
+        "scenario": scenario.name,
+        "scenario_sha256": scenario.source_sha256,
+        "seed": int(seed),
+        "design": design,
+        "n": int(n),
+    }
+    started = time.perf_counter()
+    store: RunStore
+    if resume and (path / "manifest.json").exists():
+        store = RunStore.open(path)
+        store.check_compatible(identity)
+    else:
+        plan = generate_design(scenario, n, method=design, seed=int(seed))
+        manifest = {
+            **identity,
+            "scenario_file": str(scenario.source) if scenario.source else None,
+            "template": scenario.template,
+            "simulator": dict(scenario.simulator),
+            "kpis": list(scenario.kpis),
+            "limit_state": scenario.criterion.expression,
+            "coverage": plan.coverage().to_dict(),
+            "versions": environment_info(),
+            "created": _now(),
+            "status": "running",
+        }
+        store = RunStore.create(path, manifest=manifest, design=plan.frame)
+    pending = store.pending()
+    sim = simulator if simulator is not None else scenario.make_simulator()
+    own_executor = executor is None
+    runner = make_executor("serial") if executor is None else executor
+    total = len(store.design())
+    already = total - len(pending)
+    store.update_manifest(
+        executor=runner.name,
+        n_workers=runner.n_workers,
+        resumed=already > 0 or None,
+        updated=_now(),
+    )
+
+    def write(results: pd.DataFrame) -> None:
+        store.append(results.assign(g=scenario.margin(results)))
+
+    def report(done: int, _total: int) -> None:
+        if progress is not None:
+            progress(already + done, total)
+
+    try:
+        if len(pending):
+            run_batches(
+                sim,
+                pending,
+                executor=runner,
+                batch_size=batch_size,
+                on_result=write,
+                progress=report,
+            )
+        elif progress is not None:
+            progress(total, total)
+    finally:
+        if own_executor:
+            runner.close()
+    samples = store.read_samples()
+    summary = summarise(samples, scenario.kpis)
+    elapsed = time.perf_counter() - started
+    timings = dict(store.manifest.get("timings") or {})
+    timings["simulate_wall_s"] = float(timings.get("simulate_wall_s", 0.0)) + elapsed
+    timings["simulated_rows_last_call"] = len(pending)
+    store.update_manifest(
+        status="complete" if len(samples) == total else "running",
+        summary=summary.to_dict(),
+        timings=timings,
+        updated=_now(),
+    )
+    return SimulationRun(path=path, manifest=dict(store.manifest), samples=samples, summary=summary)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,51 @@
+"""Shared test helpers: write small scenario files next to the shipped ODDs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+MOTORWAY_ODD = SCENARIOS / "odd" / "motorway_l3.yaml"
+URBAN_ODD = SCENARIOS / "odd" / "urban.yaml"
+
+
+def scenario_body(**overrides: Any) -> dict[str, Any]:
+    """A small valid lead-braking scenario mapping (builtin simulator)."""
+    body: dict[str, Any] = {
+        "name": "tiny",
+        "odd": str(MOTORWAY_ODD),
+        "simulator": "builtin",
+        "template": "lead_braking",
+        "parameters": [
+            {
+                "name": "ego_speed",
+                "unit": "m/s",
+                "odd": "dynamic_elements.subject_vehicle.speed",
+                "distribution": {"family": "Uniform", "lower": 20.0, "upper": 30.0},
+            },
+            {
+                "name": "lighting",
+                "unit": "-",
+                "odd": "environmental_conditions.illumination.lighting",
+                "distribution": {
+                    "family": "Categorical",
+                    "categories": ["day", "night"],
+                    "weights": [0.8, 0.2],
+                },
+            },
+        ],
+        "kpis": ["collision", "min_ttc"],
+        "limit_state": {"expression": "min(min_ttc, 10) - 1.0"},
+    }
+    body.update(overrides)
+    return body
+
+
+def write_scenario(tmp_path: Path, body: dict[str, Any], name: str = "scenario.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump({"scenario": body}, sort_keys=False))
+    return path

@@ -1,0 +1,190 @@
+"""End-to-end tests of the ``safety-val`` command line (in-process, plus one real subprocess)."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from safety_val.cli import main
+from tests.helpers import MOTORWAY_ODD, SCENARIOS, scenario_body, write_scenario
+
+CUT_IN = SCENARIOS / "cut_in.yaml"
+
+
+def test_simulate_writes_complete_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    code = main(
+        [
+            "simulate",
+            str(CUT_IN),
+            "--n",
+            "300",
+            "--design",
+            "sobol",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    samples = pd.read_parquet(out / "samples")
+    assert len(samples) == 300 and samples["sample_index"].is_unique
+    assert set(samples["sample_index"]) == set(range(300))
+    assert {"scenario_id", "status", "message", "g", "min_ttc", "collision"} <= set(samples.columns)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["n"] == 300 and manifest["seed"] == 3
+    assert manifest["versions"]["openturns"]
+    summary = manifest["summary"]
+    assert summary["n_ok"] + summary["n_error"] + summary["n_timeout"] == 300
+
+
+def test_other_commands_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["odd", "validate", str(MOTORWAY_ODD)]) == 0
+    assert main(["scenario", "list", str(SCENARIOS)]) == 0
+    assert "invalid" not in capsys.readouterr().out
+    assert main(["scenario", "show", str(CUT_IN)]) == 0
+    assert "limit state" in capsys.readouterr().out
+    assert main(["scenario", "validate", *map(str, sorted(SCENARIOS.glob("*.yaml")))]) == 0
+    design = tmp_path / "design.csv"
+    assert (
+        main(["doe", str(CUT_IN), "--n", "64", "--design", "optimal_lhs", "--out", str(design)])
+        == 0
+    )
+    assert len(pd.read_csv(design)) == 64
+    assert "centred L2 discrepancy" in capsys.readouterr().out
+
+
+def test_xosc_round_trip_through_the_cli(tmp_path: Path) -> None:
+    xosc = tmp_path / "cut_in.xosc"
+    assert main(["scenario", "export-xosc", str(CUT_IN), "--out", str(xosc), "--runs", "50"]) == 0
+    assert xosc.read_text().count("StochasticDistribution") >= 2
+    rebuilt = tmp_path / "cut_in_again.yaml"
+    assert (
+        main(["scenario", "import-xosc", str(xosc), "--into", str(CUT_IN), "--out", str(rebuilt)])
+        == 0
+    )
+    from safety_val.scenario import load_scenario
+
+    original, again = load_scenario(CUT_IN), load_scenario(rebuilt)
+    assert again.names == original.names
+    assert [p.distribution for p in again.parameters] == [
+        p.distribution for p in original.parameters
+    ]
+    assert [p.bounds for p in again.parameters] == [p.bounds for p in original.parameters]
+
+
+def test_fit_writes_parameter_block(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data.csv"
+    pd.DataFrame({"gap": rng.gamma(3.0, 5.0, 800), "speed": rng.normal(25, 2, 800)}).to_csv(
+        data, index=False
+    )
+    out = tmp_path / "block.yaml"
+    assert (
+        main(["fit", str(data), "--columns", "gap,speed", "--copula", "--out", str(out), "-q"]) == 0
+    )
+    import yaml
+
+    block = yaml.safe_load(out.read_text())
+    families = {p["name"]: p["distribution"]["family"] for p in block["parameters"]}
+    assert families["speed"] == "Normal"
+    assert families["gap"] in {"Gamma", "Weibull", "LogNormal"}
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["simulate", "missing.yaml"], "missing.yaml: file not found"),
+        (["simulate", str(CUT_IN), "--design", "lhd", "--n", "5"], "unknown design 'lhd'"),
+        (["simulate", str(CUT_IN), "--executor", "dask", "--n", "5"], "unknown executor 'dask'"),
+        (["odd", "validate", str(CUT_IN)], "missing top-level 'odd:' mapping"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    fragment: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_scenario_file_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = scenario_body()
+    body["parameters"][0]["distribution"] = {"family": "Normal", "mu": 25, "sigma": -1}
+    file = write_scenario(tmp_path, body)
+    assert main(["scenario", "validate", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert str(file) in err and "sigma" in err and "-1" in err
+
+
+def test_existing_out_without_resume_is_refused_and_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(["simulate", str(CUT_IN), "--n", "10", "--out", str(out), "-q"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def _parts(out: Path) -> list[Path]:
+    folder = out / "samples"
+    return sorted(folder.glob("part-*.parquet")) if folder.exists() else []
+
+
+def test_resume_after_kill_gives_the_uninterrupted_result(tmp_path: Path) -> None:
+    cli = shutil.which("safety-val") or ""
+    command = [cli] if cli else [sys.executable, "-m", "safety_val.cli"]
+    common = ["simulate", str(CUT_IN), "--n", "600", "--seed", "5", "--batch-size", "25", "-q"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        [*command, *common, "--out", str(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while len(_parts(killed)) < 2 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    written = len(pd.read_parquet(killed / "samples")) if _parts(killed) else 0
+    assert 0 < written < 600, "the kill must land mid-run for this test to mean anything"
+    assert main([*common, "--out", str(killed), "--resume"]) == 0
+    straight = tmp_path / "straight"
+    assert main([*common, "--out", str(straight)]) == 0
+    resumed = pd.read_parquet(killed / "samples").sort_values("sample_index").reset_index(drop=True)
+    reference = (
+        pd.read_parquet(straight / "samples").sort_values("sample_index").reset_index(drop=True)
+    )
+    assert len(resumed) == 600 and resumed["sample_index"].is_unique
+    pd.testing.assert_frame_equal(resumed, reference)
+
+
+def test_console_script_help() -> None:
+    cli = shutil.which("safety-val")
+    command = [cli] if cli else [sys.executable, "-m", "safety_val.cli"]
+    result = subprocess.run(
+        [*command, "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0
+    for name in ("simulate", "scenario", "odd", "fit", "doe"):
+        assert name in result.stdout
