@@ -70,7 +70,7 @@ class RunSummary:
             "n_error": self.n_error,
             "n_timeout": self.n_timeout,
             "n_failures": self.n_failures,
-            "failure_fraction": self.failure_fraction,
+            "failure_fraction": None if np.isnan(self.failure_fraction) else self.failure_fraction,
             "ci95": list(self.ci),
         }
 

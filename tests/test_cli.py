@@ -188,3 +188,36 @@ def test_console_script_help() -> None:
     assert result.returncode == 0
     for name in ("simulate", "scenario", "odd", "fit", "doe"):
         assert name in result.stdout
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<OpenSCENARIO><ParameterValueDistribution>&lol3;</ParameterValueDistribution></OpenSCENARIO>
+"""
+EXTERNAL_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<OpenSCENARIO><ParameterValueDistribution>&xxe;</ParameterValueDistribution></OpenSCENARIO>
+"""
+
+
+@pytest.mark.parametrize("text", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["laughs", "xxe"])
+def test_hostile_xosc_is_refused_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    xosc = tmp_path / "evil.xosc"
+    xosc.write_text(text)
+    out = tmp_path / "out.yaml"
+    assert main(["scenario", "import-xosc", str(xosc), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "evil.xosc" in err and "not allowed" in err and "root:" not in err
+    assert not out.exists()
+
+
+def test_unknown_simulator_in_scenario_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = write_scenario(tmp_path, scenario_body(simulator="carla2"))
+    assert main(["simulate", str(file), "--n", "5", "--out", str(tmp_path / "run")]) == 2
+    assert "unknown simulator 'carla2'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

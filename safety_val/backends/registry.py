@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import Any
 
+from safety_val._registry import build_from_registry
 from safety_val.backends.base import Simulator
-from safety_val.execution.registry import build_from_registry
 
 __all__ = ["SIMULATORS", "make_simulator"]
 
 
-def _builtin() -> type[Any]:
-    # imported only when asked for (it loads the whole built-in simulator)
-    builtin = importlib.import_module("safety_val.backends.builtin")
-    cls: type[Any] = builtin.BuiltinSimulator
-    return cls
-
-
-def _callable() -> type[Any]:
-    from safety_val.backends.callable import CallableSimulator
-
-    return CallableSimulator
-
-
-def _command() -> type[Any]:
-    from safety_val.backends.command import CommandSimulator
-
-    return CommandSimulator
-
-
-SIMULATORS: dict[str, Callable[[], type[Any]]] = {
-    "builtin": _builtin,
-    "callable": _callable,
-    "command": _command,
+SIMULATORS: dict[str, str] = {
+    "builtin": "safety_val.backends.builtin:BuiltinSimulator",
+    "callable": "safety_val.backends.callable:CallableSimulator",
+    "command": "safety_val.backends.command:CommandSimulator",
 }
-"""Simulator backends; each value returns the class (imported lazily)."""
+"""Simulator backends: name → ``module:class`` (imported only when used)."""
 
 
 def make_simulator(kind: str, **options: Any) -> Simulator:
