@@ -237,7 +237,8 @@ def simulate(
     store.update_manifest(
         executor=runner.name,
         n_workers=runner.n_workers,
-        resumed=already > 0 or None,
+        batch_size=batch_size if batch_size is not None else "calibrated",
+        resumed=already > 0,
         updated=_now(),
     )
 

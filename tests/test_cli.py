@@ -1,6 +1,7 @@
 """End-to-end tests of the ``safety-val`` command line (in-process, plus one real subprocess)."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -221,3 +222,82 @@ def test_unknown_simulator_in_scenario_exit_2(
     assert main(["simulate", str(file), "--n", "5", "--out", str(tmp_path / "run")]) == 2
     assert "unknown simulator 'carla2'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.ray
+def test_simulate_joins_a_running_ray_cluster(tmp_path: Path) -> None:
+    """``--ray-address`` joins a cluster started with ``ray start --head`` on loopback."""
+    ray_cli = Path(sys.executable).parent / "ray"
+    if not ray_cli.exists():
+        pytest.skip("the ray command is not installed next to this Python")
+    import secrets
+
+    port = _free_port()
+    # Ray >= 2.59 authenticates with a token: the head and the driver share it.
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    head = subprocess.Popen(
+        [
+            str(ray_cli),
+            "start",
+            "--head",
+            "--block",
+            f"--port={port}",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        cli = shutil.which("safety-val")
+        command = [cli] if cli else [sys.executable, "-m", "safety_val.cli"]
+        out = tmp_path / "run"
+        result = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # the head needs a few seconds to accept drivers
+            result = subprocess.run(
+                [
+                    *command,
+                    "simulate",
+                    str(CUT_IN),
+                    "--n",
+                    "200",
+                    "--executor",
+                    "ray",
+                    "--ray-address",
+                    f"127.0.0.1:{port}",
+                    "--out",
+                    str(out),
+                    "-q",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=180,
+                check=False,
+                env=env,
+            )
+            if result.returncode == 0 or out.exists():
+                break
+            time.sleep(2)
+        assert result is not None and result.returncode == 0, result.stderr[-2000:]
+        samples = pd.read_parquet(out / "samples")
+        assert sorted(samples["sample_index"]) == list(range(200))
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["executor"] == "ray" and manifest["n_workers"] == 2
+    finally:
+        head.terminate()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()

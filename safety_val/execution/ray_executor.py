@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import ray
 import ray.exceptions
 
-from safety_val.errors import SimulationError
+from safety_val.errors import SimulationError, ValidationError
 from safety_val.execution.base import ExecutorBase, check_positive_int
 
 __all__ = ["RayExecutor"]
@@ -79,7 +79,16 @@ class RayExecutor(ExecutorBase):
         if not ray.is_initialized():
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
             options.update(init_options or {})
-            ray.init(address=address, **options)
+            try:
+                ray.init(address=address, **options)
+            except ConnectionError as exc:
+                raise ValidationError(
+                    f"cannot connect to the Ray cluster: {str(exc).splitlines()[0]}",
+                    field="address",
+                    value=address,
+                    expected="the HOST:PORT printed by 'ray start --head' (with Ray token "
+                    "authentication, the cluster's RAY_AUTH_TOKEN in the environment)",
+                ) from None
             self._owns_ray = True
         if n_workers is None:
             n_workers = max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -38,6 +38,11 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 DT_MIN, DT_MAX = 0.001, 0.1
 
+#: Detection factor of each lighting code (the label's index in the categories).
+_LIGHTING_FACTOR = np.array(
+    [LIGHTING_DETECTION_FACTOR[label] for label in COMMON_PARAMETERS["lighting"].categories]
+)
+
 
 @dataclass(frozen=True)
 class SimulationOutput:
@@ -138,45 +143,53 @@ def simulate(
 
 
 class _Scripts:
-    """Phase bookkeeping of the scripted (non-ego) agents."""
+    """Phase bookkeeping of the scripted (non-ego) agents, all agents at once.
+
+    The phase tables of the ``m`` agents are stacked into ``(n, m, P + 1)`` arrays,
+    ``P`` being the largest number of phases of any agent; the columns beyond an
+    agent's last phase start at ``+inf`` so that they are never reached, and the
+    next start of the last phase reads ``+inf`` without a bounds check.
+    """
 
     def __init__(self, scripts: tuple[Phases, ...], n: int) -> None:
         m = len(scripts)
-        self.scripts = scripts
-        self.speed = np.empty((n, m))
-        self.accel = np.empty((n, m))
-        self.lateral = np.empty((n, m))
-        self.gain = np.empty((n, m))
-        self.index = np.zeros((n, m), dtype=np.intp)
-        self.next_start = np.empty((n, m))
-        rows = np.arange(n)
+        width = max((ph.start.shape[1] for ph in scripts), default=1) + 1
+        self.start = np.full((n, m, width), np.inf)
+        self.speed_table = np.zeros((n, m, width))
+        self.accel_table = np.zeros((n, m, width))
+        self.lateral_table = np.zeros((n, m, width))
+        self.gain_table = np.zeros((n, m, width))
+        # setup-time copy of each agent's table (a loop over the template's agents)
         for j, ph in enumerate(scripts):
-            self._load(j, rows, np.zeros(n, dtype=np.intp))
-            self.next_start[:, j] = ph.start[:, 1] if ph.start.shape[1] > 1 else np.inf
+            p = ph.start.shape[1]
+            self.start[:, j, :p] = ph.start
+            self.speed_table[:, j, :p] = ph.speed
+            self.accel_table[:, j, :p] = ph.accel
+            self.lateral_table[:, j, :p] = ph.lateral
+            self.gain_table[:, j, :p] = ph.gain(ph.speed)
+        self.index = np.zeros((n, m), dtype=np.intp)
+        self.speed = np.ascontiguousarray(self.speed_table[:, :, 0])
+        self.accel = np.ascontiguousarray(self.accel_table[:, :, 0])
+        self.lateral = np.ascontiguousarray(self.lateral_table[:, :, 0])
+        self.gain = np.ascontiguousarray(self.gain_table[:, :, 0])
+        self.next_start = np.ascontiguousarray(self.start[:, :, 1])
         self.lower = np.empty((n, m))
 
-    def _load(self, j: int, rows: IntArray, phase: IntArray) -> None:
-        ph = self.scripts[j]
-        self.speed[rows, j] = ph.speed[rows, phase]
-        self.accel[rows, j] = ph.accel[rows, phase]
-        self.lateral[rows, j] = ph.lateral[rows, phase]
-        self.gain[rows, j] = ph.gain(ph.speed[rows, phase])
-        self.index[rows, j] = phase
-        n_phases = ph.start.shape[1]
-        nxt = phase + 1
-        has = nxt < n_phases
-        self.next_start[rows, j] = np.where(
-            has, ph.start[rows, np.minimum(nxt, n_phases - 1)], np.inf
-        )
+    def _load(self, rows: IntArray, agents: IntArray, phase: IntArray) -> None:
+        """Enter phase ``phase`` for the (scenario, agent) pairs ``(rows, agents)``."""
+        self.speed[rows, agents] = self.speed_table[rows, agents, phase]
+        self.accel[rows, agents] = self.accel_table[rows, agents, phase]
+        self.lateral[rows, agents] = self.lateral_table[rows, agents, phase]
+        self.gain[rows, agents] = self.gain_table[rows, agents, phase]
+        self.index[rows, agents] = phase
+        self.next_start[rows, agents] = self.start[rows, agents, phase + 1]
 
     def advance(self, t: float) -> None:
         """Switch every agent whose next phase has started (several at once if needed)."""
         due = self.next_start <= t
-        while due.any():
-            for j in range(len(self.scripts)):
-                rows = np.flatnonzero(due[:, j])
-                if rows.size:
-                    self._load(j, rows, self.index[rows, j] + 1)
+        while due.any():  # one pass per phase switch, all agents and scenarios at once
+            rows, agents = np.nonzero(due)
+            self._load(rows, agents, self.index[rows, agents] + 1)
             due = self.next_start <= t
 
     def command(self, v: FloatArray, out: FloatArray) -> None:
@@ -217,15 +230,13 @@ class _Engine:
         self.scripts = _Scripts(setup.scripts, n)
 
         # sensor and ADS
-        lighting = np.array([LIGHTING_DETECTION_FACTOR[c] for c in
-                             COMMON_PARAMETERS["lighting"].categories])
         self.sensor = SensorSettings(
             effective_range=effective_range(
                 col("sensor_range"), col("fog_visibility"), col("fog_range_factor")),
             tan_half_fov=np.tan(np.radians(col("sensor_fov")) / 2.0),
             base_probability=base_probability(
                 col("detection_probability"), col("rain_intensity"), col("rain_detection_coeff"),
-                lighting[values["lighting"].astype(np.intp)][:, None]),
+                _LIGHTING_FACTOR[values["lighting"].astype(np.intp)][:, None]),
             noise_distance=col("sensor_noise_distance"),
             noise_distance_rel=col("sensor_noise_distance_rel"),
             noise_lateral=col("sensor_noise_lateral"),
@@ -396,13 +407,9 @@ def _occluded(gap: FloatArray, dy: FloatArray, half_width: FloatArray) -> npt.ND
     safe = np.maximum(gap, 1e-3)
     bearing = dy / safe
     extent = half_width / safe
-    hidden = np.zeros(gap.shape, dtype=bool)
-    for j in range(m):
-        for k in range(m):
-            if j != k:
-                hidden[:, j] |= (
-                    (gap[:, k] > 0.0)
-                    & (gap[:, k] < gap[:, j])
-                    & (np.abs(bearing[:, j] - bearing[:, k]) < extent[:, k])
-                )
-    return hidden
+    # axis 1: the target j that may be hidden, axis 2: the target k that may hide it
+    gap_k = gap[:, None, :]
+    pair = (gap_k > 0.0) & (gap_k < gap[:, :, None])
+    pair &= np.abs(bearing[:, :, None] - bearing[:, None, :]) < extent[:, None, :]
+    pair &= ~np.eye(m, dtype=bool)
+    return np.asarray(pair.any(axis=2))

@@ -79,14 +79,34 @@ def scenario_keys(seeds: npt.ArrayLike) -> U64Array:
     return mix64(np.asarray(seeds, dtype=np.uint64) + _GOLDEN)
 
 
-def _bits(keys: U64Array, counter: int, stream: int) -> U64Array:
+def _increment(counter: int, stream: npt.ArrayLike) -> np.uint64 | U64Array:
+    """``(64 counter + stream + 1) gamma mod 2^64``, for one stream or an array of them."""
+    streams = np.asarray(stream)
+    if streams.dtype.kind not in "iu":
+        raise ValueError(f"The 'stream' parameter must be an integer. Got {stream!r} instead.")
+    if streams.ndim == 0:
+        s = int(streams)
+        if not 0 <= s < 64:
+            raise ValueError(f"The 'stream' parameter must be in [0, 64). Got {s} instead.")
+        return np.uint64(((counter * 64 + s + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
+    if streams.size and not (int(streams.min()) >= 0 and int(streams.max()) < 64):
+        raise ValueError(
+            "The 'stream' parameter must be in [0, 64). "
+            f"Got values in [{int(streams.min())}, {int(streams.max())}] instead."
+        )
+    # Same value as the scalar branch, element by element: uint64 arithmetic wraps
+    # modulo 2^64, like the masked Python integers above.
+    base = np.uint64((counter * 64 + 1) & 0xFFFFFFFFFFFFFFFF)
+    return (streams.astype(np.uint64) + base) * _GOLDEN
+
+
+def _bits(keys: U64Array, counter: int, stream: npt.ArrayLike) -> U64Array:
     # SplitMix64 indexed directly: state number k of the sequence started at `key`.
-    k = np.uint64(((counter * 64 + stream + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)
-    return mix64(keys + k)
+    return mix64(keys + _increment(counter, stream))
 
 
-def uniform(keys: U64Array, counter: int, stream: int) -> FloatArray:
-    """Uniform numbers in ``(0, 1]``, one per key, for a given counter and stream.
+def uniform(keys: U64Array, counter: int, stream: npt.ArrayLike) -> FloatArray:
+    """Uniform numbers in ``(0, 1]``, one per key and stream, for a given counter.
 
     Parameters
     ----------
@@ -95,12 +115,15 @@ def uniform(keys: U64Array, counter: int, stream: int) -> FloatArray:
     counter
         Time counter (for instance the sensor cycle), ``>= 0``.
     stream
-        Channel number in ``[0, 64)`` (what the number is used for).
+        Channel number in ``[0, 64)`` (what the number is used for), or an integer
+        array of channel numbers that broadcasts with ``keys`` (for instance
+        ``keys[:, None]`` with channels of shape ``(m,)`` gives an ``(n, m)`` array).
+        Element by element the result is the same as one call per channel.
 
     Returns
     -------
     numpy.ndarray
-        ``float64`` array of the shape of ``keys``.
+        ``float64`` array of the broadcast shape of ``keys`` and ``stream``.
 
     Notes
     -----
@@ -114,15 +137,21 @@ def uniform(keys: U64Array, counter: int, stream: int) -> FloatArray:
     True
     >>> bool(np.all((uniform(k, 5, 0) > 0) & (uniform(k, 5, 0) <= 1)))
     True
+    >>> u = uniform(k[:, None], 5, np.array([0, 8]))
+    >>> u.shape, bool(np.all(u[:, 1] == uniform(k, 5, 8)))
+    ((3, 2), True)
     """
-    if not 0 <= stream < 64:
-        raise ValueError(f"The 'stream' parameter must be in [0, 64). Got {stream} instead.")
     b = _bits(keys, counter, stream) >> _S11
     return (b.astype(np.float64) + 1.0) * _TWO_M53
 
 
-def normal_pair(keys: U64Array, counter: int, stream: int) -> tuple[FloatArray, FloatArray]:
+def normal_pair(
+    keys: U64Array, counter: int, stream: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
     """Two independent standard normal arrays from streams ``stream`` and ``stream + 1``.
+
+    ``stream`` may be an integer array that broadcasts with ``keys``, as in
+    :func:`uniform`; then ``stream + 1`` is taken element by element.
 
     Notes
     -----
@@ -136,7 +165,7 @@ def normal_pair(keys: U64Array, counter: int, stream: int) -> tuple[FloatArray, 
     True
     """
     u1 = uniform(keys, counter, stream)
-    u2 = uniform(keys, counter, stream + 1)
+    u2 = uniform(keys, counter, np.asarray(stream) + 1)
     r = np.sqrt(-2.0 * np.log(u1))
     theta = (2.0 * np.pi) * u2
     return r * np.cos(theta), r * np.sin(theta)

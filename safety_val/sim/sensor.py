@@ -25,6 +25,8 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
+_STREAMS_PER_TARGET = 8
+
 
 @dataclass(frozen=True)
 class SensorSettings:
@@ -152,6 +154,11 @@ def base_probability(
     )
 
 
+def _target_streams(m: int) -> npt.NDArray[np.intp]:
+    """First random stream of each target: ``8 j`` for target ``j`` (channels ``8 j + c``)."""
+    return np.arange(m, dtype=np.intp) * _STREAMS_PER_TARGET
+
+
 def measure(
     gap: FloatArray,
     dy: FloatArray,
@@ -201,15 +208,12 @@ def measure(
     p = detection_probability(
         r, effective_range=settings.effective_range, base_probability=settings.base_probability
     )
-    u = np.empty_like(gap)
-    n_gap = np.empty_like(gap)
-    n_dy = np.empty_like(gap)
-    n_vx = np.empty_like(gap)
-    n_vy = np.empty_like(gap)
-    for j in range(m):
-        u[:, j] = rng.uniform(keys, cycle, 8 * j)
-        n_gap[:, j], n_dy[:, j] = rng.normal_pair(keys, cycle, 8 * j + 1)
-        n_vx[:, j], n_vy[:, j] = rng.normal_pair(keys, cycle, 8 * j + 3)
+    # one call per channel for all targets: keys (n, 1) x streams (m,) -> (n, m)
+    column_keys = keys[:, None]
+    streams = _target_streams(m)
+    u = rng.uniform(column_keys, cycle, streams)
+    n_gap, n_dy = rng.normal_pair(column_keys, cycle, streams + 1)
+    n_vx, n_vy = rng.normal_pair(column_keys, cycle, streams + 3)
     detected = visible & (u < p)
     sigma_gap = settings.noise_distance + settings.noise_distance_rel * r
     return Measurement(
