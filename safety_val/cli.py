@@ -179,9 +179,7 @@ def scenario_validate(
 
     for file in files:
         s = load_scenario(file)
-        _say(
-            f"[green]valid[/] {file}: '{s.name}', {s.dimension} parameters, ODD '{s.odd.name}'"
-        )
+        _say(f"[green]valid[/] {file}: '{s.name}', {s.dimension} parameters, ODD '{s.odd.name}'")
 
 
 @scenario_app.command("export-xosc")
@@ -189,8 +187,8 @@ def scenario_export_xosc(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The .xosc file to write.")],
     runs: Annotated[
-        int | None, typer.Option(help="numberOfTestRuns of the stochastic part.")
-    ] = None,
+        int, typer.Option(help="numberOfTestRuns of the stochastic part.", min=1)
+    ] = 1000,
     seed: Annotated[int | None, typer.Option(help="randomSeed of the stochastic part.")] = None,
     scenario_xosc: Annotated[
         str | None, typer.Option(help="ScenarioFile filepath to reference.")
@@ -210,6 +208,12 @@ def scenario_export_xosc(
         random_seed=seed,
     )
     write_xosc(dist_set, out, description=f"safety-val logical scenario {s.name}")
+    if s.dependence is not None:
+        stderr.print(
+            "warning: OpenSCENARIO has no copula; the dependence between "
+            f"{', '.join(s.dependence.parameters)} is not in {out}",
+            markup=False,
+        )
     _say(f"wrote {out} ({s.dimension} parameters)")
 
 
@@ -227,7 +231,7 @@ def scenario_import_xosc(
     """Import an OpenSCENARIO ParameterValueDistribution as a parameter block or scenario."""
     from safety_val._io import atomic_write_text
     from safety_val._yaml import read_yaml_mapping
-    from safety_val.formats.xosc import read_xosc
+    from safety_val.formats.xosc import merge_into_scenario, read_xosc
     from safety_val.scenario import scenario_from_dict, scenario_to_dict
 
     dist_set = read_xosc(xosc)
@@ -236,8 +240,7 @@ def scenario_import_xosc(
         block["value_sets"] = dist_set.value_sets
     if into is not None:
         file, body = read_yaml_mapping(into, root="scenario")
-        body = {**body, **block}
-        body.pop("dependence", None)
+        body = merge_into_scenario(body, dist_set)
         out_dir = out.resolve().parent
         scenario = scenario_from_dict(body, source=file.resolve())
         document: dict[str, Any] = {"scenario": scenario_to_dict(scenario, relative_to=out_dir)}
@@ -337,8 +340,7 @@ def doe(
     plan = generate_design(s, n, method=design, seed=seed)
     coverage = plan.coverage()
     _say(
-        f"{design} design of {n} concrete scenarios of '{s.name}', "
-        f"{coverage.dimension} dimensions"
+        f"{design} design of {n} concrete scenarios of '{s.name}', {coverage.dimension} dimensions"
     )
     stdout.print(f"centred L2 discrepancy: {coverage.centred_l2_discrepancy:.4g}")
     stdout.print(f"minimum pairwise distance (unit cube): {coverage.min_distance:.4g}")

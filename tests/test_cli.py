@@ -82,6 +82,12 @@ def test_xosc_round_trip_through_the_cli(tmp_path: Path) -> None:
         p.distribution for p in original.parameters
     ]
     assert [p.bounds for p in again.parameters] == [p.bounds for p in original.parameters]
+    # what OpenSCENARIO does not carry is kept from the base scenario
+    assert [p.unit for p in again.parameters] == [p.unit for p in original.parameters]
+    assert [p.odd_attribute for p in again.parameters] == [
+        p.odd_attribute for p in original.parameters
+    ]
+    assert again.dependence == original.dependence
 
 
 def test_fit_writes_parameter_block(tmp_path: Path) -> None:

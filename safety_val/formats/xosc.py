@@ -57,7 +57,13 @@ import defusedxml.ElementTree as SafeET
 from safety_val.distributions import parse_distribution
 from safety_val.errors import ValidationError
 
-__all__ = ["USER_DEFINED_PREFIX", "ParameterDistributionSet", "read_xosc", "write_xosc"]
+__all__ = [
+    "merge_into_scenario",
+    "USER_DEFINED_PREFIX",
+    "ParameterDistributionSet",
+    "read_xosc",
+    "write_xosc",
+]
 
 #: ``type`` prefix of the UserDefinedDistribution elements safety-val writes.
 USER_DEFINED_PREFIX = "safety-val:"
@@ -201,14 +207,20 @@ def _d_normal(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
     mu = _float_attr(elem, "expectedValue", ctx)
     variance = _float_attr(elem, "variance", ctx)
     if variance <= 0.0:
-        raise ctx.error("negative or zero variance", elem.get("variance"), "a number > 0",
-                        attr="variance")
+        raise ctx.error(
+            "negative or zero variance", elem.get("variance"), "a number > 0", attr="variance"
+        )
     sigma = math.sqrt(variance)
     limits = _range(elem, ctx, required=False)
     if limits is None:
         return _entry(_spec({"family": "Normal", "mu": mu, "sigma": sigma}, ctx), None)
-    block = {"family": "TruncatedNormal", "mu": mu, "sigma": sigma,
-             "lower": limits[0], "upper": limits[1]}
+    block = {
+        "family": "TruncatedNormal",
+        "mu": mu,
+        "sigma": sigma,
+        "lower": limits[0],
+        "upper": limits[1],
+    }
     return _entry(_spec(block, ctx), None)
 
 
@@ -228,11 +240,16 @@ def _d_lognormal(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
     mean = _float_attr(elem, "expectedValue", ctx)
     variance = _float_attr(elem, "variance", ctx)
     if mean <= 0.0:
-        raise ctx.error("log-normal expected value must be positive", elem.get("expectedValue"),
-                        "a number > 0", attr="expectedValue")
+        raise ctx.error(
+            "log-normal expected value must be positive",
+            elem.get("expectedValue"),
+            "a number > 0",
+            attr="expectedValue",
+        )
     if variance <= 0.0:
-        raise ctx.error("negative or zero variance", elem.get("variance"), "a number > 0",
-                        attr="variance")
+        raise ctx.error(
+            "negative or zero variance", elem.get("variance"), "a number > 0", attr="variance"
+        )
     mu_log, sigma_log = _lognormal_from_moments(mean, variance)
     block = {"family": "LogNormal", "mu_log": mu_log, "sigma_log": sigma_log, "gamma": 0.0}
     return _entry(_spec(block, ctx), _range(elem, ctx, required=False))
@@ -247,8 +264,9 @@ def _d_uniform(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
 
 def _d_poisson(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
     rate = _float_attr(elem, "expectedValue", ctx)
-    return _entry(_spec({"family": "Poisson", "lambda": rate}, ctx),
-                  _range(elem, ctx, required=False))
+    return _entry(
+        _spec({"family": "Poisson", "lambda": rate}, ctx), _range(elem, ctx, required=False)
+    )
 
 
 def _d_histogram(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
@@ -257,8 +275,9 @@ def _d_histogram(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
         sub = ctx.child("Bin", i)
         weight = _float_attr(bin_elem, "weight", sub)
         if weight < 0.0:
-            raise sub.error("negative weight", bin_elem.get("weight"), "a number >= 0",
-                            attr="weight")
+            raise sub.error(
+                "negative weight", bin_elem.get("weight"), "a number >= 0", attr="weight"
+            )
         limits = _range(bin_elem, sub, required=True)
         if limits is None:  # pragma: no cover - required=True raises instead
             raise sub.error("missing Range element")
@@ -323,8 +342,10 @@ def _d_user_defined(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
     kind = _attr(elem, "type", ctx)
     if not kind.startswith(USER_DEFINED_PREFIX):
         raise ctx.error(
-            "unsupported UserDefinedDistribution type", kind,
-            f"'{USER_DEFINED_PREFIX}<Family>' with JSON content", attr="type",
+            "unsupported UserDefinedDistribution type",
+            kind,
+            f"'{USER_DEFINED_PREFIX}<Family>' with JSON content",
+            attr="type",
         )
     text = (elem.text or "").strip()
     try:
@@ -333,16 +354,21 @@ def _d_user_defined(elem: ET.Element, ctx: _Ctx) -> dict[str, Any]:
         raise ctx.error(f"content is not JSON ({exc.msg})", text[:60], "a JSON object") from None
     if not isinstance(content, dict):
         raise ctx.error("content is not a JSON object", text[:60], "a JSON object")
-    family = kind[len(USER_DEFINED_PREFIX):]
+    family = kind[len(USER_DEFINED_PREFIX) :]
     if str(content.get("family", "")).lower() != family.lower():
-        raise ctx.error("type and content disagree on the family", content.get("family"),
-                        f"family {family!r}")
+        raise ctx.error(
+            "type and content disagree on the family", content.get("family"), f"family {family!r}"
+        )
     bounds_raw = content.pop("bounds", None)
     distribution = _spec(content, ctx)
     bounds: tuple[float, float] | None = None
     if bounds_raw is not None:
-        if (not isinstance(bounds_raw, list) or len(bounds_raw) != 2
-                or not all(_is_number(b) for b in bounds_raw) or bounds_raw[0] >= bounds_raw[1]):
+        if (
+            not isinstance(bounds_raw, list)
+            or len(bounds_raw) != 2
+            or not all(_is_number(b) for b in bounds_raw)
+            or bounds_raw[0] >= bounds_raw[1]
+        ):
             raise ctx.error("invalid bounds", bounds_raw, "[lower, upper] with lower < upper")
         bounds = (float(bounds_raw[0]), float(bounds_raw[1]))
     return _entry(distribution, bounds)
@@ -375,7 +401,8 @@ def _decode_single(elem: ET.Element, ctx: _Ctx, decoders: Mapping[str, _Decoder]
     if len(children) != 1 or children[0].tag not in decoders:
         raise ctx.error(
             "expected exactly one distribution element",
-            [child.tag for child in children], "one of " + ", ".join(decoders),
+            [child.tag for child in children],
+            "one of " + ", ".join(decoders),
         )
     child = children[0]
     return decoders[child.tag](child, ctx.child(child.tag))
@@ -388,11 +415,16 @@ def _load(path: Path) -> ET.Element:
     file = str(path)
     try:
         tree = SafeET.parse(file, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden,
-            defusedxml.ExternalReferenceForbidden) as exc:
+    except (
+        defusedxml.DTDForbidden,
+        defusedxml.EntitiesForbidden,
+        defusedxml.ExternalReferenceForbidden,
+    ) as exc:
         raise ValidationError(
             f"DTDs/entities are not allowed in OpenSCENARIO files ({type(exc).__name__})",
-            file=file, field=None, expected="plain XML without <!DOCTYPE> or <!ENTITY>",
+            file=file,
+            field=None,
+            expected="plain XML without <!DOCTYPE> or <!ENTITY>",
         ) from None
     except ET.ParseError as exc:
         raise ValidationError(f"malformed XML: {exc}", file=file) from None
@@ -459,14 +491,18 @@ def read_xosc(path: str | Path) -> ParameterDistributionSet:
     root = _load(path)
     file = str(path)
     if root.tag != _ROOT:
-        raise ValidationError("wrong root element", file=file, field=root.tag, value=root.tag,
-                              expected=f"<{_ROOT}>")
+        raise ValidationError(
+            "wrong root element", file=file, field=root.tag, value=root.tag, expected=f"<{_ROOT}>"
+        )
     pvd = root.find("ParameterValueDistribution")
     ctx = _Ctx(file, _PVD)
     if pvd is None:
         raise ValidationError(
-            "not a ParameterValueDistribution file", file=file, field=_ROOT,
-            value=[child.tag for child in root], expected="a <ParameterValueDistribution> child",
+            "not a ParameterValueDistribution file",
+            file=file,
+            field=_ROOT,
+            value=[child.tag for child in root],
+            expected="a <ParameterValueDistribution> child",
         )
     scenario_file: str | None = None
     scenario = pvd.find("ScenarioFile")
@@ -475,8 +511,11 @@ def read_xosc(path: str | Path) -> ParameterDistributionSet:
 
     stochastic, deterministic = pvd.find("Stochastic"), pvd.find("Deterministic")
     if (stochastic is None) == (deterministic is None):
-        raise ctx.error("expected exactly one of <Stochastic> or <Deterministic>",
-                        [child.tag for child in pvd], "one distribution definition")
+        raise ctx.error(
+            "expected exactly one of <Stochastic> or <Deterministic>",
+            [child.tag for child in pvd],
+            "one distribution definition",
+        )
     parameters: list[dict[str, Any]] = []
     value_sets: list[dict[str, Any]] = []
     runs: int | None = None
@@ -492,14 +531,16 @@ def read_xosc(path: str | Path) -> ParameterDistributionSet:
             parameters.append({"name": name, **_decode_single(elem, ectx, _STOCHASTIC)})
     elif deterministic is not None:
         dctx = ctx.child("Deterministic")
-        for i, elem in enumerate(deterministic.findall("DeterministicSingleParameterDistribution"),
-                                 start=1):
+        for i, elem in enumerate(
+            deterministic.findall("DeterministicSingleParameterDistribution"), start=1
+        ):
             tag = "DeterministicSingleParameterDistribution"
             name = _attr(elem, "parameterName", dctx.child(tag, i))
             ectx = dctx.child(tag, i, name)
             parameters.append({"name": name, **_decode_single(elem, ectx, _DETERMINISTIC)})
-        for i, elem in enumerate(deterministic.findall("DeterministicMultiParameterDistribution"),
-                                 start=1):
+        for i, elem in enumerate(
+            deterministic.findall("DeterministicMultiParameterDistribution"), start=1
+        ):
             mctx = dctx.child("DeterministicMultiParameterDistribution", i)
             value_sets.append(_read_value_set(elem, mctx, f"value_set_{i}"))
     _check_unique_names(parameters, value_sets, file)
@@ -509,8 +550,9 @@ def read_xosc(path: str | Path) -> ParameterDistributionSet:
 def _read_value_set(elem: ET.Element, ctx: _Ctx, name: str) -> dict[str, Any]:
     vsd = elem.find("ValueSetDistribution")
     if vsd is None:
-        raise ctx.error("missing ValueSetDistribution element",
-                        expected="a <ValueSetDistribution> child")
+        raise ctx.error(
+            "missing ValueSetDistribution element", expected="a <ValueSetDistribution> child"
+        )
     vctx = ctx.child("ValueSetDistribution")
     names: list[str] | None = None
     raw_rows: list[list[str]] = []
@@ -521,16 +563,21 @@ def _read_value_set(elem: ET.Element, ctx: _Ctx, name: str) -> dict[str, Any]:
             actx = pctx.child("ParameterAssignment", j)
             ref = _attr(assignment, "parameterRef", actx)
             if ref in row:
-                raise actx.error("parameter assigned twice", ref, "one assignment per parameter",
-                                 attr="parameterRef")
+                raise actx.error(
+                    "parameter assigned twice",
+                    ref,
+                    "one assignment per parameter",
+                    attr="parameterRef",
+                )
             row[ref] = _attr(assignment, "value", actx)
         if not row:
             raise pctx.error("empty ParameterValueSet", expected="ParameterAssignment children")
         if names is None:
             names = list(row)
         elif set(row) != set(names):
-            raise pctx.error("value sets assign different parameters", sorted(row),
-                             f"the parameters {names}")
+            raise pctx.error(
+                "value sets assign different parameters", sorted(row), f"the parameters {names}"
+            )
         raw_rows.append([row[n] for n in names])
     if names is None:
         raise vctx.error("no ParameterValueSet", expected="at least one <ParameterValueSet>")
@@ -540,8 +587,7 @@ def _read_value_set(elem: ET.Element, ctx: _Ctx, name: str) -> dict[str, Any]:
         numbers = [_parse_number(v) for v in column]
         converted.append(list(numbers) if all(n is not None for n in numbers) else list(column))
     rows = [list(row) for row in zip(*converted, strict=True)]
-    return {"name": name, "parameters": [{"name": n} for n in names], "rows": rows,
-            "weights": None}
+    return {"name": name, "parameters": [{"name": n} for n in names], "rows": rows, "weights": None}
 
 
 def _check_unique_names(
@@ -553,8 +599,13 @@ def _check_unique_names(
     ]
     for name in names:
         if name in seen:
-            raise ValidationError("parameter distributed twice", file=file, field="parameterName",
-                                  value=name, expected="each parameter in one distribution")
+            raise ValidationError(
+                "parameter distributed twice",
+                file=file,
+                field="parameterName",
+                value=name,
+                expected="each parameter in one distribution",
+            )
         seen.add(name)
 
 
@@ -574,15 +625,17 @@ def _standard_element(
         return None
     elem: ET.Element | None = None
     if family in ("Normal", "TruncatedNormal") and bounds is None:
-        elem = ET.Element("NormalDistribution", expectedValue=_fmt(dist["mu"]),
-                          variance=_fmt(dist["sigma"] ** 2))
+        elem = ET.Element(
+            "NormalDistribution", expectedValue=_fmt(dist["mu"]), variance=_fmt(dist["sigma"] ** 2)
+        )
         if family == "TruncatedNormal":
             _range_elem(elem, dist["lower"], dist["upper"])
         return elem
     if family == "LogNormal" and dist["gamma"] == 0.0:
         mean, variance = _lognormal_to_moments(dist["mu_log"], dist["sigma_log"])
-        elem = ET.Element("LogNormalDistribution", expectedValue=_fmt(mean),
-                          variance=_fmt(variance))
+        elem = ET.Element(
+            "LogNormalDistribution", expectedValue=_fmt(mean), variance=_fmt(variance)
+        )
     elif family == "Poisson":
         elem = ET.Element("PoissonDistribution", expectedValue=_fmt(dist["lambda"]))
     if elem is not None:
@@ -628,8 +681,9 @@ def _user_defined_element(
 
 def _encode(entry: Mapping[str, Any], deterministic: bool, ctx: _Ctx) -> ET.Element:
     """Encode one parameter entry; the standard element only if it reads back exactly."""
-    dist = parse_distribution(entry.get("distribution"), file=ctx.file,
-                              field=f"{ctx.path}.distribution").to_dict()
+    dist = parse_distribution(
+        entry.get("distribution"), file=ctx.file, field=f"{ctx.path}.distribution"
+    ).to_dict()
     bounds = _bounds(entry.get("bounds"), ctx)
     wanted = _entry(dist, bounds)
     elem = _standard_element(dist, bounds, deterministic)
@@ -646,10 +700,19 @@ def _encode(entry: Mapping[str, Any], deterministic: bool, ctx: _Ctx) -> ET.Elem
 def _bounds(raw: Any, ctx: _Ctx) -> tuple[float, float] | None:
     if raw is None:
         return None
-    if (not isinstance(raw, list | tuple) or len(raw) != 2
-            or not all(_is_number(b) for b in raw) or raw[0] >= raw[1]):
-        raise ValidationError("invalid bounds", file=ctx.file, field=f"{ctx.path}.bounds",
-                              value=raw, expected="[lower, upper] with lower < upper")
+    if (
+        not isinstance(raw, list | tuple)
+        or len(raw) != 2
+        or not all(_is_number(b) for b in raw)
+        or raw[0] >= raw[1]
+    ):
+        raise ValidationError(
+            "invalid bounds",
+            file=ctx.file,
+            field=f"{ctx.path}.bounds",
+            value=raw,
+            expected="[lower, upper] with lower < upper",
+        )
     return float(raw[0]), float(raw[1])
 
 
@@ -672,9 +735,13 @@ def _value_set_element(value_set: Mapping[str, Any], ctx: _Ctx) -> ET.Element:
     vsd = ET.SubElement(elem, "ValueSetDistribution")
     for i, row in enumerate(rows):
         if not isinstance(row, list | tuple) or len(row) != len(names):
-            raise ValidationError("row length differs from the parameters", file=ctx.file,
-                                  field=f"{ctx.path}.rows[{i}]", value=row,
-                                  expected=f"{len(names)} values")
+            raise ValidationError(
+                "row length differs from the parameters",
+                file=ctx.file,
+                field=f"{ctx.path}.rows[{i}]",
+                value=row,
+                expected=f"{len(names)} values",
+            )
         pvs = ET.SubElement(vsd, "ParameterValueSet")
         for j, (name, value) in enumerate(zip(names, row, strict=True)):
             if isinstance(value, str):
@@ -682,9 +749,13 @@ def _value_set_element(value_set: Mapping[str, Any], ctx: _Ctx) -> ET.Element:
             elif _is_number(value):
                 text = _fmt(value)
             else:
-                raise ValidationError("value set entry is not a number or string", file=ctx.file,
-                                      field=f"{ctx.path}.rows[{i}][{j}]", value=value,
-                                      expected="a finite number or a string")
+                raise ValidationError(
+                    "value set entry is not a number or string",
+                    file=ctx.file,
+                    field=f"{ctx.path}.rows[{i}][{j}]",
+                    value=value,
+                    expected="a finite number or a string",
+                )
             ET.SubElement(pvs, "ParameterAssignment", parameterRef=str(name), value=text)
     return elem
 
@@ -738,64 +809,99 @@ def write_xosc(
     entries = list(dist_set.parameters)
     for i, entry in enumerate(entries):
         if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
-            raise ValidationError("parameter entry without a name", file=file,
-                                  field=f"parameters[{i}]", value=entry,
-                                  expected="{'name': str, 'distribution': {...}}")
+            raise ValidationError(
+                "parameter entry without a name",
+                file=file,
+                field=f"parameters[{i}]",
+                value=entry,
+                expected="{'name': str, 'distribution': {...}}",
+            )
     families = [
-        str(parse_distribution(e.get("distribution"), file=file,
-                               field=f"parameters[{i}].distribution").family)
+        str(
+            parse_distribution(
+                e.get("distribution"), file=file, field=f"parameters[{i}].distribution"
+            ).family
+        )
         for i, e in enumerate(entries)
     ]
-    _check_unique_names(entries, [
-        {"parameters": [p for p in vs.get("parameters", []) if isinstance(p, Mapping)]}
-        for vs in dist_set.value_sets
-    ], file)
+    _check_unique_names(
+        entries,
+        [
+            {"parameters": [p for p in vs.get("parameters", []) if isinstance(p, Mapping)]}
+            for vs in dist_set.value_sets
+        ],
+        file,
+    )
     stochastic_families = [f for f in families if f not in _DETERMINISTIC_FAMILIES]
     has_run_settings = dist_set.number_of_test_runs is not None or dist_set.random_seed is not None
     deterministic = bool(dist_set.value_sets) or (not stochastic_families and not has_run_settings)
     if not entries and not dist_set.value_sets:
-        raise ValidationError("nothing to write", file=file, field="parameters", value=[],
-                              expected="at least one parameter or value set")
+        raise ValidationError(
+            "nothing to write",
+            file=file,
+            field="parameters",
+            value=[],
+            expected="at least one parameter or value set",
+        )
 
     root = ET.Element(_ROOT)
-    ET.SubElement(root, "FileHeader", revMajor="1", revMinor="2",
-                  date=datetime.now(UTC).replace(microsecond=0).isoformat(),
-                  description=description, author=author)
+    ET.SubElement(
+        root,
+        "FileHeader",
+        revMajor="1",
+        revMinor="2",
+        date=datetime.now(UTC).replace(microsecond=0).isoformat(),
+        description=description,
+        author=author,
+    )
     pvd = ET.SubElement(root, "ParameterValueDistribution")
     ET.SubElement(pvd, "ScenarioFile", filepath=dist_set.scenario_file or "")
     if deterministic:
         if stochastic_families:
             raise ValidationError(
                 "value sets cannot be mixed with stochastic distributions in OpenSCENARIO",
-                file=file, field="parameters", value=stochastic_families,
+                file=file,
+                field="parameters",
+                value=stochastic_families,
                 expected="only Grid/Set parameters next to value sets",
             )
         if has_run_settings:
             raise ValidationError(
-                "a deterministic distribution has no number of test runs or seed", file=file,
+                "a deterministic distribution has no number of test runs or seed",
+                file=file,
                 field="number_of_test_runs",
-                value=[dist_set.number_of_test_runs, dist_set.random_seed], expected="None",
+                value=[dist_set.number_of_test_runs, dist_set.random_seed],
+                expected="None",
             )
         body = ET.SubElement(pvd, "Deterministic")
         for i, vs in enumerate(dist_set.value_sets):
             body.append(_value_set_element(vs, _Ctx(file, f"value_sets[{i}]")))
         for i, entry in enumerate(entries):
-            single = ET.SubElement(body, "DeterministicSingleParameterDistribution",
-                                   parameterName=entry["name"])
+            single = ET.SubElement(
+                body, "DeterministicSingleParameterDistribution", parameterName=entry["name"]
+            )
             single.append(_encode(entry, True, _Ctx(file, f"parameters[{i}]")))
     else:
         runs = dist_set.number_of_test_runs
         if not (isinstance(runs, int) and not isinstance(runs, bool) and runs >= 1):
             raise ValidationError(
-                "a stochastic distribution needs the number of test runs", file=file,
-                field="number_of_test_runs", value=runs, expected="an integer >= 1",
+                "a stochastic distribution needs the number of test runs",
+                file=file,
+                field="number_of_test_runs",
+                value=runs,
+                expected="an integer >= 1",
             )
         attrs = {"numberOfTestRuns": str(runs)}
         seed = dist_set.random_seed
         if seed is not None:
             if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
-                raise ValidationError("invalid random seed", file=file, field="random_seed",
-                                      value=seed, expected="an integer >= 0")
+                raise ValidationError(
+                    "invalid random seed",
+                    file=file,
+                    field="random_seed",
+                    value=seed,
+                    expected="an integer >= 0",
+                )
             attrs["randomSeed"] = str(seed)
         body = ET.SubElement(pvd, "Stochastic", attrs)
         for i, entry in enumerate(entries):
@@ -819,3 +925,53 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+def merge_into_scenario(
+    scenario_body: Mapping[str, Any], dist_set: ParameterDistributionSet
+) -> dict[str, Any]:
+    """Replace a scenario mapping's distributions by those of an imported file.
+
+    OpenSCENARIO carries distributions only, so what it lacks is kept from the base
+    scenario (the mapping under ``scenario:``): each imported parameter keeps the
+    ``unit``, ``odd`` attribute and ``description`` of the base parameter of the same
+    name, and the base's ``dependence`` is kept when all its parameters are still
+    ordinary (non value-set) parameters.
+
+    Examples
+    --------
+    >>> uniform = {"family": "Uniform", "lower": 0, "upper": 1}
+    >>> base = {"name": "s", "parameters": [{"name": "v", "unit": "m/s", "distribution": uniform}]}
+    >>> new = ParameterDistributionSet([{"name": "v", "distribution": {"family": "Normal",
+    ...     "mu": 1.0, "sigma": 2.0}}], [], None, 10, None)
+    >>> merged = merge_into_scenario(base, new)["parameters"][0]
+    >>> merged["unit"], merged["distribution"]["family"]
+    ('m/s', 'Normal')
+    """
+    known = {
+        p["name"]: p
+        for p in scenario_body.get("parameters", [])
+        if isinstance(p, Mapping) and "name" in p
+    }
+    for value_set in scenario_body.get("value_sets", []) or []:
+        for member in value_set.get("parameters", []):
+            if isinstance(member, Mapping) and "name" in member:
+                known.setdefault(member["name"], member)
+
+    def described(entry: Mapping[str, Any]) -> dict[str, Any]:
+        base = known.get(entry["name"], {})
+        kept = {k: base[k] for k in ("unit", "odd", "description") if k in base}
+        return {"name": entry["name"], **kept, **{k: v for k, v in entry.items() if k != "name"}}
+
+    merged = {k: v for k, v in scenario_body.items() if k not in ("parameters", "value_sets")}
+    merged["parameters"] = [described(p) for p in dist_set.parameters]
+    if dist_set.value_sets:
+        merged["value_sets"] = [
+            {**vs, "parameters": [described(m) for m in vs["parameters"]]}
+            for vs in dist_set.value_sets
+        ]
+    dependence = scenario_body.get("dependence")
+    ordinary = {p["name"] for p in dist_set.parameters}
+    if not (isinstance(dependence, Mapping) and set(dependence.get("parameters", [])) <= ordinary):
+        merged.pop("dependence", None)
+    return merged
