@@ -195,8 +195,9 @@ def scenario_export_xosc(
     ] = None,
 ) -> None:
     """Export the parameter distributions as an OpenSCENARIO ParameterValueDistribution."""
+    from safety_val.formats.scenario_yaml import scenario_to_dict
     from safety_val.formats.xosc import ParameterDistributionSet, write_xosc
-    from safety_val.scenario import load_scenario, scenario_to_dict
+    from safety_val.scenario import load_scenario
 
     s = load_scenario(scenario_file)
     body = scenario_to_dict(s)
@@ -231,8 +232,8 @@ def scenario_import_xosc(
     """Import an OpenSCENARIO ParameterValueDistribution as a parameter block or scenario."""
     from safety_val._io import atomic_write_text
     from safety_val._yaml import read_yaml_mapping
+    from safety_val.formats.scenario_yaml import scenario_from_dict, scenario_to_dict
     from safety_val.formats.xosc import merge_into_scenario, read_xosc
-    from safety_val.scenario import scenario_from_dict, scenario_to_dict
 
     dist_set = read_xosc(xosc)
     block: dict[str, Any] = {"parameters": dist_set.parameters}

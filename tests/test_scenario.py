@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from safety_val.errors import ValidationError
-from safety_val.scenario import load_scenario, scenario_from_dict, scenario_to_dict, stable_ids
+from safety_val.formats.scenario_yaml import scenario_from_dict, scenario_to_dict
+from safety_val.scenario import load_scenario, stable_ids
 from tests.helpers import SCENARIOS, scenario_body, write_scenario
 
 
