@@ -22,6 +22,7 @@ def ray_cluster() -> Iterator[Any]:
     # Ray workers must import safety_val and the test modules from the source tree.
     python_path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     ray.init(
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,

@@ -38,7 +38,7 @@ class RayExecutor(ExecutorBase):
     Parameters
     ----------
     address
-        ``None``: start (or reuse) a local Ray instance; ``"auto"`` or ``"HOST:PORT"``:
+        ``None``: start a new local Ray instance (never attach to one by accident);
         join a cluster started with ``ray start --head``. Ignored when Ray is already
         initialised in this process.
     n_workers
@@ -80,7 +80,9 @@ class RayExecutor(ExecutorBase):
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
             options.update(init_options or {})
             try:
-                ray.init(address=address, **options)
+                # "local" always starts a fresh instance: a bare ray.init() would attach to any
+                # cluster "ray start" left registered on this machine
+                ray.init(address=address or "local", **options)
             except ConnectionError as exc:
                 raise ValidationError(
                     f"cannot connect to the Ray cluster: {str(exc).splitlines()[0]}",

@@ -401,15 +401,21 @@ def _occluded(gap: FloatArray, dy: FloatArray, half_width: FloatArray) -> npt.ND
 
     Target ``j`` is hidden by ``k`` when ``0 < gap_k < gap_j`` and the bearing of ``j``'s
     centre, ``dy_j / gap_j``, lies within ``k``'s angular extent ``dy_k / gap_k +- w_k /
-    (2 gap_k)``.
+    (2 gap_k)``. All pairs of all scenarios are tested at once, in an
+    ``(m, m, n)`` array whose diagonal (a target and itself) is excluded; ``gap``,
+    ``dy`` and ``half_width`` are ``(n, m)`` and so is the result.
     """
     m = gap.shape[1]
-    safe = np.maximum(gap, 1e-3)
-    bearing = dy / safe
-    extent = half_width / safe
-    # axis 1: the target j that may be hidden, axis 2: the target k that may hide it
-    gap_k = gap[:, None, :]
-    pair = (gap_k > 0.0) & (gap_k < gap[:, :, None])
-    pair &= np.abs(bearing[:, :, None] - bearing[:, None, :]) < extent[:, None, :]
-    pair &= ~np.eye(m, dtype=bool)
-    return np.asarray(pair.any(axis=2))
+    # Work on (target, scenario) copies so that NumPy's inner loops run over the
+    # scenarios; pair[j, k] says whether target j is hidden by target k.
+    g = np.ascontiguousarray(gap.T)
+    safe = np.maximum(g, 1e-3)
+    bearing = np.ascontiguousarray(dy.T)
+    bearing /= safe
+    extent = np.ascontiguousarray(half_width.T)
+    extent /= safe
+    g_k = g[None, :, :]
+    pair = (g_k > 0.0) & (g_k < g[:, None, :])
+    pair &= np.abs(bearing[:, None, :] - bearing[None, :, :]) < extent[None, :, :]
+    pair &= ~np.eye(m, dtype=bool)[:, :, None]
+    return np.ascontiguousarray(pair.any(axis=1).T)

@@ -208,12 +208,15 @@ def measure(
     p = detection_probability(
         r, effective_range=settings.effective_range, base_probability=settings.base_probability
     )
-    # one call per channel for all targets: keys (n, 1) x streams (m,) -> (n, m)
-    column_keys = keys[:, None]
-    streams = _target_streams(m)
-    u = rng.uniform(column_keys, cycle, streams)
-    n_gap, n_dy = rng.normal_pair(column_keys, cycle, streams + 1)
-    n_vx, n_vy = rng.normal_pair(column_keys, cycle, streams + 3)
+    # One call per channel for all targets. The draws are laid out (m, n), streams
+    # (m, 1) x keys (n,), so that NumPy's inner loops run over the scenarios, and
+    # used through their (n, m) transposes; element (i, j) is the draw of scenario
+    # i, target j, exactly as one call per target would give it.
+    row_keys = keys[None, :]
+    streams = _target_streams(m)[:, None]
+    u = rng.uniform(row_keys, cycle, streams).T
+    n_gap, n_dy = (z.T for z in rng.normal_pair(row_keys, cycle, streams + 1))
+    n_vx, n_vy = (z.T for z in rng.normal_pair(row_keys, cycle, streams + 3))
     detected = visible & (u < p)
     sigma_gap = settings.noise_distance + settings.noise_distance_rel * r
     return Measurement(
