@@ -39,6 +39,7 @@ class RayExecutor(ExecutorBase):
     ----------
     address
         ``None``: start a new local Ray instance (never attach to one by accident);
+        ``"auto"`` or ``"HOST:PORT"``:
         join a cluster started with ``ray start --head``. Ignored when Ray is already
         initialised in this process.
     n_workers
