@@ -53,7 +53,7 @@ MANIFEST = "manifest.json"
 DESIGN = "design.parquet"
 SAMPLES = "samples"
 CORRUPT = "_corrupt"
-COMPATIBILITY_FIELDS = ("scenario_sha256", "seed", "design", "n")
+COMPATIBILITY_FIELDS = ("scenario_sha256", "seed", "design", "n", "purpose")
 """Manifest fields that must match for a run to be resumed."""
 
 _PART = re.compile(r"^part-(\d{6,})\.parquet$")
@@ -177,6 +177,9 @@ class RunStore:
             are filled in when absent.
         design
             All concrete scenarios: ``sample_index`` (unique), ``scenario_id``, parameters.
+            With ``manifest["open_design"] = True`` (adaptive algorithms, which choose
+            their points as they go) the design may be empty and :meth:`append`
+            accepts rows with any new ``sample_index``.
 
         Raises
         ------
@@ -374,7 +377,7 @@ class RunStore:
         if fresh.empty:
             return None
         unknown = ~fresh["sample_index"].isin(self.design()["sample_index"])
-        if unknown.any():
+        if unknown.any() and not self.manifest.get("open_design"):
             raise ValidationError(
                 "results for sample indices that are not in the design",
                 field="results.sample_index",
