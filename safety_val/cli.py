@@ -437,6 +437,87 @@ def simulate(
         stdout.print(json.dumps({"run": str(run.path), **summary.to_dict()}))
 
 
+# -- estimate -----------------------------------------------------------------------------------
+
+
+@app.command("estimate")
+def estimate(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")],
+    method: Annotated[
+        str, typer.Option(help="auto | ak | nais | subset | ce_is | mc | ...")
+    ] = "auto",
+    target_cov: Annotated[float, typer.Option(help="Target coefficient of variation.")] = 0.1,
+    max_calls: Annotated[
+        int | None, typer.Option(help="Simulation budget (default: the method's).", min=10)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed repeats the same run.", min=0)] = 0,
+    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Join a Ray cluster.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Concrete scenarios per task.", min=1)
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run directory (default: runs/<scenario>-pf-<time>)."),
+    ] = None,
+) -> None:
+    """Estimate the failure probability of a logical scenario (every simulation is stored).
+
+    Re-running with the same --out, method and seed resumes: scenarios already simulated
+    are read from the run directory instead of being simulated again.
+    """
+    from safety_val._io import atomic_write_text
+    from safety_val.evaluation import ScenarioEvaluator
+    from safety_val.reliability import estimate_failure_probability, get_method
+    from safety_val.scenario import load_scenario
+
+    get_method(method)  # an unknown method is refused before anything is written
+    s = load_scenario(scenario_file)
+    if out is None:
+        out = Path("runs") / f"{s.name}-pf-{datetime.now():%Y%m%d-%H%M%S}"
+    with (
+        _executor(executor, workers, ray_address) as pool,
+        _progress(f"estimating pf of {s.name}") as tick,
+    ):
+        evaluator = ScenarioEvaluator(
+            s,
+            executor=pool,
+            store=out,
+            purpose="reliability",
+            batch_size=batch_size,
+            progress=lambda done: tick(done, max_calls),
+        )
+        result = estimate_failure_probability(
+            evaluator, method=method, target_cov=target_cov, max_calls=max_calls, seed=seed
+        )
+    report = {
+        "scenario": s.name,
+        "scenario_sha256": s.source_sha256,
+        "seed": seed,
+        "method_requested": method,
+        "target_cov": target_cov,
+        "max_calls": max_calls,
+        "new_simulations": evaluator.n_calls,
+        "result": result.to_dict(),
+    }
+    atomic_write_text(out / "result.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
+    lo, hi = result.ci
+    table = Table(title=f"{s.name}: P(g ≤ 0) by {result.method} → {out}")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("pf", f"{result.pf:.4g}")
+    table.add_row("95 % interval", f"{lo:.3g} – {hi:.3g}")
+    table.add_row("β (sigma)", f"{result.beta:.3f}")
+    table.add_row("CoV", f"{result.cov:.3g}")
+    table.add_row("limit-state calls", str(result.n_calls))
+    table.add_row("new simulations", str(evaluator.n_calls))
+    table.add_row("converged", "yes" if result.converged else "[red]no[/]")
+    stdout.print(table)
+    if result.message:
+        stdout.print(result.message, markup=False, highlight=False)
+
+
 # -- plumbing -----------------------------------------------------------------------------------
 
 
@@ -461,7 +542,7 @@ def _executor(kind: str, workers: int | None, ray_address: str | None) -> Iterat
 
 
 @contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
     """A progress bar with ETA on stderr, shown from the first report of work on."""
     if _STATE["quiet"]:
         yield lambda done, total: None
@@ -479,7 +560,7 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     )
     task = progress.add_task(description, total=None)
 
-    def tick(done: int, total: int) -> None:
+    def tick(done: int, total: int | None) -> None:
         if not progress.live.is_started:
             progress.start()
         progress.update(task, completed=done, total=total)

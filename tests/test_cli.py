@@ -307,3 +307,47 @@ def test_simulate_joins_a_running_ray_cluster(tmp_path: Path) -> None:
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             head.kill()
+
+
+def test_estimate_stores_every_simulation_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = SCENARIOS / "lead_braking.yaml"
+    out = tmp_path / "pf"
+    args = [
+        "estimate",
+        str(scenario),
+        "--method",
+        "mc",
+        "--max-calls",
+        "400",
+        "--seed",
+        "2",
+        "--batch-size",
+        "50",
+        "--out",
+        str(out),
+        "-q",
+    ]
+    assert main(args) == 0
+    first = json.loads((out / "result.json").read_text())
+    stored = pd.read_parquet(out / "samples")
+    assert first["new_simulations"] == len(stored) > 0
+    assert stored["scenario_id"].is_unique
+    assert first["result"]["n_calls"] <= 400
+    lo, hi = first["result"]["ci"]
+    assert lo <= first["result"]["pf"] <= hi
+    capsys.readouterr()
+    assert main(args) == 0  # same seed and --out: nothing is simulated again
+    second = json.loads((out / "result.json").read_text())
+    assert second["new_simulations"] == 0
+    assert second["result"]["pf"] == first["result"]["pf"]
+    assert len(pd.read_parquet(out / "samples")) == len(stored)
+
+
+def test_estimate_unknown_method_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["estimate", str(CUT_IN), "--method", "magic", "--out", str(tmp_path / "x")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "magic" in err and "nais" in err
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,180 @@
+"""Reliability analysis: the failure probability of a limit state, with its interval.
+
+:func:`estimate_failure_probability` is the entry point. Methods (``method=``):
+
+==============  ==============================================================
+``"mc"``        crude Monte Carlo (exact Clopper–Pearson interval)
+``"form"``      first-order reliability method (approximation, design point)
+``"sorm"``      second-order reliability method (approximation)
+``"directional"`` directional sampling
+``"subset"``    subset simulation
+``"ce_is"``     cross-entropy importance sampling (standard space)
+``"nais"``      non-parametric adaptive importance sampling
+``"ak"``        active-learning surrogate
+``"auto"``      chooses and chains methods (default)
+==============  ==============================================================
+
+Every method sends its points in batches through the executor; every result says
+whether it converged and, if not, why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import openturns as ot
+
+from safety_val._random import SeedLike, as_generator, seed_openturns
+from safety_val.errors import ValidationError
+from safety_val.execution.base import Executor
+from safety_val.reliability.model import LimitStateModel
+from safety_val.reliability.registry import METHODS, available_methods, check_options, get_method
+from safety_val.reliability.result import (
+    BudgetExhausted,
+    DesignPoint,
+    FailureProbabilityResult,
+    make_result,
+)
+from safety_val.scenario import LogicalScenario
+
+__all__ = [
+    "DEFAULT_MAX_CALLS",
+    "METHODS",
+    "BudgetExhausted",
+    "DesignPoint",
+    "FailureProbabilityResult",
+    "LimitStateModel",
+    "available_methods",
+    "estimate_failure_probability",
+    "get_method",
+    "make_result",
+]
+
+DEFAULT_MAX_CALLS = 100_000
+"""Budget used when ``max_calls=None``: no run is unbounded."""
+
+MIN_MAX_CALLS = 10
+
+
+def _check_target_cov(target_cov: Any) -> float:
+    if (
+        isinstance(target_cov, bool)
+        or not isinstance(target_cov, int | float | np.floating)
+        or not 0.0 < float(target_cov) < 1.0
+    ):
+        raise ValidationError(
+            "must be a number in the open interval (0, 1)",
+            field="target_cov",
+            value=target_cov,
+            expected="a coefficient of variation such as 0.1",
+        )
+    return float(target_cov)
+
+
+def _check_max_calls(max_calls: Any) -> int:
+    if max_calls is None:
+        return DEFAULT_MAX_CALLS
+    if (
+        isinstance(max_calls, bool)
+        or not isinstance(max_calls, int | np.integer)
+        or int(max_calls) < MIN_MAX_CALLS
+    ):
+        raise ValidationError(
+            f"must be None or an int >= {MIN_MAX_CALLS}",
+            field="max_calls",
+            value=max_calls,
+            expected=f"None or an int >= {MIN_MAX_CALLS}",
+        )
+    return int(max_calls)
+
+
+def estimate_failure_probability(
+    limit_state: Callable[[np.ndarray], Any] | LogicalScenario,
+    distribution: ot.Distribution | None = None,
+    *,
+    method: str = "auto",
+    target_cov: float = 0.1,
+    max_calls: int | None = None,
+    seed: SeedLike = None,
+    executor: Executor | None = None,
+    **options: Any,
+) -> FailureProbabilityResult:
+    r"""Estimate :math:`p_f = P(g(X) \le 0)` with an interval, within a call budget.
+
+    Parameters
+    ----------
+    limit_state
+        Batch limit state: ``(n, d)`` array → ``n`` margins, failure when :math:`g \le 0`;
+        or a :class:`~safety_val.scenario.LogicalScenario` (simulated with its own backend)
+        or a :class:`~safety_val.evaluation.ScenarioEvaluator` — the scenario's
+        distribution is then used.
+    distribution
+        Joint input distribution (:class:`openturns.Distribution`); required for a plain
+        function.
+    method
+        A name of :data:`METHODS` (``"auto"``, ``"mc"``, ``"form"``, ``"sorm"``,
+        ``"directional"``, ``"subset"``, ``"ce_is"``, ``"nais"``, ``"ak"``).
+    target_cov
+        Stop when the estimator's coefficient of variation is at most this, in (0, 1).
+    max_calls
+        Limit-state call budget (including the 2-point input probe); ``None`` means
+        :data:`DEFAULT_MAX_CALLS`. A method that cannot reach ``target_cov`` within it
+        returns ``converged=False`` with the reason.
+    seed
+        ``int``, :class:`numpy.random.Generator` or ``None``; OpenTURNS' generator is
+        seeded from it, so a fixed seed gives the same estimate with any executor.
+    executor
+        Where batches are evaluated (serial, process, Ray); ``None``: in this process.
+    **options
+        Method-specific options (e.g. ``n_per_level`` for ``"subset"``).
+
+    Returns
+    -------
+    FailureProbabilityResult
+        ``pf``, ``cov``, ``ci``, ``n_calls``, ``beta``, ``converged``, ``message``,
+        ``design_points``, ``history``, ``samples``.
+
+    Raises
+    ------
+    ValidationError
+        Invalid ``target_cov``, ``max_calls``, ``method`` (the message lists the valid
+        names) or options; a distribution of the wrong dimension; a limit state
+        returning the wrong shape.
+    SimulationError
+        The limit state returned NaN or infinite margins.
+
+    Notes
+    -----
+    The reliability index is :math:`\beta = -\Phi^{-1}(p_f)`. Intervals are 95 %:
+    Clopper–Pearson for crude Monte Carlo, log-normal from the coefficient of variation
+    for the rare-event samplers; FORM and SORM are approximations without a sampling
+    interval (``cov`` and ``ci`` are NaN; their error is a model error).
+
+    Examples
+    --------
+    >>> import numpy as np, openturns as ot
+    >>> def g(x):
+    ...     return 3.0 - x.sum(axis=1) / np.sqrt(2.0)
+    >>> result = estimate_failure_probability(g, ot.Normal(2), method="form", seed=0)
+    >>> round(result.beta, 6), result.converged
+    (3.0, True)
+    """
+    target_cov = _check_target_cov(target_cov)
+    budget = _check_max_calls(max_calls)
+    run = get_method(method)
+    check_options(run, method, options)
+    rng = as_generator(seed)
+    seed_openturns(rng)
+    if isinstance(limit_state, LogicalScenario):
+        # a scenario runs through its own backend; the executor parallelises its batches
+        from safety_val.evaluation import ScenarioEvaluator
+
+        limit_state = ScenarioEvaluator(limit_state, executor=executor, purpose="reliability")
+        executor = None
+    model = LimitStateModel(limit_state, distribution, executor=executor, max_calls=budget)
+    result: FailureProbabilityResult = run(
+        model, target_cov=target_cov, max_calls=budget, rng=rng, **options
+    )
+    return result

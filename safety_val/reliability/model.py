@@ -1,0 +1,477 @@
+"""The limit-state model every reliability method works on.
+
+:class:`LimitStateModel` wraps a batch limit state ``g: (n, d) array -> (n,) margins``
+and its input distribution. It
+
+- validates the pair once (dimension, output shape, finite values, constant output),
+- evaluates batches through the injected executor (so every method is as parallel as
+  the executor), in blocks,
+- counts calls and enforces the budget (:class:`~safety_val.reliability.result.BudgetExhausted`),
+- records every evaluated point with the stage that asked for it,
+- exposes itself to OpenTURNS as an :class:`openturns.Function` and provides the
+  iso-probabilistic (standard normal space) transformation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import openturns as ot
+import pandas as pd
+
+from safety_val.errors import SimulationError, ValidationError
+from safety_val.execution.base import Executor
+from safety_val.reliability.result import BudgetExhausted
+
+__all__ = ["PROBE_SIZE", "LimitStateModel", "evaluate_block"]
+
+PROBE_SIZE = 2
+"""Points drawn from the distribution to check the limit state when the model is built."""
+
+_Array = np.ndarray
+
+
+def evaluate_block(limit_state: Callable[[_Array], Any], block: _Array) -> _Array:
+    """Apply ``limit_state`` to one block (module-level so executors can pickle it)."""
+    return np.asarray(limit_state(block), dtype=float)
+
+
+class _BlockCall:
+    """Picklable ``block -> g`` callable sent to executors (carries only the user's function)."""
+
+    def __init__(self, limit_state: Callable[[_Array], Any]) -> None:
+        self.limit_state = limit_state
+
+    def __call__(self, block: _Array) -> _Array:
+        return evaluate_block(self.limit_state, block)
+
+
+class LimitStateModel:
+    r"""A batch limit state, its input distribution, a call counter and a record.
+
+    Parameters
+    ----------
+    limit_state
+        ``(n, d)`` array → ``n`` margins; failure when :math:`g \le 0`. A scenario
+        evaluator (anything with a ``.scenario`` that has ``.distribution`` and ``.names``)
+        is accepted, and then ``distribution`` may be omitted.
+    distribution
+        Joint input distribution (an :class:`openturns.Distribution`); default: the
+        scenario's.
+    executor
+        Where blocks are evaluated (``executor.map(fn, blocks)``, results in order);
+        ``None``: in this process, one block per batch.
+    block_size
+        Points per block sent to the executor; default
+        :math:`\max(1, \lceil n / (4\,n_\mathrm{workers}) \rceil)` for a batch of ``n``
+        (four blocks per worker balance the load). With ``executor=None`` a batch is one
+        block unless ``block_size`` is given.
+    max_calls
+        Budget: :meth:`evaluate` raises
+        :class:`~safety_val.reliability.result.BudgetExhausted` before evaluating a batch
+        that would exceed it. ``None``: unlimited.
+    names
+        Parameter names; default: the scenario's, the distribution's description, or
+        ``x0, x1, ...``.
+
+    Raises
+    ------
+    ValidationError
+        ``distribution`` is not an OpenTURNS distribution, its dimension does not match
+        the limit state's input, or the limit state returns the wrong shape.
+    SimulationError
+        The limit state returns NaN or infinite margins (on the probe or later).
+
+    Notes
+    -----
+    The constructor evaluates ``g`` on :data:`PROBE_SIZE` points drawn from the
+    distribution (OpenTURNS' generator: seed it first) under the stage ``"probe"``;
+    those calls count. A constant probe output raises a :class:`UserWarning`: then pf is
+    0 or 1 and samplers cannot tell which failure region to look for.
+
+    The user's function, not the model, is sent to the executor, so only it must be
+    picklable for a process or Ray executor.
+
+    Examples
+    --------
+    >>> import numpy as np, openturns as ot
+    >>> model = LimitStateModel(lambda x: 3.0 - x.sum(axis=1), ot.Normal(2))
+    >>> model.n_calls
+    2
+    >>> with model.stage("demo"):
+    ...     g = model.evaluate(np.zeros((3, 2)))
+    >>> g.tolist(), model.n_calls
+    ([3.0, 3.0, 3.0], 5)
+    >>> model.samples()["stage"].tolist()
+    ['probe', 'probe', 'demo', 'demo', 'demo']
+    """
+
+    def __init__(
+        self,
+        limit_state: Callable[[_Array], Any],
+        distribution: ot.Distribution | None = None,
+        *,
+        executor: Executor | None = None,
+        block_size: int | None = None,
+        max_calls: int | None = None,
+        names: Sequence[str] | None = None,
+    ) -> None:
+        scenario = getattr(limit_state, "scenario", None)
+        if distribution is None:
+            if scenario is None:
+                raise ValidationError(
+                    "a distribution is required when the limit state is a plain function",
+                    field="distribution",
+                    value=None,
+                    expected="an openturns.Distribution (or a scenario evaluator)",
+                )
+            distribution = scenario.distribution
+            if names is None:
+                names = tuple(scenario.names)
+        if not isinstance(distribution, ot.DistributionImplementation | ot.Distribution):
+            raise ValidationError(
+                "must be an OpenTURNS distribution",
+                field="distribution",
+                value=type(distribution).__name__,
+                expected="an openturns.Distribution (e.g. ot.JointDistribution)",
+            )
+        if not callable(limit_state):
+            raise ValidationError(
+                "must be callable",
+                field="limit_state",
+                value=type(limit_state).__name__,
+                expected="a function (n, d) array -> n margins, or a scenario evaluator",
+            )
+        if block_size is not None and (
+            isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1
+        ):
+            raise ValidationError(
+                "must be an int >= 1", field="block_size", value=block_size, expected="an int >= 1"
+            )
+        if max_calls is not None and (
+            isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 1
+        ):
+            raise ValidationError(
+                "must be an int >= 1 or None",
+                field="max_calls",
+                value=max_calls,
+                expected="an int >= 1 or None",
+            )
+        self.limit_state = limit_state
+        self.distribution = ot.Distribution(distribution)
+        self.dimension = int(self.distribution.getDimension())
+        self.executor = executor
+        self.block_size = block_size
+        self.max_calls = max_calls
+        self.names = self._resolve_names(names, scenario)
+        self.n_calls = 0
+        self._stage = "unlabelled"
+        self._x_blocks: list[_Array] = []
+        self._g_blocks: list[_Array] = []
+        self._stage_blocks: list[tuple[str, int]] = []
+        self.callback_error: BaseException | None = None
+        self._transformation: ot.Function | None = None
+        self._inverse_transformation: ot.Function | None = None
+        self._probe()
+
+    # ------------------------------------------------------------------ set-up
+    def _resolve_names(self, names: Sequence[str] | None, scenario: Any) -> tuple[str, ...]:
+        if names is None:
+            description = list(self.distribution.getDescription())
+            usable = len(set(description)) == self.dimension and not all(
+                d.startswith("X") and d[1:].isdigit() for d in description
+            )
+            names = description if usable else [f"x{i}" for i in range(self.dimension)]
+        names = tuple(str(n) for n in names)
+        if len(names) != self.dimension:
+            source = "scenario" if scenario is not None else "given"
+            raise ValidationError(
+                f"the {source} parameter names do not match the distribution's dimension",
+                field="names",
+                value=names,
+                expected=f"{self.dimension} names",
+            )
+        if {"g", "stage"} & set(names):
+            raise ValidationError(
+                "parameter names 'g' and 'stage' are reserved for the sample record",
+                field="names",
+                value=names,
+            )
+        return names
+
+    def _probe(self) -> None:
+        scenario = getattr(self.limit_state, "scenario", None)
+        expected = getattr(self.limit_state, "getInputDimension", None)
+        if scenario is not None and hasattr(scenario, "names"):
+            if len(tuple(scenario.names)) != self.dimension:
+                raise ValidationError(
+                    "the distribution's dimension does not match the scenario's parameters",
+                    field="distribution",
+                    value=f"dimension {self.dimension}",
+                    expected=(
+                        f"dimension {len(tuple(scenario.names))} ({', '.join(scenario.names)})"
+                    ),
+                )
+        elif callable(expected) and int(expected()) != self.dimension:
+            raise ValidationError(
+                "the distribution's dimension does not match the limit state's input",
+                field="distribution",
+                value=f"dimension {self.dimension}",
+                expected=f"dimension {int(expected())}",
+            )
+        probe = np.asarray(self.distribution.getSample(PROBE_SIZE), dtype=float)
+        try:
+            with self.stage("probe"):
+                g = self.evaluate(probe)
+        except (ValidationError, SimulationError, BudgetExhausted):
+            raise
+        except Exception as exc:  # a dimension mismatch typically surfaces as IndexError
+            raise ValidationError(
+                f"the limit state failed on {PROBE_SIZE} points of dimension {self.dimension} "
+                f"drawn from the distribution ({type(exc).__name__}: {exc}); does the "
+                "distribution's dimension match the limit state's input?",
+                field="distribution",
+                value=f"dimension {self.dimension}",
+            ) from exc
+        if np.ptp(g) == 0.0:
+            warnings.warn(
+                f"the limit state returned the same value g={g[0]:g} on {PROBE_SIZE} points "
+                "drawn from the distribution; if it is constant, pf is "
+                f"{'1' if g[0] <= 0 else '0'} and no method can locate a failure region",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------------------ stages & record
+    @contextlib.contextmanager
+    def stage(self, label: str) -> Iterator[None]:
+        """Label every evaluation inside the ``with`` block (``"form"``, ``"subset"``, ...)."""
+        previous, self._stage = self._stage, str(label)
+        try:
+            yield
+        finally:
+            self._stage = previous
+
+    @property
+    def current_stage(self) -> str:
+        """The label evaluations get now."""
+        return self._stage
+
+    @property
+    def remaining_calls(self) -> int | None:
+        """Calls left in the budget (``None``: unlimited)."""
+        return None if self.max_calls is None else max(0, self.max_calls - self.n_calls)
+
+    def samples(self) -> pd.DataFrame:
+        """Every evaluated point: one column per parameter, ``"g"`` and ``"stage"``."""
+        if self._x_blocks:
+            x = np.concatenate(self._x_blocks)
+            g = np.concatenate(self._g_blocks)
+        else:
+            x = np.empty((0, self.dimension))
+            g = np.empty(0)
+        frame = pd.DataFrame(x, columns=list(self.names))
+        frame["g"] = g
+        frame["stage"] = pd.Series(
+            [label for label, n in self._stage_blocks for _ in range(n)], dtype="object"
+        )
+        return frame
+
+    def recorded(self, stage: str | None = None) -> tuple[_Array, _Array]:
+        """The recorded ``(x, g)`` arrays, optionally of one stage only."""
+        if not self._x_blocks:
+            return np.empty((0, self.dimension)), np.empty(0)
+        x = np.concatenate(self._x_blocks)
+        g = np.concatenate(self._g_blocks)
+        if stage is None:
+            return x, g
+        mask = np.concatenate([np.full(n, label == stage) for label, n in self._stage_blocks])
+        return x[mask], g[mask]
+
+    # ------------------------------------------------------------------ evaluation
+    def _blocks(self, x: _Array) -> list[_Array]:
+        n = len(x)
+        if self.block_size is not None:
+            size = self.block_size
+        elif self.executor is None:
+            size = n
+        else:
+            size = max(1, math.ceil(n / (4 * max(1, int(self.executor.n_workers)))))
+        return [x[i : i + size] for i in range(0, n, size)]
+
+    def evaluate(self, x: Any) -> _Array:
+        """Evaluate the limit state on a batch ``x`` of shape ``(n, d)``; return ``(n,)``.
+
+        Raises
+        ------
+        BudgetExhausted
+            Before evaluating, if the batch would exceed ``max_calls``.
+        ValidationError
+            Wrong input or output shape.
+        SimulationError
+            NaN or infinite margins (the message gives the count and the first rows).
+        """
+        points = np.asarray(x, dtype=float)
+        if points.ndim == 1 and self.dimension == 1:
+            points = points.reshape(-1, 1)
+        if points.ndim != 2 or points.shape[1] != self.dimension:
+            raise ValidationError(
+                "batch of points has the wrong shape",
+                field="x",
+                value=points.shape,
+                expected=f"(n, {self.dimension})",
+            )
+        n = len(points)
+        if n == 0:
+            return np.empty(0)
+        if self.max_calls is not None and self.n_calls + n > self.max_calls:
+            raise BudgetExhausted(self.n_calls, n, self.max_calls)
+        blocks = self._blocks(points)
+        call = _BlockCall(self.limit_state)
+        if self.executor is None:
+            outputs = [call(block) for block in blocks]
+        else:
+            outputs = list(self.executor.map(call, blocks))
+        g = self._check_outputs(outputs, blocks, points)
+        self.n_calls += n
+        self._x_blocks.append(points.copy())
+        self._g_blocks.append(g)
+        self._stage_blocks.append((self._stage, n))
+        return g.copy()
+
+    def _check_outputs(self, outputs: list[_Array], blocks: list[_Array], points: _Array) -> _Array:
+        parts = []
+        for output, block in zip(outputs, blocks, strict=True):
+            values = np.asarray(output, dtype=float)
+            if values.shape == (len(block), 1):
+                values = values[:, 0]
+            if values.shape != (len(block),):
+                raise ValidationError(
+                    f"limit state returned shape {values.shape} for {len(block)} points; "
+                    f"expected ({len(block)},)",
+                    field="limit_state",
+                )
+            parts.append(values)
+        g = np.concatenate(parts)
+        bad = np.flatnonzero(~np.isfinite(g))
+        if bad.size:
+            rows = ", ".join(
+                f"row {i}: x={np.array2string(points[i], precision=4)} g={g[i]}" for i in bad[:3]
+            )
+            raise SimulationError(
+                f"limit state returned {bad.size} non-finite margin(s) (NaN/inf) for "
+                f"{len(g)} points in stage {self._stage!r}; first: {rows}. A margin must be "
+                "finite: map simulator failures to a conservative finite value or fix them"
+            )
+        return g
+
+    def __call__(self, x: Any) -> _Array:
+        """Same as :meth:`evaluate`."""
+        return self.evaluate(x)
+
+    # ------------------------------------------------------------------ OpenTURNS
+    def as_openturns_function(self) -> ot.Function:
+        """The model as an :class:`openturns.Function` whose blocks go through :meth:`evaluate`.
+
+        Exceptions raised inside OpenTURNS' callback reach Python as a generic
+        ``RuntimeError``; the original is kept in :attr:`callback_error` and re-raised by
+        :meth:`openturns_errors`.
+        """
+
+        def func_sample(x: Any) -> _Array:
+            try:
+                return self.evaluate(np.asarray(x, dtype=float)).reshape(-1, 1)
+            except BaseException as exc:
+                self.callback_error = exc
+                raise
+
+        function = ot.PythonFunction(self.dimension, 1, func_sample=func_sample)
+        function.setInputDescription(list(self.names))
+        function.setOutputDescription(["g"])
+        return ot.Function(function)
+
+    @contextlib.contextmanager
+    def openturns_errors(self) -> Iterator[None]:
+        """Re-raise the original exception of a callback that OpenTURNS wrapped.
+
+        Examples
+        --------
+        >>> import openturns as ot
+        >>> model = LimitStateModel(lambda x: 3.0 - x[:, 0], ot.Normal(1), max_calls=3)
+        >>> f = model.as_openturns_function()
+        >>> try:
+        ...     with model.openturns_errors():
+        ...         f(ot.Sample(5, 1))
+        ... except BudgetExhausted as exc:
+        ...     print(exc.requested)
+        5
+        """
+        self.callback_error = None
+        try:
+            yield
+        except Exception as exc:
+            original = self.callback_error
+            self.callback_error = None
+            if original is not None and original is not exc:
+                raise original from None
+            raise
+
+    def event(self) -> ot.ThresholdEvent:
+        r"""The failure event :math:`\{g(X) \le 0\}` for OpenTURNS' algorithms."""
+        vector = ot.CompositeRandomVector(
+            self.as_openturns_function(), ot.RandomVector(self.distribution)
+        )
+        return ot.ThresholdEvent(vector, ot.LessOrEqual(), 0.0)
+
+    def standard_event(self) -> ot.ThresholdEvent:
+        r"""The failure event in standard normal space, :math:`\{g(T^{-1}(U)) \le 0\}`.
+
+        For algorithms that need an unbounded input distribution (NAIS): the model still
+        receives physical points, so counting, budget and the record are unchanged.
+        """
+        function = ot.ComposedFunction(self.as_openturns_function(), self.inverse_transformation)
+        vector = ot.CompositeRandomVector(function, ot.RandomVector(ot.Normal(self.dimension)))
+        return ot.ThresholdEvent(vector, ot.LessOrEqual(), 0.0)
+
+    def openturns_block_size(self, minimum: int = 1, per_worker: int = 4) -> int:
+        """Block size for OpenTURNS' algorithms: enough points for every worker."""
+        workers = 1 if self.executor is None else max(1, int(self.executor.n_workers))
+        return max(int(minimum), per_worker * workers)
+
+    # ------------------------------------------------------------------ standard space
+    @property
+    def transformation(self) -> ot.Function:
+        r"""The iso-probabilistic transformation :math:`T: x \mapsto u` (standard normal)."""
+        if self._transformation is None:
+            self._transformation = self.distribution.getIsoProbabilisticTransformation()
+        return self._transformation
+
+    @property
+    def inverse_transformation(self) -> ot.Function:
+        r"""The inverse transformation :math:`T^{-1}: u \mapsto x`."""
+        if self._inverse_transformation is None:
+            self._inverse_transformation = (
+                self.distribution.getInverseIsoProbabilisticTransformation()
+            )
+        return self._inverse_transformation
+
+    def to_standard(self, x: Any) -> _Array:
+        """Map physical points ``(n, d)`` to standard normal space."""
+        points = np.atleast_2d(np.asarray(x, dtype=float))
+        return np.asarray(self.transformation(ot.Sample(points)), dtype=float)
+
+    def to_physical(self, u: Any) -> _Array:
+        """Map standard-normal points ``(n, d)`` to physical space."""
+        points = np.atleast_2d(np.asarray(u, dtype=float))
+        return np.asarray(self.inverse_transformation(ot.Sample(points)), dtype=float)
+
+    def __repr__(self) -> str:
+        return (
+            f"LimitStateModel(dimension={self.dimension}, n_calls={self.n_calls}, "
+            f"max_calls={self.max_calls}, executor={self.executor!r})"
+        )
