@@ -1,0 +1,361 @@
+r"""Method ``"auto"`` (the default): choose and chain methods from what is known and learned.
+
+The choice depends on the dimension, the budget and what the first method learns:
+
+- :math:`d \le` ``ak_max_dimension`` (20): the active-learning surrogate (``"ak"``), whose
+  error includes the surrogate's. If it does not converge (a limit state the Gaussian
+  process cannot model, no failure region found, budget) and enough budget is left, the
+  remaining calls go to a surrogate-free rare-event sampler (``fallback``, NAIS by
+  default) and the better-supported of the two estimates is returned.
+- :math:`d >` ``ak_max_dimension``: a Gaussian process is hopeless, but many such
+  problems have one dominant design point. A design-point search in standard space
+  (HL-RF with forward-difference gradients, each gradient one batch of :math:`d + 1`
+  runs) is followed by importance sampling around it; if the search fails, the budget
+  goes to ``fallback``.
+
+The result's ``method`` says what was chained (``"auto: ak"``, ``"auto: ak → nais"``,
+``"auto: form → is"``), its ``message`` why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from safety_val.errors import ValidationError
+from safety_val.reliability import active_learning
+from safety_val.reliability._mixture import DefensiveMixture
+from safety_val.reliability.model import LimitStateModel
+from safety_val.reliability.registry import METHODS, get_method
+from safety_val.reliability.result import (
+    BudgetExhausted,
+    DesignPoint,
+    FailureProbabilityResult,
+    lognormal_interval,
+    make_result,
+)
+
+__all__ = ["run"]
+
+_Array = np.ndarray[Any, np.dtype[np.float64]]
+
+_MIN_FALLBACK_CALLS = 200
+
+
+def run(
+    model: LimitStateModel,
+    *,
+    target_cov: float = 0.1,
+    max_calls: int | None = None,
+    rng: np.random.Generator | None = None,
+    ak_max_dimension: int = 20,
+    fallback: str = "nais",
+    batch_size: int | None = None,
+    is_batch: int | None = None,
+    form_max_iterations: int = 20,
+) -> FailureProbabilityResult:
+    r"""Estimate :math:`p_f` by choosing and chaining methods.
+
+    Parameters
+    ----------
+    model
+        The limit state, its distribution, the executor and the call counter.
+    target_cov
+        Target coefficient of variation of the final estimate.
+    max_calls
+        Stop before :attr:`LimitStateModel.n_calls` would exceed this (``None``: the
+        model's own budget).
+    rng
+        Random generator.
+    ak_max_dimension
+        Largest dimension handled by the surrogate method ``"ak"``.
+    fallback
+        Surrogate-free method (a name of :data:`~safety_val.reliability.registry.METHODS`)
+        that receives the remaining budget when the first stage does not converge.
+    batch_size
+        Passed to ``"ak"`` (points per learning round).
+    is_batch
+        Importance-sampling batch size in high dimension; default
+        :math:`\max(100, 4\,n_\mathrm{workers})`.
+    form_max_iterations
+        Maximum number of HL-RF iterations in high dimension.
+
+    Returns
+    -------
+    FailureProbabilityResult
+        ``method`` names the chain, ``message`` explains it; ``details["chain"]`` lists the
+        stages with their estimates.
+
+    Raises
+    ------
+    ValidationError
+        Unknown ``fallback`` or an option out of range.
+
+    Notes
+    -----
+    High dimension. HL-RF (Hasofer & Lind 1974; Rackwitz & Fiessler 1978) iterates
+
+    .. math::
+
+        u_{k+1} = \frac{\nabla G(u_k)^\top u_k - G(u_k)}{\lVert \nabla G(u_k) \rVert^2}
+                  \nabla G(u_k),
+
+    with :math:`G = g \circ T^{-1}` and the gradient by forward differences (step
+    :math:`10^{-3}`, :math:`d + 1` runs per iteration, sent as one batch), with step
+    halving when the margin does not decrease. The estimate is importance sampling with
+    :math:`h = 0.05\,\varphi + 0.95\,\mathcal N(u^*, I)`,
+    :math:`\hat p_f = \frac1N \sum_i 1[G(u_i) \le 0]\, \varphi(u_i)/h(u_i)`, grown in batches
+    until its coefficient of variation :math:`\hat\delta = \hat s / (\sqrt N \hat p_f)`
+    reaches ``target_cov``. It is unbiased whatever the shape of the failure domain
+    (the defensive component bounds the weights by 20); only its efficiency depends on
+    the design point being the dominant one.
+
+    References
+    ----------
+    Rackwitz, R. and Fiessler, B. (1978). Structural reliability under combined random
+    load sequences. Computers & Structures 9(5), 489–494.
+    https://doi.org/10.1016/0045-7949(78)90046-9
+
+    Echard, B., Gayton, N., Lemaire, M. and Relun, N. (2013). A combined importance
+    sampling and Kriging reliability method for small failure probabilities.
+    Reliability Engineering & System Safety 111, 232–240.
+    https://doi.org/10.1016/j.ress.2012.10.008
+
+    Examples
+    --------
+    >>> import numpy as np, openturns as ot
+    >>> from safety_val.reliability import estimate_failure_probability
+    >>> def g(x):
+    ...     return 3.5 - x.sum(axis=1) / np.sqrt(x.shape[1])
+    >>> result = estimate_failure_probability(g, ot.Normal(30), seed=0)  # method="auto"
+    >>> result.method, result.converged
+    ('auto: form → is', True)
+    >>> bool(result.ci[0] <= 2.326e-4 <= result.ci[1])
+    True
+    """
+    if fallback not in METHODS or fallback in ("auto", "ak"):
+        raise ValidationError(
+            "must be a surrogate-free method",
+            field="fallback",
+            value=fallback,
+            expected=f"one of {', '.join(sorted(set(METHODS) - {'auto', 'ak'}))}",
+        )
+    for name, value in (("ak_max_dimension", ak_max_dimension),
+                        ("form_max_iterations", form_max_iterations)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError("must be an int >= 1", field=name, value=value,
+                                  expected="an int >= 1")
+    rng = np.random.default_rng() if rng is None else rng
+    d = int(model.dimension)
+    if d <= ak_max_dimension:
+        first = active_learning.run(
+            model, target_cov=target_cov, max_calls=max_calls, rng=rng, batch_size=batch_size
+        )
+        why = f"d={d} <= {ak_max_dimension}: active-learning surrogate"
+        return _maybe_fallback(model, first, "ak", why, target_cov, max_calls, rng, fallback)
+    first = _form_importance_sampling(
+        model, target_cov=target_cov, max_calls=max_calls, rng=rng, is_batch=is_batch,
+        max_iterations=form_max_iterations,
+    )
+    why = (
+        f"d={d} > {ak_max_dimension}: no surrogate; design-point search + importance "
+        "sampling around it"
+    )
+    return _maybe_fallback(model, first, "form → is", why, target_cov, max_calls, rng, fallback)
+
+
+def _remaining(model: LimitStateModel, max_calls: int | None) -> int | None:
+    limits = [m for m in (max_calls, model.max_calls) if m is not None]
+    return None if not limits else max(0, min(limits) - model.n_calls)
+
+
+def _maybe_fallback(
+    model: LimitStateModel,
+    first: FailureProbabilityResult,
+    name: str,
+    why: str,
+    target_cov: float,
+    max_calls: int | None,
+    rng: np.random.Generator,
+    fallback: str,
+) -> FailureProbabilityResult:
+    chain = [_summary(name, first)]
+    if first.converged:
+        return _relabel(first, f"auto: {name}", why, first.message, chain)
+    remaining = _remaining(model, max_calls)
+    if remaining is not None and remaining < _MIN_FALLBACK_CALLS:
+        return _relabel(
+            first, f"auto: {name}", why,
+            f"{name} did not converge ({first.message}); {remaining} calls left, too few "
+            f"for a fallback to {fallback}",
+            chain,
+        )
+    second = get_method(fallback)(
+        model, target_cov=target_cov, max_calls=max_calls, rng=rng
+    )
+    chain.append(_summary(fallback, second))
+    reason = f"{name} did not converge ({first.message}); remaining budget to {fallback}"
+    if second.converged or not _better(first, second):
+        message = reason + (f"; {fallback}: {second.message}" if second.message else "")
+        return _relabel(second, f"auto: {name} → {fallback}", why, message, chain,
+                        design_points=first.design_points or second.design_points)
+    return _relabel(
+        first, f"auto: {name} → {fallback}", why,
+        reason + f"; {fallback} did not converge either ({second.message}); "
+        f"reporting the {name} estimate, the better supported one",
+        chain,
+    )
+
+
+def _better(first: FailureProbabilityResult, second: FailureProbabilityResult) -> bool:
+    """Whether ``first`` is better supported than ``second`` (finite, smaller CoV)."""
+    def key(result: FailureProbabilityResult) -> float:
+        ok = result.pf > 0 and math.isfinite(result.pf) and math.isfinite(result.cov)
+        return result.cov if ok else math.inf
+
+    return key(first) < key(second)
+
+
+def _summary(name: str, result: FailureProbabilityResult) -> dict[str, Any]:
+    return {
+        "method": name, "pf": result.pf, "cov": result.cov, "converged": result.converged,
+        "n_calls": result.n_calls, "message": result.message,
+    }
+
+
+def _relabel(
+    result: FailureProbabilityResult,
+    method: str,
+    why: str,
+    message: str,
+    chain: list[dict[str, Any]],
+    design_points: tuple[DesignPoint, ...] | None = None,
+) -> FailureProbabilityResult:
+    details = dict(result.details)
+    details["chain"] = chain
+    details["choice"] = why
+    return dataclasses.replace(
+        result,
+        method=method,
+        message="; ".join(part for part in (why, message) if part),
+        details=details,
+        design_points=result.design_points if design_points is None else design_points,
+    )
+
+
+class _Stop(Exception):
+    """The budget does not allow the next batch."""
+
+
+def _form_importance_sampling(
+    model: LimitStateModel,
+    *,
+    target_cov: float,
+    max_calls: int | None,
+    rng: np.random.Generator,
+    is_batch: int | None,
+    max_iterations: int,
+    step: float = 1e-3,
+) -> FailureProbabilityResult:
+    """HL-RF design point with batched finite differences, then importance sampling."""
+    d = int(model.dimension)
+    workers = 1 if model.executor is None else max(1, int(model.executor.n_workers))
+    batch = int(is_batch) if is_batch else max(100, 4 * workers)
+    history: list[dict[str, float]] = []
+    notes: list[str] = []
+
+    def evaluate(u: _Array, stage: str) -> _Array:
+        remaining = _remaining(model, max_calls)
+        if remaining is not None and remaining < len(u):
+            raise _Stop
+        with model.stage(stage):
+            return model.evaluate(model.to_physical(u))
+
+    def value_and_gradient(u: _Array) -> tuple[float, _Array]:
+        points = np.vstack([u[None, :], u[None, :] + step * np.eye(d)])
+        g = evaluate(points, "auto-form")
+        return float(g[0]), (g[1:] - g[0]) / step
+
+    u = np.zeros(d)
+    design: _Array | None = None
+    try:
+        g, grad = value_and_gradient(u)
+        g0 = abs(g) if g != 0 else 1.0
+        if g <= 0:
+            notes.append("the mean point fails: pf is not small")
+        for _ in range(max_iterations):
+            norm2 = float(grad @ grad)
+            if norm2 == 0 or not np.isfinite(norm2):
+                notes.append("zero gradient: the design-point search cannot proceed")
+                break
+            target = (float(grad @ u) - g) / norm2 * grad
+            length = 1.0
+            new_g, new_grad = value_and_gradient(u + length * (target - u))
+            while abs(new_g) > abs(g) + 0.1 * g0 and length > 0.1:
+                length *= 0.5
+                new_g, new_grad = value_and_gradient(u + length * (target - u))
+            moved = float(np.linalg.norm(length * (target - u)))
+            u, g, grad = u + length * (target - u), new_g, new_grad
+            if moved <= 1e-3 * (1.0 + float(np.linalg.norm(u))) and abs(g) <= 1e-2 * g0:
+                design = u
+                break
+        else:
+            notes.append(f"HL-RF did not converge in {max_iterations} iterations")
+            if abs(g) <= 0.05 * g0:
+                design = u  # close enough to centre an importance density
+    except _Stop:
+        notes.append("budget exhausted during the design-point search")
+    if design is None:
+        return make_result(
+            model, method="form → is", pf=math.nan, cov=math.nan, ci=(math.nan, math.nan),
+            converged=False, message="; ".join(notes) or "no design point",
+        )
+    beta = float(np.linalg.norm(design))
+    mixture = (
+        DefensiveMixture.centred_at(design[None, :], np.ones(1), defensive=0.05)
+        if beta > 1e-9
+        else DefensiveMixture.centred_at(np.empty((0, d)), np.empty(0), defensive=1.0)
+    )
+    values: list[_Array] = []
+    pf, cov = math.nan, math.inf
+    converged = False
+    try:
+        while True:
+            remaining = _remaining(model, max_calls)
+            size = batch if remaining is None else min(batch, remaining)
+            if size < 1:
+                raise _Stop
+            u_is = mixture.sample(size, rng, d)
+            g_is = evaluate(u_is, "auto-is")
+            values.append(mixture.weights_of(u_is) * (g_is <= 0))
+            terms = np.concatenate(values)
+            pf = float(terms.mean())
+            cov = float(terms.std(ddof=1) / math.sqrt(len(terms)) / pf) if pf > 0 else math.inf
+            low, high = lognormal_interval(pf, cov) if pf > 0 else (0.0, math.nan)
+            history.append({"n_calls": model.n_calls, "pf": pf, "cov": cov, "ci_low": low,
+                            "ci_high": high})
+            if pf > 0 and cov <= target_cov and len(terms) >= 2 * batch:
+                converged = True
+                break
+    except (_Stop, BudgetExhausted):
+        notes.append("budget exhausted during importance sampling")
+    n_is = int(sum(len(v) for v in values))
+    ci = lognormal_interval(pf, cov) if pf > 0 and math.isfinite(cov) else (math.nan, math.nan)
+    x = model.to_physical(design[None, :])[0]
+    importance = (
+        pd.Series((design / beta) ** 2, index=list(model.names)) if beta > 0 else None
+    )
+    return make_result(
+        model, method="form → is", pf=pf if n_is else math.nan,
+        cov=cov if math.isfinite(cov) else math.nan, ci=ci, converged=converged,
+        message="; ".join(notes), history=history,
+        design_points=(DesignPoint(x=x, u=design, beta=beta, importance=importance),),
+        details={"beta_form": beta, "pf_form": float(stats.norm.sf(beta)),
+                 "n_importance_samples": n_is},
+        n_trials=n_is,
+    )

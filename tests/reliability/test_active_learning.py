@@ -1,0 +1,157 @@
+"""Tests of method "ak" (active-learning Kriging + importance sampling, honest error)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import openturns as ot
+import pytest
+from scipy import stats
+
+from safety_val.errors import ValidationError
+from safety_val.execution import SerialExecutor, make_executor
+from safety_val.reliability import estimate_failure_probability
+
+SQRT2 = math.sqrt(2.0)
+FOUR_BRANCH_PF = 2.2227950661944e-3
+
+
+def four_branch(x: np.ndarray) -> np.ndarray:
+    """Four-branch series system (Waarts 2000), x ~ N(0, I2)."""
+    x1, x2 = x[:, 0], x[:, 1]
+    return np.minimum.reduce(
+        [
+            3.0 + 0.1 * (x1 - x2) ** 2 - (x1 + x2) / SQRT2,
+            3.0 + 0.1 * (x1 - x2) ** 2 + (x1 + x2) / SQRT2,
+            (x1 - x2) + 7.0 / SQRT2,
+            (x2 - x1) + 7.0 / SQRT2,
+        ]
+    )
+
+
+class Linear:
+    """g = beta - sum(x) / sqrt(d): pf = Phi(-beta) exactly (picklable)."""
+
+    def __init__(self, beta: float, dimension: int) -> None:
+        self.beta = beta
+        self.dimension = dimension
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.beta - x.sum(axis=1) / math.sqrt(self.dimension)
+
+
+class CountingLimitState:
+    """Records the size of every batch it is called with."""
+
+    def __init__(self, limit_state: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.limit_state = limit_state
+        self.sizes: list[int] = []
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self.sizes.append(len(x))
+        return self.limit_state(x)
+
+
+@pytest.mark.parametrize(("beta", "dimension", "seed"), [(3.0, 2, 0), (3.0, 4, 1), (5.0, 3, 2)])
+def test_linear_limit_state_within_interval_with_few_calls(
+    beta: float, dimension: int, seed: int
+) -> None:
+    exact = float(stats.norm.sf(beta))
+    result = estimate_failure_probability(
+        Linear(beta, dimension), ot.Normal(dimension), method="ak", seed=seed
+    )
+    assert result.converged, result.message
+    assert result.ci[0] <= exact <= result.ci[1]
+    assert abs(result.pf - exact) / exact < 0.15
+    assert result.n_calls <= 150
+    assert result.method == "ak"
+    assert set(result.samples["stage"]) >= {"ak-initial", "ak-correction"}
+    assert len(result.design_points) == 1
+    assert result.design_points[0].beta == pytest.approx(beta, rel=0.05)
+
+
+def test_four_branch_finds_its_modes_with_a_small_budget() -> None:
+    result = estimate_failure_probability(
+        four_branch, ot.Normal(2), method="ak", seed=3, max_calls=300
+    )
+    assert result.converged, result.message
+    assert abs(result.pf - FOUR_BRANCH_PF) / FOUR_BRANCH_PF < 0.10
+    assert result.ci[0] <= FOUR_BRANCH_PF <= result.ci[1]
+    assert result.n_calls <= 300
+    assert result.details["n_modes"] >= 2
+    assert len(result.design_points) >= 2
+    directions = {tuple(np.sign(np.round(dp.u, 1))) for dp in result.design_points}
+    assert len(directions) >= 2  # distinct modes, not one point found twice
+    details = result.details
+    low, high = details["pf_bounds"]
+    assert low <= details["pf_surrogate"] <= high
+    assert 0.0 <= details["surrogate_error_share"] <= 1.0
+
+
+def test_batch_enrichment_sends_k_points_per_round() -> None:
+    counting = CountingLimitState(four_branch)
+    result = estimate_failure_probability(
+        counting, ot.Normal(2), method="ak", seed=4, batch_size=5, n_initial=12
+    )
+    stages = result.samples["stage"]
+    assert (stages == "ak-initial").sum() == 12
+    enrichment = int((stages == "ak-enrichment").sum())
+    assert enrichment % 5 == 0 and enrichment >= 5
+    # probe (2), one initial batch (12), then batches of exactly 5: never point by point
+    assert counting.sizes[:2] == [2, 12]
+    assert set(counting.sizes[2:]) == {5}
+    assert result.details["batch_size"] == 5
+
+
+def test_tiny_budget_does_not_converge_and_says_why() -> None:
+    result = estimate_failure_probability(
+        four_branch, ot.Normal(2), method="ak", seed=0, max_calls=12
+    )
+    assert not result.converged
+    assert result.n_calls <= 12
+    assert "max_calls" in result.message or "budget" in result.message
+    assert result.pf != 0.0 or result.ci[1] > 0.0  # never a silent zero
+
+
+def test_honest_interval_over_seeds() -> None:
+    exact = float(stats.norm.sf(3.0))
+    covered = 0
+    for seed in range(10):
+        result = estimate_failure_probability(
+            Linear(3.0, 2), ot.Normal(2), method="ak", seed=100 + seed, n_check=8
+        )
+        covered += result.ci[0] <= exact <= result.ci[1]
+    assert covered >= 8
+
+
+def test_same_seed_same_result_with_serial_executor() -> None:
+    a = estimate_failure_probability(Linear(3.0, 2), ot.Normal(2), method="ak", seed=7)
+    b = estimate_failure_probability(
+        Linear(3.0, 2), ot.Normal(2), method="ak", seed=7, executor=SerialExecutor()
+    )
+    assert a.pf == b.pf and a.n_calls == b.n_calls
+
+
+@pytest.mark.ray
+def test_executor_equivalence_serial_and_ray(ray_cluster: object) -> None:
+    kwargs = {"method": "ak", "seed": 11, "batch_size": 4}
+    serial = estimate_failure_probability(
+        Linear(3.0, 2), ot.Normal(2), executor=SerialExecutor(), **kwargs
+    )
+    with make_executor("ray") as executor:
+        parallel = estimate_failure_probability(
+            Linear(3.0, 2), ot.Normal(2), executor=executor, **kwargs
+        )
+    assert parallel.pf == serial.pf
+    assert parallel.n_calls == serial.n_calls
+    assert parallel.ci == serial.ci
+    np.testing.assert_array_equal(parallel.samples["g"], serial.samples["g"])
+
+
+def test_invalid_option_is_named() -> None:
+    with pytest.raises(ValidationError, match="batch_size"):
+        estimate_failure_probability(
+            Linear(3.0, 2), ot.Normal(2), method="ak", seed=0, batch_size=0
+        )

@@ -1,0 +1,69 @@
+"""Tests of method "auto" (the default): choice and chaining of methods."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import openturns as ot
+import pytest
+from scipy import stats
+
+from safety_val.errors import ValidationError
+from safety_val.reliability import estimate_failure_probability
+
+
+class Linear:
+    """g = beta - sum(x) / sqrt(d): pf = Phi(-beta)."""
+
+    def __init__(self, beta: float, dimension: int) -> None:
+        self.beta = beta
+        self.dimension = dimension
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.beta - x.sum(axis=1) / math.sqrt(self.dimension)
+
+
+def test_low_dimension_uses_the_surrogate() -> None:
+    exact = float(stats.norm.sf(4.0))
+    result = estimate_failure_probability(Linear(4.0, 3), ot.Normal(3), seed=0)
+    assert result.method == "auto: ak"
+    assert result.converged, result.message
+    assert result.ci[0] <= exact <= result.ci[1]
+    assert result.n_calls <= 150
+    assert "d=3" in result.message
+    assert result.details["chain"][0]["method"] == "ak"
+
+
+def test_high_dimension_uses_design_point_and_importance_sampling() -> None:
+    exact = float(stats.norm.sf(3.5))
+    result = estimate_failure_probability(Linear(3.5, 40), ot.Normal(40), seed=1)
+    assert result.method == "auto: form → is"
+    assert result.converged, result.message
+    assert result.ci[0] <= exact <= result.ci[1]
+    assert result.n_calls <= 5000
+    assert result.design_points[0].beta == pytest.approx(3.5, rel=0.01)
+    assert set(result.samples["stage"]) >= {"auto-form", "auto-is"}
+
+
+def test_no_failure_region_chains_to_fallback_and_never_reports_silent_zero() -> None:
+    result = estimate_failure_probability(
+        lambda x: 12.0 - x[:, 0], ot.Normal(2), seed=2, max_calls=600, fallback="mc"
+    )
+    assert not result.converged
+    assert result.method == "auto: ak → mc"
+    assert "no failure region" in result.message
+    assert [stage["method"] for stage in result.details["chain"]] == ["ak", "mc"]
+    assert result.ci[1] > 0.0
+
+
+def test_tiny_budget_does_not_converge() -> None:
+    result = estimate_failure_probability(Linear(4.0, 2), ot.Normal(2), seed=3, max_calls=12)
+    assert not result.converged
+    assert result.message
+    assert result.n_calls <= 12
+
+
+def test_fallback_must_be_surrogate_free() -> None:
+    with pytest.raises(ValidationError, match="fallback"):
+        estimate_failure_probability(Linear(3.0, 2), ot.Normal(2), seed=0, fallback="ak")
