@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -104,7 +105,10 @@ def odd_validate(
 
     for file in files:
         odd = load_odd(file)
-        _say(f"[green]valid[/] {file}: ODD '{odd.name}' with {len(odd)} attributes")
+        _say(
+            f"[green]valid[/] {escape(str(file))}: ODD '{escape(odd.name)}' "
+            f"with {len(odd)} attributes"
+        )
 
 
 # -- scenario -----------------------------------------------------------------------------------
@@ -140,8 +144,11 @@ def scenario_show(scenario_file: Annotated[Path, typer.Argument(help="Scenario Y
     from safety_val.scenario import load_scenario
 
     s = load_scenario(scenario_file)
-    stdout.print(f"[bold]{s.name}[/] — {s.description}")
-    stdout.print(f"ODD: {s.odd.name}   simulator: {s.simulator['kind']}   template: {s.template}")
+    stdout.print(f"[bold]{escape(s.name)}[/] — {escape(s.description)}")
+    stdout.print(
+        f"ODD: {s.odd.name}   simulator: {s.simulator['kind']}   template: {s.template}",
+        markup=False,
+    )
     table = Table("parameter", "unit", "distribution", "support", "ODD attribute")
     for p in s.parameters:
         if p.distribution is None:
@@ -179,7 +186,10 @@ def scenario_validate(
 
     for file in files:
         s = load_scenario(file)
-        _say(f"[green]valid[/] {file}: '{s.name}', {s.dimension} parameters, ODD '{s.odd.name}'")
+        _say(
+            f"[green]valid[/] {escape(str(file))}: '{s.name}', {s.dimension} parameters, "
+            f"ODD '{escape(s.odd.name)}'"
+        )
 
 
 @scenario_app.command("export-xosc")
@@ -215,7 +225,7 @@ def scenario_export_xosc(
             f"{', '.join(s.dependence.parameters)} is not in {out}",
             markup=False,
         )
-    _say(f"wrote {out} ({s.dimension} parameters)")
+    _say(f"wrote {escape(str(out))} ({s.dimension} parameters)")
 
 
 @scenario_app.command("import-xosc")
@@ -316,7 +326,7 @@ def fit(
         stdout.print(text, markup=False, highlight=False)
     else:
         atomic_write_text(out, text)
-        _say(f"wrote {out}")
+        _say(f"wrote {escape(str(out))}")
 
 
 # -- doe ----------------------------------------------------------------------------------------
@@ -357,7 +367,7 @@ def doe(
                 value=str(out),
                 expected="a .parquet or .csv file",
             )
-        _say(f"wrote {out}")
+        _say(f"wrote {escape(str(out))}")
 
 
 # -- simulate -----------------------------------------------------------------------------------
@@ -435,6 +445,152 @@ def simulate(
     )
     if not _STATE["quiet"]:
         stdout.print(json.dumps({"run": str(run.path), **summary.to_dict()}))
+
+
+# -- sensitivity --------------------------------------------------------------------------------
+
+
+@app.command("sensitivity")
+def sensitivity(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")],
+    n: Annotated[int, typer.Option("--n", help="Simulations per sampling scheme.", min=1)] = 1024,
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated: morris, sobol, delta, rbd_fast, pawn.")
+    ] = "morris,sobol,delta",
+    output: Annotated[
+        str | None, typer.Option(help="A KPI to analyse instead of the margin g.")
+    ] = None,
+    nominal: Annotated[
+        str, typer.Option(help="Value of the fixed parameters: median | mean | random.")
+    ] = "median",
+    holdout: Annotated[
+        int, typer.Option(help="Held-out scenarios to check the reduction (0: skip).", min=0)
+    ] = 500,
+    samples: Annotated[
+        Path | None,
+        typer.Option(help="A 'simulate' run directory: analyse its samples (no new simulations)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
+    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Join a Ray cluster.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output folder (default: runs/<scenario>-sensitivity-<time>)."
+        ),
+    ] = None,
+) -> None:
+    """Rank the parameters, select the influential ones and write the reduced scenario.
+
+    Simulations are stored in OUT/evaluations: re-running with the same --out and seed
+    reuses them. With --samples, the given-data methods (delta, rbd_fast, pawn) analyse
+    an existing simulated design instead.
+    """
+    import io
+
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    from safety_val._io import atomic_write_bytes, atomic_write_text
+    from safety_val.evaluation import ScenarioEvaluator
+    from safety_val.scenario import load_scenario
+    from safety_val.sensitivity import METHODS, analyze, analyze_given_data, check_reduction
+    from safety_val.sensitivity.reduction import write_scenario
+
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown or not chosen:  # refused before anything is simulated or written
+        raise ValidationError(
+            f"unknown sensitivity method {unknown[0]!r}" if unknown else "no method given",
+            field="--methods",
+            value=methods,
+            expected=f"names among {', '.join(METHODS)}",
+        )
+    s = load_scenario(scenario_file)
+    if out is None:
+        out = Path("runs") / f"{s.name}-sensitivity-{datetime.now():%Y%m%d-%H%M%S}"
+    with (
+        _executor(executor, workers, ray_address) as pool,
+        _progress(f"sensitivity of {s.name}") as tick,
+    ):
+        evaluator = ScenarioEvaluator(
+            s,
+            executor=pool,
+            store=out / "evaluations",
+            purpose="sensitivity",
+            progress=lambda done: tick(done, None),
+        )
+        if samples is not None:
+            from safety_val.store import RunStore
+
+            run = RunStore.open(samples)
+            if run.manifest.get("scenario_sha256") != s.source_sha256:
+                raise ValidationError(
+                    "the samples were simulated from another scenario file",
+                    file=run.path / "manifest.json",
+                    field="scenario_sha256",
+                    value=run.manifest.get("scenario"),
+                    expected=f"a run of {scenario_file}",
+                )
+            stored = run.read_samples()
+            ok = stored["status"] == "ok"
+            x = pd.DataFrame(s.to_array(stored.loc[ok]), columns=list(s.names))
+            y = stored.loc[ok, output or "g"].to_numpy(dtype=float)
+            result = analyze_given_data(x, y, methods=chosen, seed=seed)
+        else:
+            result = analyze(evaluator, n=n, methods=chosen, output=output, seed=seed)
+        check = None
+        if holdout and nominal != "random" and len(result.selected) < len(result.parameters):
+            check = check_reduction(
+                evaluator, result.selected, nominal=nominal, n_holdout=holdout, seed=seed
+            )
+    reduced = result.reduced_scenario(nominal=nominal) if samples is None else None
+    if reduced is None:
+        from safety_val.sensitivity import reduce_scenario
+
+        reduced = reduce_scenario(s, result.selected, nominal=nominal)
+    reduced_file = write_scenario(reduced, out / f"{s.name}_reduced.yaml")
+    atomic_write_bytes(out / "indices.csv", result.to_frame().to_csv(index=False).encode())
+    report = {
+        "scenario": s.name,
+        "seed": seed,
+        "sensitivity": result.to_dict(),
+        "reduction_check": None if check is None else check.to_dict(),
+        "reduced_scenario": str(reduced_file),
+        "simulations": evaluator.n_calls,
+    }
+    atomic_write_text(
+        out / "sensitivity.json", json.dumps(report, indent=2, allow_nan=False) + "\n"
+    )
+    figures = {"indices.png": result.plot_indices(), "score_curve.png": result.plot_score_curve()}
+    if "morris" in result.methods:
+        figures["morris.png"] = result.plot_morris()
+    for name, figure in figures.items():
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+        atomic_write_bytes(out / name, buffer.getvalue())
+    table = Table(title=f"{s.name}: parameter ranking → {out}")
+    for column in ("rank", "parameter", "selected"):
+        table.add_column(column)
+    for row in result.ranking.itertuples(index=False):
+        table.add_row(
+            str(row.rank), str(row.parameter), "yes" if row.parameter in result.selected else ""
+        )
+    stdout.print(table)
+    costs = ", ".join(f"{k} {v}" for k, v in result.costs.items())
+    stdout.print(f"simulator calls: {costs}", markup=False)
+    if check is not None:
+        stdout.print(
+            f"reduction check on {check.n_holdout} held-out scenarios: agreement "
+            f"{check.agreement:.3f}, false passes {check.false_pass}, false fails "
+            f"{check.false_fail}, kappa {check.kappa:.3f} ({check.n_calls} simulations)",
+            markup=False,
+        )
+    for note in result.notes:
+        stdout.print(f"note: {note}", markup=False, highlight=False)
+    stdout.print(f"reduced scenario: {reduced_file}", markup=False)
 
 
 # -- estimate -----------------------------------------------------------------------------------
@@ -577,8 +733,23 @@ def _say(text: str) -> None:
         stdout.print(text)
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Warnings as one line on stderr (the library also records them in its results)."""
+    stderr.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input)."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     args = list(sys.argv[1:] if argv is None else argv)
     _STATE.update(quiet=False, debug=False)
     for flag, key in (("--debug", "debug"), ("--quiet", "quiet"), ("-q", "quiet")):

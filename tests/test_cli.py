@@ -351,3 +351,96 @@ def test_estimate_unknown_method_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "magic" in err and "nais" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_sensitivity_ranks_reduces_and_reuses_simulations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sens"
+    args = [
+        "sensitivity",
+        str(CUT_IN),
+        "--n",
+        "160",
+        "--methods",
+        "morris,delta",
+        "--holdout",
+        "40",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "parameter ranking" in printed and "reduced scenario" in printed
+    report = json.loads((out / "sensitivity.json").read_text())
+    selected = report["sensitivity"]["selected"]
+    from safety_val.scenario import load_scenario
+
+    reduced = load_scenario(out / "cut_in_reduced.yaml")
+    assert set(reduced.names) == set(selected)
+    assert set(reduced.fixed) >= set(load_scenario(CUT_IN).names) - set(selected)
+    assert (out / "indices.png").stat().st_size > 0 and (out / "morris.png").exists()
+    simulated = report["simulations"]
+    assert simulated == len(pd.read_parquet(out / "evaluations" / "samples")) > 0
+    assert main(args) == 0  # same seed and --out: every simulation is found in the store
+    assert json.loads((out / "sensitivity.json").read_text())["simulations"] == 0
+
+
+def test_sensitivity_unknown_method_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            ["sensitivity", str(CUT_IN), "--methods", "morris,fast99", "--out", str(tmp_path / "s")]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "fast99" in err and "pawn" in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_sensitivity_on_an_existing_run_simulates_nothing(tmp_path: Path) -> None:
+    run = tmp_path / "doe"
+    assert main(["simulate", str(CUT_IN), "--n", "300", "--out", str(run), "-q"]) == 0
+    out = tmp_path / "sens"
+    assert (
+        main(
+            [
+                "sensitivity",
+                str(CUT_IN),
+                "--samples",
+                str(run),
+                "--methods",
+                "delta,pawn",
+                "--holdout",
+                "0",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    report = json.loads((out / "sensitivity.json").read_text())
+    assert report["simulations"] == 0
+    assert report["sensitivity"]["costs"]["total"] == 0
+    assert (out / "cut_in_reduced.yaml").exists()
+    other = SCENARIOS / "lead_braking.yaml"
+    assert (
+        main(
+            [
+                "sensitivity",
+                str(other),
+                "--samples",
+                str(run),
+                "--methods",
+                "delta",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
