@@ -43,6 +43,7 @@ STAGES = ("ak-initial", "ak-enrichment", "ak-correction")
 _Z95 = float(stats.norm.ppf(0.975))
 _R_MAX = 7.5  # search radius in standard space: beta up to 7.5, pf down to ~3e-14
 _MODE_LOG_RATIO = math.log(1e3)  # keep modes whose FORM contribution is >= 1e-3 of the best
+_MAX_RESCANS = 3  # true-run rescans for missed failure modes before the checks
 
 
 class _OutOfBudget(Exception):
@@ -127,11 +128,12 @@ def run(
         calls only, no simulator cost).
     max_population
         Largest population for the final estimate (grown until the sampling CoV is at
-        most ``target_cov / 2``).
+        most ``target_cov / 3``).
     n_check
         Minimum number of true evaluations of the final correction step
         (rounded up to whole batches); ``0`` disables it (then only the Kriging bounds
-        measure the surrogate error).
+        measure the surrogate error). With its variance floor (see Notes) about 30 checks
+        are needed for a check CoV of 5 %.
     max_rounds
         Maximum number of learning rounds.
     max_modes
@@ -209,13 +211,33 @@ def run(
     variance combines
 
     - sampling: :math:`\widehat{\mathrm{Var}}(w\,1[\mu \le 0]) / N`;
-    - surrogate: the variance of the check term, estimated from its :math:`n_c` terms,
-      :math:`\hat s^2_c / n_c` (the Kriging bound :math:`\sigma_\mathrm{K}^2` when no
-      check could be run: then the run never says ``converged=True``),
+    - surrogate: the variance of the check term, :math:`\max(\hat s^2_c, s^2_0) / n_c`
+      (the Kriging bound :math:`\sigma_\mathrm{K}^2` when no check could be run: then
+      the run never says ``converged=True``). The sample variance :math:`\hat s^2_c` of a
+      few checks is 0 when none of them hits a misclassified point, although a thin
+      misclassified shell (a boundary slightly off) or a sliver of a region may exist; so
+      it is floored by :math:`s^2_0 = \frac{1/2}{n_c + 1}\,\overline{e^2}`, the
+      per-draw variance if each check predicted to fail were safe with the
+      Jeffreys-posterior probability :math:`\tfrac12/(n_c+1)` of an event not seen in
+      :math:`n_c` draws, :math:`e_j = w_{i_j}\pi_{i_j}/(N q_{i_j})` being the term that
+      check would then give. The claimed precision is thus what the checks have earned:
+      typically a relative standard deviation of about :math:`1.7/n_c`, whatever the
+      surrogate says.
 
-    :math:`\delta = \sqrt{\mathrm{Var}}/\hat p_f`; the 95 % interval is log-normal. Check
-    runs are added, a batch at a time, until the check's own CoV is at most
-    :math:`\delta_\mathrm{target}/2` (at most ``5 * n_check``). When the checks
+    :math:`\delta = \sqrt{\mathrm{Var}}/\hat p_f`; the 95 % interval is log-normal. The
+    final population is grown until its sampling CoV is at most
+    :math:`\delta_\mathrm{target}/3` (surrogate calls only). Check runs are added, a
+    batch at a time, until the check's own (floored) CoV is at most
+    :math:`\delta_\mathrm{target}/2` (at most ``5 * n_check``).
+
+    *Rescan for missed modes.* A Gaussian process fitted on few runs can be confidently
+    wrong about a region no run has visited (two failure regions, one found), and the
+    checks, drawn from a population centred on the known modes, would not see it. So
+    before the checks, :math:`\max(8, d+2)` true runs are made at radius
+    :math:`\beta_\mathrm{min} + 1` (beyond which a mode contributes little) in
+    directions spread greedily away from the known design points and failing runs; if
+    one fails where the surrogate predicted safety, learning resumes (the ray scan also
+    follows the rays through failing runs); at most three rescans. When the checks
     contradict the surrogate — a point classified with :math:`U \ge 2` is wrong, or the
     check term moves the estimate significantly (more than twice its standard deviation
     and more than :math:`\delta_\mathrm{target}/2`) — the check runs join the training
@@ -379,6 +401,7 @@ class _ActiveLearning:
         state = self._initial_state()
         exploration_rounds = 0
         relearn = 0
+        rescans = 0
         estimate: _Estimate | None = None
         correction: tuple[float, float, int, int] | None = None
         population: tuple[_Array, _Array, _Array, _Array] | None = None
@@ -422,6 +445,16 @@ class _ActiveLearning:
                     break
                 if state.rounds >= self.max_rounds:
                     state.notes.append(f"learning stopped after max_rounds={self.max_rounds}")
+                elif rescans < _MAX_RESCANS:
+                    rescans += 1
+                    found = self._rescan(state)
+                    if found:
+                        state.notes.append(
+                            f"a rescan run failed where the surrogate predicted safety ({found}); "
+                            "learning resumed"
+                        )
+                        best_width, best_round = math.inf, state.rounds
+                        continue
                 # ---------------- final population and correction
                 population = self._final_population(state)
                 estimate = self._estimate(*population)
@@ -468,6 +501,47 @@ class _ActiveLearning:
         score = mean - 2.0 * std
         chosen = _spread_choice(directions * radius, score, self.batch_size, self.rng)
         state.u, state.g = self._append(state, *self._evaluate(chosen, "ak-enrichment"))
+
+    def _rescan(self, state: _State) -> str:
+        r"""Look for a missed failure mode with true runs away from the known ones.
+
+        ``max(8, d + 2)`` directions (rounded up to whole batches), greedily spread on the
+        sphere away from the known design points and the failing runs, are run at radius
+        :math:`\beta_\mathrm{min} + 1`. They join the training set; returns a description
+        when one of them fails where the surrogate predicted safety (else ``""``).
+        """
+        betas = [float(np.linalg.norm(m)) for m in state.modes]
+        beta_min = min(betas)
+        if beta_min <= 1.0:  # plain Monte Carlo population: every region is sampled
+            return ""
+        k = self.batch_size
+        n_probe = k * math.ceil(max(8, self.d + 2) / k)
+        radius = min(_R_MAX, beta_min + 1.0)
+        candidates = self.rng.standard_normal((max(500, 50 * n_probe), self.d))
+        candidates /= np.linalg.norm(candidates, axis=1, keepdims=True)
+        anchors = [m / np.linalg.norm(m) for m in state.modes]
+        failing = state.u[state.g <= 0]
+        failing = failing[np.linalg.norm(failing, axis=1) > 1e-9]
+        anchors.extend(failing / np.linalg.norm(failing, axis=1, keepdims=True))
+        nearest = np.full(len(candidates), -1.0)  # cosine to the closest anchor
+        if anchors:
+            nearest = np.max(candidates @ np.asarray(anchors).T, axis=1)
+        chosen: list[int] = []
+        for _ in range(n_probe):
+            index = int(np.argmin(nearest))
+            chosen.append(index)
+            nearest = np.maximum(nearest, candidates @ candidates[index])
+        points = candidates[chosen] * radius
+        predicted = self.surrogate.predict_mean(points)
+        n_surprise = n_run = 0
+        for start in range(0, n_probe, k):  # batches of batch_size, like the learning rounds
+            u, g = self._evaluate(points[start : start + k], "ak-enrichment")
+            state.u, state.g = self._append(state, u, g)
+            n_surprise += int(np.sum((g <= 0) & (predicted[start : start + len(g)] > 0)))
+            n_run += len(g)
+        if n_surprise:
+            return f"{n_surprise} of {n_run} runs at radius {radius:.2f}"
+        return ""
 
     def _directions(self, state: _State, n: int) -> _Array:
         directions = self.rng.standard_normal((n, self.d))
@@ -565,14 +639,14 @@ class _ActiveLearning:
         return u, w, mean, std
 
     def _final_population(self, state: _State) -> tuple[_Array, _Array, _Array, _Array]:
-        """Grow the population until the sampling CoV is at most ``target_cov / 2``."""
+        """Grow the population until the sampling CoV is at most ``target_cov / 3``."""
         parts = [self._population(state, self.population_size)]
         while True:
             u, w, mean, std = (np.concatenate(p) for p in zip(*parts, strict=True))
             estimate = self._estimate(u, w, mean, std)
-            if estimate.cov_sampling <= 0.5 * self.target_cov or len(u) >= self.max_population:
+            if estimate.cov_sampling <= self.target_cov / 3 or len(u) >= self.max_population:
                 return u, w, mean, std
-            wanted = (estimate.cov_sampling / (0.45 * self.target_cov)) ** 2 * len(u)
+            wanted = (estimate.cov_sampling / (0.3 * self.target_cov)) ** 2 * len(u)
             extra = int(min(self.max_population, math.ceil(wanted))) - len(u)
             if not math.isfinite(wanted) or extra <= 0:
                 return u, w, mean, std
@@ -627,6 +701,7 @@ class _ActiveLearning:
         q += 0.25 * w / float(np.sum(w))
         q /= q.sum()
         terms: list[float] = []
+        exposure: list[float] = []  # |term| if a check predicted to fail were safe
         checked_u: list[_Array] = []
         checked_g: list[_Array] = []
         n_wrong = 0
@@ -648,6 +723,7 @@ class _ActiveLearning:
             checked_g.append(g)
             failed = (g <= 0).astype(float)
             terms.extend((w[index] * (failed - pi[index]) / (n * q[index])).tolist())
+            exposure.extend((w[index] * pi[index] / (n * q[index])).tolist())
             wrong = failed != (mean[index] <= 0)
             n_wrong += int(wrong.sum())
             if np.any(wrong & (np.abs(mean[index]) / std[index] >= 2.0)):
@@ -661,13 +737,13 @@ class _ActiveLearning:
                         f"the check runs moved the estimate by {100 * delta / pf_surrogate:+.0f} %"
                     )
                     break
-                if sd <= 0.5 * self.target_cov * (pf_surrogate + delta):
+                if _check_sd(terms, exposure) <= 0.5 * self.target_cov * (pf_surrogate + delta):
                     break
         if reason and checked_u:
             state.u, state.g = self._append(state, np.vstack(checked_u), np.concatenate(checked_g))
         if not terms:
             return None, reason
-        sd = float(np.std(terms, ddof=1) / math.sqrt(len(terms))) if len(terms) > 1 else math.inf
+        sd = _check_sd(terms, exposure) if len(terms) > 1 else math.inf
         return (float(np.mean(terms)), sd, len(terms), n_wrong), reason
 
     # ------------------------------------------------------------------ result
@@ -774,6 +850,23 @@ class _ActiveLearning:
         if beta > 0:
             importance = pd.Series((u / beta) ** 2, index=list(self.model.names))
         return DesignPoint(x=x, u=np.asarray(u, dtype=float), beta=beta, importance=importance)
+
+
+def _check_sd(terms: list[float], exposure: list[float]) -> float:
+    r"""Conservative standard deviation of the mean check term.
+
+    The sample variance of a few check terms says nothing about misclassifications that
+    none of them hit (all terms are then about 0). Its per-draw value is floored by the
+    variance the terms would have if each check predicted to fail were wrong with the
+    Jeffreys-posterior probability :math:`\tfrac12/(n_c + 1)` of an event never seen in
+    :math:`n_c` draws: :math:`\tfrac{1/2}{n_c+1}\,\overline{e^2}`, with
+    :math:`e_j = w_{i_j}\pi_{i_j}/(N q_{i_j})` the size of term :math:`j` had the check
+    been safe.
+    """
+    n = len(terms)
+    sample = float(np.var(terms, ddof=1)) if n > 1 else math.inf
+    floor = 0.5 / (n + 1) * float(np.mean(np.square(exposure))) if exposure else 0.0
+    return math.sqrt(max(sample, floor) / n) if n > 0 else math.inf
 
 
 def _spread_choice(points: _Array, cost: _Array, k: int, rng: np.random.Generator) -> _Array:

@@ -67,3 +67,12 @@ def test_tiny_budget_does_not_converge() -> None:
 def test_fallback_must_be_surrogate_free() -> None:
     with pytest.raises(ValidationError, match="fallback"):
         estimate_failure_probability(Linear(3.0, 2), ot.Normal(2), seed=0, fallback="ak")
+
+
+def test_high_dimension_importance_sampling_stops_with_a_margin() -> None:
+    """The IS stage stops at 0.8 * target_cov (the stopping rule understates the CoV)."""
+    result = estimate_failure_probability(
+        Linear(3.5, 40), ot.Normal(40), seed=2, target_cov=0.1
+    )
+    assert result.converged, result.message
+    assert result.cov <= 0.08
