@@ -623,9 +623,9 @@ def estimate(
     Re-running with the same --out, method and seed resumes: scenarios already simulated
     are read from the run directory instead of being simulated again.
     """
-    from safety_val._io import atomic_write_text
     from safety_val.evaluation import ScenarioEvaluator
     from safety_val.reliability import estimate_failure_probability, get_method
+    from safety_val.reliability.persistence import save_result
     from safety_val.scenario import load_scenario
 
     get_method(method)  # an unknown method is refused before anything is written
@@ -647,17 +647,18 @@ def estimate(
         result = estimate_failure_probability(
             evaluator, method=method, target_cov=target_cov, max_calls=max_calls, seed=seed
         )
-    report = {
-        "scenario": s.name,
-        "scenario_sha256": s.source_sha256,
-        "seed": seed,
-        "method_requested": method,
-        "target_cov": target_cov,
-        "max_calls": max_calls,
-        "new_simulations": evaluator.n_calls,
-        "result": result.to_dict(),
-    }
-    atomic_write_text(out / "result.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
+    save_result(
+        result,
+        out,
+        scenario=s.name,
+        scenario_file=str(scenario_file.resolve()),
+        scenario_sha256=s.source_sha256,
+        seed=seed,
+        method_requested=method,
+        target_cov=target_cov,
+        max_calls=max_calls,
+        new_simulations=evaluator.n_calls,
+    )
     lo, hi = result.ci
     table = Table(title=f"{s.name}: P(g ≤ 0) by {result.method} → {out}")
     table.add_column("quantity")
