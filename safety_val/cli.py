@@ -675,6 +675,208 @@ def estimate(
         stdout.print(result.message, markup=False, highlight=False)
 
 
+# -- robustness and critical regions -----------------------------------------------------------
+
+
+def _reliability_run(run: Path, scenario_file: Path | None) -> tuple[Any, Any]:
+    """The saved result of an ``estimate`` run and its scenario (checked to be the same file)."""
+    from safety_val.reliability.persistence import load_result, load_result_report
+    from safety_val.scenario import load_scenario
+
+    report = load_result_report(run)
+    file = scenario_file or Path(str(report.get("scenario_file") or ""))
+    if not str(file):
+        raise ValidationError(
+            "the run does not name its scenario file",
+            file=run / "result.json",
+            field="scenario_file",
+            expected="pass --scenario",
+        )
+    scenario = load_scenario(file)
+    if report.get("scenario_sha256") != scenario.source_sha256:
+        raise ValidationError(
+            "the run directory was made from another scenario (or the file changed since)",
+            file=run / "result.json",
+            field="scenario_sha256",
+            value=report.get("scenario"),
+            expected=f"a run of {file} as it is now",
+        )
+    return load_result(run), scenario
+
+
+def _reference_sample(
+    result: Any, scenario: Any, run: Path, pool: Any, n: int, seed: int, tick: Any
+) -> Any:
+    """The importance sample shared by robustness and regions (stored in RUN/reference)."""
+    from safety_val.evaluation import ScenarioEvaluator
+    from safety_val.reliability.importance import draw_importance_sample
+
+    evaluator = ScenarioEvaluator(
+        scenario,
+        executor=pool,
+        store=run / "reference",
+        purpose="reference-sample",
+        progress=lambda done: tick(done, None),
+    )
+    return evaluator, draw_importance_sample(result, evaluator, n=n, seed=seed)
+
+
+@app.command("robustness")
+def robustness(
+    run: Annotated[Path, typer.Argument(help="A run directory written by 'safety-val estimate'.")],
+    shift: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What-if shift, e.g. rain_intensity=+2sd, cut_in_gap=-1sd, ego_speed=x1.5."
+        ),
+    ] = None,
+    ambiguity: Annotated[
+        str | None, typer.Option(help="Worst case with each mean within ±k sd ('1sd') or 'odd'.")
+    ] = None,
+    n_reference: Annotated[
+        int, typer.Option(help="Reference importance sample size.", min=50)
+    ] = 1000,
+    max_calls: Annotated[
+        int,
+        typer.Option(help="Budget of each new estimate where re-weighting is unreliable.", min=10),
+    ] = 2000,
+    scenario_file: Annotated[Path | None, typer.Option("--scenario", help="Scenario file.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
+    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Join a Ray cluster.")] = None,
+) -> None:
+    """Safety margins in sigma, pf under distribution shifts, sensitivities and the worst case."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from safety_val import robustness as robustness_analysis
+    from safety_val._io import atomic_write_bytes, atomic_write_text
+
+    shifts = [robustness_analysis.parse_shift(text) for text in shift or []] or None
+    result, scenario = _reliability_run(run, scenario_file)
+    with (
+        _executor(executor, workers, ray_address) as pool,
+        _progress(f"robustness of {scenario.name}") as tick,
+    ):
+        evaluator, sample = _reference_sample(result, scenario, run, pool, n_reference, seed, tick)
+        analysis = robustness_analysis.analyze(
+            result,
+            limit_state=evaluator,
+            shifts=shifts,
+            ambiguity=ambiguity,
+            sample=sample,
+            max_calls=max_calls,
+            seed=seed,
+        )
+    atomic_write_text(
+        run / "robustness.json", json.dumps(analysis.to_dict(), indent=2, allow_nan=False) + "\n"
+    )
+    buffer = io.BytesIO()
+    analysis.plot_tornado().savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    atomic_write_bytes(run / "tornado.png", buffer.getvalue())
+    stdout.print(
+        _table(analysis.margins, f"{scenario.name}: safety margin (β = {analysis.beta:.2f} σ)")
+    )
+    columns = ["parameter", "shift", "pf", "ci_low", "ci_high", "ratio_to_nominal", "ess", "how"]
+    stdout.print(_table(analysis.shifts[columns], "pf under distribution shifts"))
+    worst = analysis.worst_case
+    if worst is not None:
+        stdout.print(
+            f"worst case: {json.dumps(worst if isinstance(worst, dict) else worst.to_dict())}",
+            markup=False,
+            highlight=False,
+        )
+    for note in analysis.notes:
+        stdout.print(f"note: {note}", markup=False, highlight=False)
+    _say(f"wrote {escape(str(run / 'robustness.json'))} and tornado.png")
+
+
+@app.command("regions")
+def regions(
+    run: Annotated[Path, typer.Argument(help="A run directory written by 'safety-val estimate'.")],
+    export_xosc: Annotated[
+        Path | None,
+        typer.Option(help="Write the most critical scenarios of each mode as .xosc here."),
+    ] = None,
+    per_mode: Annotated[int, typer.Option(help="Critical scenarios exported per mode.", min=1)] = 3,
+    n_reference: Annotated[
+        int, typer.Option(help="Reference importance sample size.", min=50)
+    ] = 1000,
+    scenario_file: Annotated[Path | None, typer.Option("--scenario", help="Scenario file.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
+    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Join a Ray cluster.")] = None,
+) -> None:
+    """Failure modes with their pf share, design point and readable rules; replayable .xosc."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from safety_val import regions as regions_analysis
+    from safety_val._io import atomic_write_bytes, atomic_write_text
+    from safety_val.formats.concrete_xosc import write_concrete_scenario
+
+    result, scenario = _reliability_run(run, scenario_file)
+    with (
+        _executor(executor, workers, ray_address) as pool,
+        _progress(f"critical regions of {scenario.name}") as tick,
+    ):
+        _, sample = _reference_sample(result, scenario, run, pool, n_reference, seed, tick)
+        found = regions_analysis.analyze(result, scenario=scenario, sample=sample, seed=seed)
+    atomic_write_text(
+        run / "regions.json", json.dumps(found.to_dict(), indent=2, allow_nan=False) + "\n"
+    )
+    buffer = io.BytesIO()
+    found.plot_slices().savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    atomic_write_bytes(run / "slices.png", buffer.getvalue())
+    summary = found.modes[["mode", "share", "pf", "ci_low", "ci_high", "beta", "n_failures"]]
+    stdout.print(_table(summary, f"{scenario.name}: failure modes"))
+    for row in found.rules.itertuples(index=False):
+        stdout.print(
+            f"mode {row.mode}: {row.rule}   "
+            f"(precision {row.precision:.2f}, recall {row.recall:.2f})",
+            markup=False,
+            highlight=False,
+        )
+    for note in found.notes:
+        stdout.print(f"note: {note}", markup=False, highlight=False)
+    if export_xosc is not None:
+        export_xosc.mkdir(parents=True, exist_ok=True)
+        written = []
+        for mode in found.modes["mode"]:
+            critical = found.critical_scenarios(mode, k=per_mode)
+            for rank, record in enumerate(critical.to_dict("records"), start=1):
+                values = {str(k): v for k, v in record.items()}
+                name = f"{scenario.name}_mode{mode}_{rank}.xosc"
+                g = float(values.get("g", float("nan")))
+                written.append(
+                    write_concrete_scenario(
+                        scenario,
+                        values,
+                        export_xosc / name,
+                        description=f"failure mode {mode}, rank {rank} (g = {g:.3g})",
+                    )
+                )
+        _say(
+            f"wrote {len(written)} OpenSCENARIO files (+ .xodr roads) to {escape(str(export_xosc))}"
+        )
+
+
+def _table(frame: Any, title: str) -> Table:
+    """A rich table of a small DataFrame (numbers to 4 significant digits)."""
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row))
+    return table
+
+
 # -- plumbing -----------------------------------------------------------------------------------
 
 

@@ -444,3 +444,95 @@ def test_sensitivity_on_an_existing_run_simulates_nothing(tmp_path: Path) -> Non
         )
         == 2
     )
+
+
+@pytest.fixture(scope="module")
+def lead_braking_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small 'estimate' run directory (crude MC) for the analyses that read one."""
+    out = tmp_path_factory.mktemp("pf") / "lead_braking"
+    scenario = SCENARIOS / "lead_braking.yaml"
+    assert (
+        main(
+            [
+                "estimate",
+                str(scenario),
+                "--method",
+                "mc",
+                "--max-calls",
+                "600",
+                "--seed",
+                "1",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def test_regions_prints_modes_and_rules_and_writes_xosc(
+    lead_braking_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    xosc_dir = tmp_path / "xosc"
+    assert (
+        main(
+            [
+                "regions",
+                str(lead_braking_run),
+                "--n-reference",
+                "200",
+                "--per-mode",
+                "2",
+                "--export-xosc",
+                str(xosc_dir),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "failure modes" in printed and "mode 0:" in printed and "precision" in printed
+    report = json.loads((lead_braking_run / "regions.json").read_text())
+    assert report["modes"] and report["rules"]
+    files = sorted(xosc_dir.glob("*.xosc"))
+    assert files and all(f.with_suffix(".xodr").exists() for f in files)
+    from defusedxml import ElementTree
+
+    assert ElementTree.parse(files[0]).getroot().tag == "OpenSCENARIO"
+    assert (lead_braking_run / "slices.png").stat().st_size > 0
+
+
+def test_robustness_prints_margins_and_shifts(
+    lead_braking_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "robustness",
+                str(lead_braking_run),
+                "--n-reference",
+                "300",
+                "--shift",
+                "lead_decel=+1sd",
+                "--max-calls",
+                "300",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "safety margin" in printed and "distribution shifts" in printed
+    report = json.loads((lead_braking_run / "robustness.json").read_text())
+    assert report["beta"] is not None
+    assert (lead_braking_run / "tornado.png").stat().st_size > 0
+
+
+def test_analyses_refuse_a_run_of_another_scenario(
+    lead_braking_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["regions", str(lead_braking_run), "--scenario", str(CUT_IN)]) == 2
+    assert "another scenario" in capsys.readouterr().err
+    assert main(["robustness", str(tmp_path)]) == 2
+    assert "no reliability result" in capsys.readouterr().err
+    assert main(["robustness", str(lead_braking_run), "--shift", "lead_decel=+2"]) == 2
