@@ -57,6 +57,7 @@ from safety_val.sim.templates import (
     PEDESTRIAN_LENGTH,
     PEDESTRIAN_WIDTH,
     get_template,
+    stop_and_go_schedule,
 )
 
 __all__ = ["EGO", "EGO_LANE", "LEFT_LANE", "ROAD_ID", "write_concrete_scenario"]
@@ -160,13 +161,8 @@ def _lead_braking(v: Mapping[str, float]) -> _Plan:
 
 def _stop_and_go(v: Mapping[str, float]) -> _Plan:
     speed = v["ego_speed"]
-    v_min = min(v["lead_min_speed"], speed)
     d, a = v["lead_decel"], v["lead_accel"]
-    hold, cruise = v["stop_duration"], v["cruise_duration"]
-    t1 = v["lead_brake_time"]
-    t2 = t1 + (speed - v_min) / d + hold
-    t3 = t2 + (speed - v_min) / a + cruise
-    t4 = t3 + (speed - v_min) / d + hold
+    v_min, t1, t2, t3, t4 = (float(t) for t in stop_and_go_schedule(v))
     phases = [_SpeedEvent(t1, v_min, d), _SpeedEvent(t2, speed, a),
               _SpeedEvent(t3, v_min, d), _SpeedEvent(t4, speed, a)]
     return _Plan(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,7 @@ from safety_val.sim.parameters import COMMON_PARAMETERS, ParameterInfo
 from safety_val.sim.setup import Phases, ScenarioSetup
 from safety_val.sim.template import Template
 
-__all__ = ["TEMPLATES", "get_template"]
+__all__ = ["TEMPLATES", "get_template", "stop_and_go_schedule"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -206,7 +207,18 @@ _LEAD_BRAKING = {
 # --------------------------------------------------------------------------- stop and go
 
 
-def _build_stop_and_go(values: Mapping[str, FloatArray], n: int) -> ScenarioSetup:
+def stop_and_go_schedule(values: Mapping[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
+    """Lowest speed and start times of the lead's four stop-and-go phases.
+
+    Works on scalars (one concrete scenario, e.g. for OpenSCENARIO export) and on arrays
+    (a batch): brake to ``v_min`` at ``t1``, accelerate back at ``t2``, brake again at
+    ``t3``, accelerate at ``t4``; each hold/cruise phase lasts its given duration.
+
+    Returns
+    -------
+    tuple
+        ``(v_min, t1, t2, t3, t4)``.
+    """
     v = values["ego_speed"]
     v_min = np.minimum(values["lead_min_speed"], v)
     d, a = values["lead_decel"], values["lead_accel"]
@@ -215,6 +227,13 @@ def _build_stop_and_go(values: Mapping[str, FloatArray], n: int) -> ScenarioSetu
     t2 = t1 + (v - v_min) / d + hold
     t3 = t2 + (v - v_min) / a + cruise
     t4 = t3 + (v - v_min) / d + hold
+    return v_min, t1, t2, t3, t4
+
+
+def _build_stop_and_go(values: Mapping[str, FloatArray], n: int) -> ScenarioSetup:
+    v = values["ego_speed"]
+    d, a = values["lead_decel"], values["lead_accel"]
+    v_min, t1, t2, t3, t4 = stop_and_go_schedule(values)
     frame = _frame(values, n, (_CAR, _CAR))
     script = Phases.build(
         n,
