@@ -78,6 +78,12 @@ stdout = Console()
 stderr = Console(stderr=True)
 
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
+ExecutorOption = Annotated[str, typer.Option(help="serial | process | ray")]
+WorkersOption = Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(help="Join a Ray cluster (HOST:PORT or 'auto') instead of starting one locally."),
+]
 
 
 @app.callback()
@@ -379,16 +385,9 @@ def simulate(
     n: Annotated[int, typer.Option("--n", help="Number of concrete scenarios.", min=1)] = 10000,
     design: Annotated[str, typer.Option(help="mc | lhs | optimal_lhs | sobol")] = "lhs",
     seed: Annotated[int, typer.Option(help="Seed of the design.", min=0)] = 0,
-    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
-    workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: all cores).")
-    ] = None,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            help="Join a Ray cluster (HOST:PORT or 'auto') instead of starting one locally."
-        ),
-    ] = None,
+    executor: ExecutorOption = "serial",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
     batch_size: Annotated[
         int | None,
         typer.Option(
@@ -471,9 +470,9 @@ def sensitivity(
         typer.Option(help="A 'simulate' run directory: analyse its samples (no new simulations)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
-    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
-    ray_address: Annotated[str | None, typer.Option(help="Join a Ray cluster.")] = None,
+    executor: ExecutorOption = "serial",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -487,8 +486,6 @@ def sensitivity(
     reuses them. With --samples, the given-data methods (delta, rbd_fast, pawn) analyse
     an existing simulated design instead.
     """
-    import io
-
     import matplotlib
     import pandas as pd
 
@@ -568,9 +565,7 @@ def sensitivity(
     if "morris" in result.methods:
         figures["morris.png"] = result.plot_morris()
     for name, figure in figures.items():
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-        atomic_write_bytes(out / name, buffer.getvalue())
+        _save_png(figure, out / name)
     table = Table(title=f"{s.name}: parameter ranking → {out}")
     for column in ("rank", "parameter", "selected"):
         table.add_column(column)
@@ -607,9 +602,9 @@ def estimate(
         int | None, typer.Option(help="Simulation budget (default: the method's).", min=10)
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed: the same seed repeats the same run.", min=0)] = 0,
-    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
-    ray_address: Annotated[str | None, typer.Option(help="Join a Ray cluster.")] = None,
+    executor: ExecutorOption = "serial",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Concrete scenarios per task.", min=1)
     ] = None,
@@ -742,18 +737,16 @@ def robustness(
     ] = 2000,
     scenario_file: Annotated[Path | None, typer.Option("--scenario", help="Scenario file.")] = None,
     seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
-    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
-    ray_address: Annotated[str | None, typer.Option(help="Join a Ray cluster.")] = None,
+    executor: ExecutorOption = "serial",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Safety margins in sigma, pf under distribution shifts, sensitivities and the worst case."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     from safety_val import robustness as robustness_analysis
-    from safety_val._io import atomic_write_bytes, atomic_write_text
+    from safety_val._io import atomic_write_text
 
     shifts = [robustness_analysis.parse_shift(text) for text in shift or []] or None
     result, scenario = _reliability_run(run, scenario_file)
@@ -774,9 +767,7 @@ def robustness(
     atomic_write_text(
         run / "robustness.json", json.dumps(analysis.to_dict(), indent=2, allow_nan=False) + "\n"
     )
-    buffer = io.BytesIO()
-    analysis.plot_tornado().savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(run / "tornado.png", buffer.getvalue())
+    _save_png(analysis.plot_tornado(), run / "tornado.png")
     stdout.print(
         _table(analysis.margins, f"{scenario.name}: safety margin (β = {analysis.beta:.2f} σ)")
     )
@@ -807,18 +798,16 @@ def regions(
     ] = 1000,
     scenario_file: Annotated[Path | None, typer.Option("--scenario", help="Scenario file.")] = None,
     seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
-    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
-    ray_address: Annotated[str | None, typer.Option(help="Join a Ray cluster.")] = None,
+    executor: ExecutorOption = "serial",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Failure modes with their pf share, design point and readable rules; replayable .xosc."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     from safety_val import regions as regions_analysis
-    from safety_val._io import atomic_write_bytes, atomic_write_text
+    from safety_val._io import atomic_write_text
     from safety_val.formats.concrete_xosc import write_concrete_scenario
 
     result, scenario = _reliability_run(run, scenario_file)
@@ -831,9 +820,7 @@ def regions(
     atomic_write_text(
         run / "regions.json", json.dumps(found.to_dict(), indent=2, allow_nan=False) + "\n"
     )
-    buffer = io.BytesIO()
-    found.plot_slices().savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(run / "slices.png", buffer.getvalue())
+    _save_png(found.plot_slices(), run / "slices.png")
     summary = found.modes[["mode", "share", "pf", "ci_low", "ci_high", "beta", "n_failures"]]
     stdout.print(_table(summary, f"{scenario.name}: failure modes"))
     for row in found.rules.itertuples(index=False):
@@ -865,6 +852,17 @@ def regions(
         _say(
             f"wrote {len(written)} OpenSCENARIO files (+ .xodr roads) to {escape(str(export_xosc))}"
         )
+
+
+def _save_png(figure: Any, path: Path) -> None:
+    """Write a matplotlib figure as PNG, atomically."""
+    import io
+
+    from safety_val._io import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _table(frame: Any, title: str) -> Table:
