@@ -150,6 +150,28 @@ def _run_analytical(
     return None, None, False, "", "; ".join(failures), solvers[-1]
 
 
+def _unfinished(model: LimitStateModel, method: str, message: str) -> FailureProbabilityResult:
+    """The result of an approximation whose search did not finish: NaN, not converged."""
+    return make_result(
+        model,
+        method=method,
+        pf=math.nan,
+        cov=math.nan,
+        ci=(math.nan, math.nan),
+        converged=False,
+        message=message,
+        history=[
+            {
+                "n_calls": model.n_calls,
+                "pf": math.nan,
+                "cov": math.nan,
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+            }
+        ],
+    )
+
+
 def run_form(
     model: LimitStateModel,
     *,
@@ -225,24 +247,7 @@ def run_form(
     note = _APPROXIMATION_NOTE.format(name="FORM")
     nan_ci = (math.nan, math.nan)
     if result is None or design_point is None:
-        return make_result(
-            model,
-            method="form",
-            pf=math.nan,
-            cov=math.nan,
-            ci=nan_ci,
-            converged=False,
-            message=f"{failure}; the design-point search did not finish",
-            history=[
-                {
-                    "n_calls": model.n_calls,
-                    "pf": math.nan,
-                    "cov": math.nan,
-                    "ci_low": math.nan,
-                    "ci_high": math.nan,
-                }
-            ],
-        )
+        return _unfinished(model, "form", f"{failure}; the design-point search did not finish")
     pf = float(result.getEventProbability())
     return make_result(
         model,
@@ -343,23 +348,8 @@ def run_sorm(
     )
     nan_ci = (math.nan, math.nan)
     if result is None or design_point is None:
-        return make_result(
-            model,
-            method="sorm",
-            pf=math.nan,
-            cov=math.nan,
-            ci=nan_ci,
-            converged=False,
-            message=f"{failure}; the design-point search or the Hessian did not finish",
-            history=[
-                {
-                    "n_calls": model.n_calls,
-                    "pf": math.nan,
-                    "cov": math.nan,
-                    "ci_low": math.nan,
-                    "ci_high": math.nan,
-                }
-            ],
+        return _unfinished(
+            model, "sorm", f"{failure}; the design-point search or the Hessian did not finish"
         )
     getters = {
         "breitung": result.getEventProbabilityBreitung,
