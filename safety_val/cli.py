@@ -80,6 +80,10 @@ stderr = Console(stderr=True)
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
 ExecutorOption = Annotated[str, typer.Option(help="serial | process | ray")]
 WorkersOption = Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
+ReferenceSizeOption = Annotated[int, typer.Option(help="Reference importance sample size.", min=50)]
+ScenarioFileOption = Annotated[
+    Path | None, typer.Option("--scenario", help="Scenario file (default: the one the run names).")
+]
 RayAddressOption = Annotated[
     str | None,
     typer.Option(help="Join a Ray cluster (HOST:PORT or 'auto') instead of starting one locally."),
@@ -728,14 +732,12 @@ def robustness(
     ambiguity: Annotated[
         str | None, typer.Option(help="Worst case with each mean within ±k sd ('1sd') or 'odd'.")
     ] = None,
-    n_reference: Annotated[
-        int, typer.Option(help="Reference importance sample size.", min=50)
-    ] = 1000,
+    n_reference: ReferenceSizeOption = 1000,
     max_calls: Annotated[
         int,
         typer.Option(help="Budget of each new estimate where re-weighting is unreliable.", min=10),
     ] = 2000,
-    scenario_file: Annotated[Path | None, typer.Option("--scenario", help="Scenario file.")] = None,
+    scenario_file: ScenarioFileOption = None,
     seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
     executor: ExecutorOption = "serial",
     workers: WorkersOption = None,
@@ -793,10 +795,8 @@ def regions(
         typer.Option(help="Write the most critical scenarios of each mode as .xosc here."),
     ] = None,
     per_mode: Annotated[int, typer.Option(help="Critical scenarios exported per mode.", min=1)] = 3,
-    n_reference: Annotated[
-        int, typer.Option(help="Reference importance sample size.", min=50)
-    ] = 1000,
-    scenario_file: Annotated[Path | None, typer.Option("--scenario", help="Scenario file.")] = None,
+    n_reference: ReferenceSizeOption = 1000,
+    scenario_file: ScenarioFileOption = None,
     seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
     executor: ExecutorOption = "serial",
     workers: WorkersOption = None,
