@@ -825,8 +825,8 @@ def regions(
     stdout.print(_table(summary, f"{scenario.name}: failure modes"))
     for row in found.rules.itertuples(index=False):
         stdout.print(
-            f"mode {row.mode}: {row.rule}   "
-            f"(precision {row.precision:.2f}, recall {row.recall:.2f})",
+            f"mode {row.mode}: {row.rule}   (precision {row.precision:.2f}, recall "
+            f"{row.recall:.2f}; held out: {row.precision_holdout:.2f}, {row.recall_holdout:.2f})",
             markup=False,
             highlight=False,
         )

@@ -17,10 +17,11 @@ questions an engineer asks after "what is pf?":
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,6 +65,21 @@ _MAX_DERIVED = 10
 
 _TIME_CAP = 1e3
 """Time gaps (s) are capped here; a gap that is not closing (difference <= 0) gets this value."""
+
+_BIG = 1e9
+"""Stand-in for an infinite derived quantity (a time to an event that never comes)."""
+
+_SURE_Z = 1.645
+"""A leaf is precise enough when the one-sided 95 % Wilson bound of its precision is."""
+
+_PEEL_ALPHA = 0.05
+"""Share of a box's points removed per PRIM peeling step."""
+
+_PEELED_LEAVES = 5
+"""Leaves short of the precision target that are peeled towards it."""
+
+_SELECT_SHARE = 1.0 / 3.0
+"""Share of the training points that judges the candidate rules (the rest grows them)."""
 
 _RATIOS = {"m": "m/s"}
 """Length unit -> speed unit whose differences give a time gap ``length / (a - b)`` in s."""
@@ -321,7 +337,7 @@ def analyze(
     sample: ImportanceSampleLike | None = None,
     distribution: ot.Distribution | None = None,
     max_modes: int = 8,
-    max_depth: int = 3,
+    max_depth: int = 4,
     cluster_angle: float = 30.0,
     holdout: float = 0.3,
     min_precision: float = 0.9,
@@ -481,7 +497,24 @@ def analyze(
     norm = np.linalg.norm(u, axis=1)
 
     # -- modes ---------------------------------------------------------------------------------
-    cluster = _cluster_directions(u[failure], max_modes, cluster_angle, notes, rng)
+    continuous = [
+        n not in categories and not distribution.getMarginal(j).isDiscrete()
+        for j, n in enumerate(names)
+    ]
+    # Discrete parameters (labels, value sets) sit at the middle of their probability step
+    # in standard space: their levels would split one physical mechanism into a mode per
+    # level. Modes are therefore clusters in the continuous coordinates; discrete ones
+    # still enter the rules.
+    clustered = np.flatnonzero(continuous) if any(continuous) else np.arange(len(names))
+    if len(clustered) < len(names):
+        notes.append(
+            "failure modes are clusters in the continuous parameters; discrete ones ("
+            + ", ".join(n for j, n in enumerate(names) if j not in clustered)
+            + ") appear in the rules"
+        )
+    cluster = _cluster_directions(
+        u[failure][:, clustered], max_modes, cluster_angle, notes, rng
+    )
     mode = np.full(len(g), -1, dtype=np.int64)
     mode[failure] = cluster
     n_modes = int(cluster.max()) + 1
@@ -568,10 +601,6 @@ def analyze(
     modes = pd.DataFrame(rows)
 
     # -- rules ---------------------------------------------------------------------------------
-    continuous = [
-        n not in categories and not distribution.getMarginal(j).isDiscrete()
-        for j, n in enumerate(names)
-    ]
     rules, importance = _mode_rules(
         x,
         u,
@@ -586,6 +615,7 @@ def analyze(
         holdout,
         min_precision,
         rng,
+        _quantity_features(scenario, names),
     )
 
     points = pd.DataFrame(x, columns=list(names))
@@ -719,12 +749,25 @@ def _cluster_directions(
         if cosine[i, j] >= limit:
             parent[root(j)] = root(i)
     groups = np.array([root(i) for i in range(len(present))])
-    merged = groups[np.searchsorted(present, labels)]
     if len(np.unique(groups)) < len(present):
         notes.append(
             f"{len(present) - len(np.unique(groups))} mixture component(s) within "
             f"{cluster_angle:g} degrees of another were merged"
         )
+    # a curved failure domain is cut into several components by the mixture: components
+    # that touch (closest failures no farther apart than twice the typical spacing of the
+    # failures) are one connected region, hence one mode
+    before = len(np.unique(groups))
+    for i, j in _touching(u, labels, present):
+        if root(i) != root(j):
+            parent[root(j)] = root(i)
+    groups = np.array([root(i) for i in range(len(present))])
+    if len(np.unique(groups)) < before:
+        notes.append(
+            f"{before - len(np.unique(groups))} mixture component(s) touching another were "
+            "merged (one connected failure region)"
+        )
+    merged = groups[np.searchsorted(present, labels)]
     # clusters too small to describe join the one whose mean direction is nearest
     counts = pd.Series(merged).value_counts()
     min_size = max(3, math.ceil(0.01 * n))
@@ -741,6 +784,28 @@ def _cluster_directions(
         )
         merged[small] = big[np.argmax(unit[small] @ centroids.T, axis=1)]
     return np.asarray(np.searchsorted(np.sort(big), merged), dtype=np.int64)
+
+
+def _touching(
+    u: _Array, labels: np.ndarray, present: np.ndarray, factor: float = 2.0
+) -> list[tuple[int, int]]:
+    """Pairs of components (indices into ``present``) whose closest points touch.
+
+    Two components touch when the distance between their closest members is at most
+    ``factor`` times the median nearest-neighbour distance of all the points.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(present) < 2 or len(u) < 3:
+        return []
+    spacing = float(np.median(cKDTree(u).query(u, k=2)[0][:, 1]))
+    trees = {i: cKDTree(u[labels == c]) for i, c in enumerate(present)}
+    pairs = []
+    for i, j in itertools.combinations(range(len(present)), 2):
+        distance, _ = trees[j].query(u[labels == present[i]], k=1)
+        if float(np.min(distance)) <= factor * spacing:
+            pairs.append((i, j))
+    return pairs
 
 
 def _surrogate_subset(g: _Array, max_points: int, rng: np.random.Generator) -> np.ndarray:
@@ -818,11 +883,13 @@ def _precision_recall(covered: np.ndarray, positive: np.ndarray) -> tuple[float,
 
 @dataclass(frozen=True)
 class _Feature:
-    """A feature of the rule trees: a parameter, a difference ``a - b`` or a time gap.
+    """A feature of the rule trees: a parameter, a difference, a time gap or a quantity.
 
     ``kind`` is ``"raw"`` (parameter ``a``), ``"difference"`` (``x[a] - x[b]``, unit of
-    ``a``) or ``"time"`` (``x[gap] / (x[a] - x[b])`` in s where the difference is > 0,
-    :data:`_TIME_CAP` elsewhere and above).
+    ``a``), ``"time"`` (``x[gap] / (x[a] - x[b])`` in s where the difference is > 0,
+    :data:`_TIME_CAP` elsewhere and above) or ``"quantity"`` (a derived physical quantity
+    of the scenario, :mod:`safety_val.quantities`, computed by ``compute`` from the
+    parameters ``inputs``).
     """
 
     kind: str
@@ -831,12 +898,18 @@ class _Feature:
     a: int
     b: int = -1
     gap: int = -1
+    inputs: tuple[int, ...] = ()
+    compute: Callable[[_Array], _Array] | None = field(default=None, compare=False)
 
     @property
     def parameters(self) -> tuple[int, ...]:
+        if self.kind == "quantity":
+            return self.inputs
         return tuple(i for i in (self.a, self.b, self.gap) if i >= 0)
 
     def values(self, x: _Array) -> _Array:
+        if self.compute is not None:
+            return np.nan_to_num(self.compute(x), nan=0.0, posinf=_BIG, neginf=-_BIG)
         if self.kind == "raw":
             return np.asarray(x[:, self.a], dtype=float)
         difference = x[:, self.a] - x[:, self.b]
@@ -910,6 +983,31 @@ def _derived_features(
     return features[:_MAX_DERIVED]
 
 
+def _quantity_features(
+    scenario: LogicalScenario | None, names: Sequence[str]
+) -> list[_Feature]:
+    """The scenario's derived physical quantities that read at least one parameter."""
+    if scenario is None:
+        return []
+    from safety_val.quantities import quantity_values, scenario_quantities
+
+    index = {name: j for j, name in enumerate(names)}
+    probe = quantity_values(scenario, np.zeros((1, len(names))), names)
+    features = []
+    for quantity in scenario_quantities(scenario):
+        inputs = tuple(index[n] for n in quantity.inputs if n in index)
+        if quantity.name not in probe or not inputs:
+            continue
+
+        def compute(x: _Array, name: str = quantity.name) -> _Array:
+            return quantity_values(scenario, x, names)[name]
+
+        features.append(
+            _Feature("quantity", quantity.name, quantity.unit, -1, inputs=inputs, compute=compute)
+        )
+    return features
+
+
 def _feature_condition(
     feature: _Feature,
     low: float,
@@ -929,6 +1027,82 @@ def _feature_condition(
     if math.isfinite(low) and low < _TIME_CAP:
         return f"({feature.name} > {_format_number(low)} s or {not_closing})"
     return f"({feature.name} >= {_format_number(_TIME_CAP)} s or {not_closing})"
+
+
+def _judge(
+    xf: _Array, positive: np.ndarray, min_precision: float, low: _Array, high: _Array
+) -> tuple[float, float, float, _Array, _Array, bool]:
+    """A candidate box judged on ``xf``: (precision bound, precision, recall, box, sure)."""
+    covered = _in_box(xf, low, high)
+    precision, recall = _precision_recall(covered, positive)
+    hits = int((covered & positive).sum())
+    bound = _wilson_lower(hits, int(covered.sum()), z=_SURE_Z)
+    return bound, precision, recall, low, high, bound >= min_precision
+
+
+def _split(
+    index: np.ndarray, positive: np.ndarray, share: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``index`` into (grow, judge) parts, stratified by ``positive`` when possible.
+
+    With too few points of either class to split, both parts are the whole index.
+    """
+    from sklearn.model_selection import train_test_split
+
+    labels = positive[index]
+    if min(int(labels.sum()), int((~labels).sum())) < 6:
+        return index, index
+    grow, judge = train_test_split(
+        index, test_size=share, random_state=derive_seed(rng), stratify=labels
+    )
+    return np.asarray(grow), np.asarray(judge)
+
+
+def _peel(
+    xf: _Array,
+    positive: np.ndarray,
+    low: _Array,
+    high: _Array,
+    min_precision: float,
+    max_conditions: int,
+    alpha: float = _PEEL_ALPHA,
+) -> tuple[_Array, _Array]:
+    """Shrink a box by PRIM peeling until its precision is surely ``min_precision``.
+
+    Each step removes the ``alpha`` share of the covered points at one end of one
+    feature (a new feature only while the box has fewer than ``max_conditions``
+    conditions), choosing the peel that raises the precision most; it stops when the
+    one-sided 95 % Wilson bound of the precision reaches ``min_precision``, when no peel
+    helps, or when fewer than 10 failures remain (Friedman and Fisher, 1999).
+    """
+    low, high = low.copy(), high.copy()
+    while True:
+        bounded = [j for j in range(xf.shape[1]) if np.isfinite(low[j]) or np.isfinite(high[j])]
+        # a new condition only while the rule stays short
+        features = bounded if len(bounded) >= max_conditions else range(xf.shape[1])
+        covered = _in_box(xf, low, high)
+        n, hits = int(covered.sum()), int((covered & positive).sum())
+        if n == 0 or hits < 10 or _wilson_lower(hits, n, z=_SURE_Z) >= min_precision:
+            return low, high
+        current = hits / n
+        best: tuple[float, int, int, float] | None = None
+        for j in features:
+            values = xf[covered, j]
+            for side, cut in ((0, float(np.quantile(values, alpha))),
+                              (1, float(np.quantile(values, 1.0 - alpha)))):
+                keep = covered & ((xf[:, j] > cut) if side == 0 else (xf[:, j] <= cut))
+                kept = int(keep.sum())
+                if 0 < kept < n:
+                    precision = int((keep & positive).sum()) / kept
+                    if best is None or precision > best[0]:
+                        best = (precision, j, side, cut)
+        if best is None or best[0] <= current:
+            return low, high
+        _, j, side, cut = best
+        if side == 0:
+            low[j] = cut
+        else:
+            high[j] = cut
 
 
 def _wilson_lower(hits: int, n: int, z: float = 1.0) -> float:
@@ -955,6 +1129,7 @@ def _mode_rules(
     holdout: float,
     min_precision: float,
     rng: np.random.Generator,
+    physical: Sequence[_Feature] = (),
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Rules per mode from shallow trees on the parameters and derived physical features.
 
@@ -980,45 +1155,62 @@ def _mode_rules(
             )
         else:
             train, test = index, index[:0]
-        features = raw + _derived_features(
-            x[train], u[train], positive[train], names, units, continuous, quantities
-        )
+        features = [
+            *raw,
+            *physical,
+            *_derived_features(
+                x[train], u[train], positive[train], names, units, continuous, quantities
+            ),
+        ]
         xf = np.column_stack([f.values(x) for f in features])
-        n_train_pos = int(positive[train].sum())
-        ratio = max(1.0, (len(train) - n_train_pos) / max(n_train_pos, 1))
+        # leaves are grown on one part of the training points and judged on the other, so
+        # that picking the best of many leaves does not flatter their precision
+        fit, select = _split(train, positive, _SELECT_SHARE, rng)
+        n_fit_pos = int(positive[fit].sum())
+        n_select_pos = int(positive[select].sum())
+        ratio = max(1.0, (len(fit) - n_fit_pos) / max(n_fit_pos, 1))
+
+        judge = functools.partial(_judge, xf[select], positive[select], min_precision)
         candidates = []
-        # trees from precision-leaning (unweighted) to recall-leaning (balanced) pool leaves
-        for class_weight in (None, {False: 1.0, True: math.sqrt(ratio)}, "balanced"):
+        # trees from precision-leaning (failures down-weighted) to recall-leaning (balanced)
+        for class_weight in (
+            {False: 1.0, True: 0.25}, None, {False: 1.0, True: math.sqrt(ratio)}, "balanced"
+        ):
             tree = DecisionTreeClassifier(
                 max_depth=max_depth,
                 class_weight=class_weight,
-                min_samples_leaf=max(3, min(10, n_train_pos // 10)),
+                min_samples_leaf=max(3, min(10, n_fit_pos // 10)),
                 random_state=derive_seed(rng),
             )
-            tree.fit(xf[train], positive[train])
+            tree.fit(xf[fit], positive[fit])
             for low, high in _leaf_boxes(tree, len(features)).values():
-                covered = _in_box(xf[train], low, high)
-                precision, recall = _precision_recall(covered, positive[train])
-                if covered.any() and precision > positive[train].mean():
-                    hits = int((covered & positive[train]).sum())
-                    sure = _wilson_lower(hits, int(covered.sum())) >= min_precision
-                    candidates.append((precision * recall, precision, recall, low, high, sure))
+                covered = _in_box(xf[fit], low, high)
+                precision, _ = _precision_recall(covered, positive[fit])
+                if covered.any() and precision > positive[fit].mean():
+                    candidates.append(judge(low, high))
         for f, value in zip(features, tree.feature_importances_, strict=True):
             for j in f.parameters:
                 importance[j] += value * n_pos / len(f.parameters)
-        # precise leaves first (by recall), then the rest by precision x recall
+        # leaves not yet precise enough are peeled (PRIM) towards min_precision
+        unsure = sorted((c for c in candidates if not c[5]), key=lambda c: -c[0])
+        for _, _, _, low, high, _ in unsure[:_PEELED_LEAVES]:
+            candidates.append(judge(*_peel(xf[fit], positive[fit], low, high, min_precision,
+                                           max_depth)))
+        candidates = [c for c in candidates if math.isfinite(c[1])]
+        # precise leaves first (by recall), then the rest by their precision's lower bound
         candidates.sort(key=lambda c: (not c[5], -c[2] if c[5] else -c[0]))
         chosen: list[tuple[float, float, float, _Array, _Array, bool]] = []
-        union = np.zeros(len(train), dtype=bool)
+        union = np.zeros(len(select), dtype=bool)
         for candidate in candidates:
-            box = _in_box(xf[train], candidate[3], candidate[4])
-            gain = int((box & ~union & positive[train]).sum()) / max(n_train_pos, 1)
+            box = _in_box(xf[select], candidate[3], candidate[4])
+            gain = int((box & ~union & positive[select]).sum()) / max(n_select_pos, 1)
             if not chosen or (candidate[5] and gain >= _MIN_RECALL_GAIN):
                 chosen.append(candidate)
                 union |= box
             if len(chosen) >= _MAX_RULES:
                 break
-        for score, _, _, low, high, _ in chosen:
+        for _, precision_train, recall_train, low, high, _ in chosen:
+            score = precision_train * recall_train
             conditions = [
                 _feature_condition(f, low[j], high[j], names, categories)
                 for j, f in enumerate(features)

@@ -49,6 +49,7 @@ from safety_val._yaml import read_yaml_mapping
 from safety_val.distributions import DistributionSpec, build_marginal
 from safety_val.limit_state import LimitState
 from safety_val.odd import ODD
+from safety_val.quantities import DerivedQuantity
 
 if TYPE_CHECKING:
     from safety_val.backends.base import Simulator
@@ -185,6 +186,7 @@ class LogicalScenario:
     simulation: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
     references: tuple[str, ...] = ()
+    quantities: tuple[DerivedQuantity, ...] = ()
     source: Path | None = field(default=None, compare=False)
     odd_reference: str | None = field(default=None, compare=False)
     source_sha256: str | None = field(default=None, compare=False)

@@ -21,6 +21,7 @@ from safety_val.distributions import DistributionSpec, parse_distribution, suppo
 from safety_val.errors import ValidationError
 from safety_val.limit_state import LimitState, parse_limit_state
 from safety_val.odd import ODD, load_odd
+from safety_val.quantities import DerivedQuantity, parse_quantities
 from safety_val.scenario import Dependence, LogicalScenario, Parameter, ValueSet
 
 __all__ = ["scenario_from_dict", "scenario_to_dict"]
@@ -36,6 +37,7 @@ _SCENARIO_KEYS: Final = {
     "dependence",
     "value_sets",
     "fixed",
+    "quantities",
     "kpis",
     "limit_state",
     "simulation",
@@ -105,6 +107,7 @@ def scenario_from_dict(
         )
     dependence = _dependence(data.get("dependence"), f, parameters)
     fixed = _fixed(data.get("fixed", {}), f, names)
+    quantities = _quantities(data.get("quantities"), f, names, fixed, template, simulator)
     kpis = _kpis(data.get("kpis"), f)
     criterion = _criterion(data.get("limit_state"), f, kpis)
     simulation = _simulation(data.get("simulation", {}), f)
@@ -122,6 +125,7 @@ def scenario_from_dict(
         dependence=dependence,
         value_sets=value_sets,
         fixed=fixed,
+        quantities=quantities,
         simulation=simulation,
         description=str(data.get("description", "") or "").strip(),
         references=tuple(str(r) for r in references),
@@ -178,6 +182,8 @@ def scenario_to_dict(
         }
     if scenario.fixed:
         out["fixed"] = dict(scenario.fixed)
+    if scenario.quantities:
+        out["quantities"] = [q.to_dict() for q in scenario.quantities]
     out["kpis"] = list(scenario.kpis)
     out["limit_state"] = {"expression": scenario.criterion.expression}
     if scenario.criterion.description:
@@ -586,6 +592,22 @@ def _fixed(value: Any, f: Path | None, names: list[str]) -> dict[str, float | st
             )
         out[str(key)] = item if isinstance(item, str) else float(item)
     return out
+
+
+def _quantities(
+    value: Any,
+    f: Path | None,
+    names: list[str],
+    fixed: Mapping[str, Any],
+    template: str,
+    simulator: Mapping[str, Any],
+) -> tuple[DerivedQuantity, ...]:
+    from safety_val.sim.templates import TEMPLATES
+
+    known: set[str] = {*names, *fixed}
+    if str(simulator.get("kind", "builtin")) == "builtin" and template in TEMPLATES:
+        known |= set(TEMPLATES[template].parameters)
+    return parse_quantities(value, file=f, known=sorted(known))
 
 
 def _kpis(value: Any, f: Path | None) -> tuple[str, ...]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from safety_val.errors import ValidationError
+from safety_val.quantities import DerivedQuantity
 from safety_val.sim.parameters import ParameterInfo
 from safety_val.sim.setup import ScenarioSetup
 
@@ -40,6 +42,9 @@ class Template:
         Default simulated time (s).
     build
         Function ``(values, n) -> ScenarioSetup`` from resolved inputs.
+    quantities
+        Physical quantities of the scenario's geometry derived from the inputs (gaps and
+        times at the key moments), offered to the readable rules of critical regions.
     """
 
     name: str
@@ -49,6 +54,9 @@ class Template:
     kpis: tuple[str, ...]
     duration: float
     build: Builder
+    quantities: Mapping[str, DerivedQuantity] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def __reduce__(self) -> tuple[Any, ...]:
         from safety_val.sim.templates import get_template

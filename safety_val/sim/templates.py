@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safety_val.errors import ValidationError
+from safety_val.quantities import DerivedQuantity
 from safety_val.sim.kpi import ALL_KPIS
 from safety_val.sim.parameters import COMMON_PARAMETERS, ParameterInfo
 from safety_val.sim.setup import Phases, ScenarioSetup
@@ -322,9 +323,64 @@ _PEDESTRIAN = {
 }
 
 
+def _quantities(*quantities: DerivedQuantity) -> Mapping[str, DerivedQuantity]:
+    return MappingProxyType({q.name: q for q in quantities})
+
+
+# The cutting-in car starts centred in the left lane and moves at `cut_in_lateral_speed`:
+# its right side crosses the lane marking after (lane_width - CAR_WIDTH) / 2 of lateral
+# travel and touches the ego's (centred) left side after lane_width - CAR_WIDTH.
+_CUT_IN_QUANTITIES = _quantities(
+    DerivedQuantity(
+        "closing_speed", "ego_speed - cut_in_speed", "m/s",
+        "ego speed minus the cutting-in vehicle's speed (> 0: the ego closes in)",
+    ),
+    DerivedQuantity(
+        "lane_entry_time", f"(lane_width - {CAR_WIDTH}) / 2 / cut_in_lateral_speed", "s",
+        "time from the start of the lane change until the cutting-in vehicle crosses the "
+        "lane marking",
+    ),
+    DerivedQuantity(
+        "gap_at_lane_entry",
+        f"cut_in_gap - (ego_speed - cut_in_speed) * (lane_width - {CAR_WIDTH}) / 2"
+        " / cut_in_lateral_speed",
+        "m",
+        "bumper gap when the cutting-in vehicle crosses the lane marking (< 0: the ego's "
+        "front is already past its rear)",
+    ),
+    DerivedQuantity(
+        "gap_at_side_contact",
+        f"cut_in_gap - (ego_speed - cut_in_speed) * (lane_width - {CAR_WIDTH})"
+        " / cut_in_lateral_speed",
+        "m",
+        "bumper gap when the two vehicles would be side by side laterally (< 0: overlap)",
+    ),
+    DerivedQuantity(
+        "headway_at_lane_entry",
+        f"(cut_in_gap - (ego_speed - cut_in_speed) * (lane_width - {CAR_WIDTH}) / 2"
+        " / cut_in_lateral_speed) / ego_speed",
+        "s",
+        "time headway of the ego behind the cutting-in vehicle when it crosses the marking",
+    ),
+)
+
+
+_LEAD_BRAKING_QUANTITIES = _quantities(
+    DerivedQuantity(
+        "initial_headway", "initial_gap / ego_speed", "s",
+        "time headway of the ego behind the lead vehicle at the start",
+    ),
+    DerivedQuantity(
+        "closing_speed", "ego_speed - lead_speed", "m/s",
+        "ego speed minus the lead vehicle's speed at the start",
+    ),
+)
+
+
 def _template(
     name: str, description: str, n_agents: int, own: dict[str, ParameterInfo],
     kpis: tuple[str, ...], duration: float, build: object,
+    quantities: Mapping[str, DerivedQuantity] | None = None,
 ) -> Template:
     return Template(
         name=name,
@@ -334,6 +390,7 @@ def _template(
         kpis=kpis,
         duration=duration,
         build=build,  # type: ignore[arg-type]
+        quantities=quantities or MappingProxyType({}),
     )
 
 
@@ -343,7 +400,7 @@ TEMPLATES: Mapping[str, Template] = MappingProxyType(
             "cut_in",
             "A vehicle in the left lane changes into the ego's lane in front of it (kinematic "
             "bicycle lane change), then optionally brakes; the ego drives with ACC and AEB.",
-            2, _CUT_IN, _VEHICLE_KPIS, 20.0, _build_cut_in,
+            2, _CUT_IN, _VEHICLE_KPIS, 20.0, _build_cut_in, _CUT_IN_QUANTITIES,
         ),
         "cut_out": _template(
             "cut_out",
@@ -355,7 +412,7 @@ TEMPLATES: Mapping[str, Template] = MappingProxyType(
             "lead_braking",
             "The ego follows a lead vehicle that brakes at constant deceleration, to a stop or "
             "to a lower speed.",
-            2, _LEAD_BRAKING, _VEHICLE_KPIS, 20.0, _build_lead_braking,
+            2, _LEAD_BRAKING, _VEHICLE_KPIS, 20.0, _build_lead_braking, _LEAD_BRAKING_QUANTITIES,
         ),
         "stop_and_go": _template(
             "stop_and_go",
