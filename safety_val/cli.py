@@ -494,11 +494,10 @@ def sensitivity(
     import pandas as pd
 
     matplotlib.use("Agg")
-    from safety_val._io import atomic_write_bytes, atomic_write_text
     from safety_val.evaluation import ScenarioEvaluator
+    from safety_val.pipeline import sensitivity_outputs
     from safety_val.scenario import load_scenario
     from safety_val.sensitivity import METHODS, analyze, analyze_given_data, check_reduction
-    from safety_val.sensitivity.reduction import write_scenario
 
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
     unknown = [m for m in chosen if m not in METHODS]
@@ -552,24 +551,9 @@ def sensitivity(
         from safety_val.sensitivity import reduce_scenario
 
         reduced = reduce_scenario(s, result.selected, nominal=nominal)
-    reduced_file = write_scenario(reduced, out / f"{s.name}_reduced.yaml")
-    atomic_write_bytes(out / "indices.csv", result.to_frame().to_csv(index=False).encode())
-    report = {
-        "scenario": s.name,
-        "seed": seed,
-        "sensitivity": result.to_dict(),
-        "reduction_check": None if check is None else check.to_dict(),
-        "reduced_scenario": str(reduced_file),
-        "simulations": evaluator.n_calls,
-    }
-    atomic_write_text(
-        out / "sensitivity.json", json.dumps(report, indent=2, allow_nan=False) + "\n"
+    reduced_file = sensitivity_outputs(
+        out, s, result, reduced, check=check, seed=seed, simulations=evaluator.n_calls
     )
-    figures = {"indices.png": result.plot_indices(), "score_curve.png": result.plot_score_curve()}
-    if "morris" in result.methods:
-        figures["morris.png"] = result.plot_morris()
-    for name, figure in figures.items():
-        _save_png(figure, out / name)
     table = Table(title=f"{s.name}: parameter ranking → {out}")
     for column in ("rank", "parameter", "selected"):
         table.add_column(column)
@@ -622,9 +606,8 @@ def estimate(
     Re-running with the same --out, method and seed resumes: scenarios already simulated
     are read from the run directory instead of being simulated again.
     """
-    from safety_val.evaluation import ScenarioEvaluator
-    from safety_val.reliability import estimate_failure_probability, get_method
-    from safety_val.reliability.persistence import save_result
+    from safety_val.pipeline import estimate_stage
+    from safety_val.reliability import get_method
     from safety_val.scenario import load_scenario
 
     get_method(method)  # an unknown method is refused before anything is written
@@ -635,29 +618,18 @@ def estimate(
         _executor(executor, workers, ray_address) as pool,
         _progress(f"estimating pf of {s.name}") as tick,
     ):
-        evaluator = ScenarioEvaluator(
+        result, new_simulations = estimate_stage(
             s,
+            scenario_file,
+            out,
+            method=method,
+            target_cov=target_cov,
+            max_calls=max_calls,
+            seed=seed,
             executor=pool,
-            store=out,
-            purpose="reliability",
             batch_size=batch_size,
             progress=lambda done: tick(done, max_calls),
         )
-        result = estimate_failure_probability(
-            evaluator, method=method, target_cov=target_cov, max_calls=max_calls, seed=seed
-        )
-    save_result(
-        result,
-        out,
-        scenario=s.name,
-        scenario_file=str(scenario_file.resolve()),
-        scenario_sha256=s.source_sha256,
-        seed=seed,
-        method_requested=method,
-        target_cov=target_cov,
-        max_calls=max_calls,
-        new_simulations=evaluator.n_calls,
-    )
     lo, hi = result.ci
     table = Table(title=f"{s.name}: P(g ≤ 0) by {result.method} → {out}")
     table.add_column("quantity")
@@ -667,7 +639,7 @@ def estimate(
     table.add_row("β (sigma)", f"{result.beta:.3f}")
     table.add_row("CoV", f"{result.cov:.3g}")
     table.add_row("limit-state calls", str(result.n_calls))
-    table.add_row("new simulations", str(evaluator.n_calls))
+    table.add_row("new simulations", str(new_simulations))
     table.add_row("converged", "yes" if result.converged else "[red]no[/]")
     stdout.print(table)
     if result.message:
@@ -707,17 +679,11 @@ def _reference_sample(
     result: Any, scenario: Any, run: Path, pool: Any, n: int, seed: int, tick: Any
 ) -> Any:
     """The importance sample shared by robustness and regions (stored in RUN/reference)."""
-    from safety_val.evaluation import ScenarioEvaluator
-    from safety_val.reliability.importance import draw_importance_sample
+    from safety_val.pipeline import reference_sample
 
-    evaluator = ScenarioEvaluator(
-        scenario,
-        executor=pool,
-        store=run / "reference",
-        purpose="reference-sample",
-        progress=lambda done: tick(done, None),
+    return reference_sample(
+        result, scenario, run, n=n, seed=seed, executor=pool, progress=lambda d: tick(d, None)
     )
-    return evaluator, draw_importance_sample(result, evaluator, n=n, seed=seed)
 
 
 @app.command("robustness")
@@ -747,8 +713,9 @@ def robustness(
     import matplotlib
 
     matplotlib.use("Agg")
+    from safety_val import regions as regions_analysis
     from safety_val import robustness as robustness_analysis
-    from safety_val._io import atomic_write_text
+    from safety_val.pipeline import robustness_stage
 
     shifts = [robustness_analysis.parse_shift(text) for text in shift or []] or None
     result, scenario = _reliability_run(run, scenario_file)
@@ -757,19 +724,19 @@ def robustness(
         _progress(f"robustness of {scenario.name}") as tick,
     ):
         evaluator, sample = _reference_sample(result, scenario, run, pool, n_reference, seed, tick)
-        analysis = robustness_analysis.analyze(
+        # margins per failure mode of the critical regions (one per connected region)
+        modes = regions_analysis.analyze(result, scenario=scenario, sample=sample, seed=seed)
+        analysis = robustness_stage(
             result,
-            limit_state=evaluator,
+            run,
+            evaluator=evaluator,
+            sample=sample,
             shifts=shifts,
             ambiguity=ambiguity,
-            sample=sample,
             max_calls=max_calls,
             seed=seed,
+            modes=modes,
         )
-    atomic_write_text(
-        run / "robustness.json", json.dumps(analysis.to_dict(), indent=2, allow_nan=False) + "\n"
-    )
-    _save_png(analysis.plot_tornado(), run / "tornado.png")
     stdout.print(
         _table(analysis.margins, f"{scenario.name}: safety margin (β = {analysis.beta:.2f} σ)")
     )
@@ -806,9 +773,7 @@ def regions(
     import matplotlib
 
     matplotlib.use("Agg")
-    from safety_val import regions as regions_analysis
-    from safety_val._io import atomic_write_text
-    from safety_val.formats.concrete_xosc import write_concrete_scenario
+    from safety_val.pipeline import regions_stage
 
     result, scenario = _reliability_run(run, scenario_file)
     with (
@@ -816,11 +781,10 @@ def regions(
         _progress(f"critical regions of {scenario.name}") as tick,
     ):
         _, sample = _reference_sample(result, scenario, run, pool, n_reference, seed, tick)
-        found = regions_analysis.analyze(result, scenario=scenario, sample=sample, seed=seed)
-    atomic_write_text(
-        run / "regions.json", json.dumps(found.to_dict(), indent=2, allow_nan=False) + "\n"
-    )
-    _save_png(found.plot_slices(), run / "slices.png")
+        found, written = regions_stage(
+            result, scenario, run, sample=sample, seed=seed, export_xosc=export_xosc,
+            per_mode=per_mode,
+        )
     summary = found.modes[["mode", "share", "pf", "ci_low", "ci_high", "beta", "n_failures"]]
     stdout.print(_table(summary, f"{scenario.name}: failure modes"))
     for row in found.rules.itertuples(index=False):
@@ -833,22 +797,6 @@ def regions(
     for note in found.notes:
         stdout.print(f"note: {note}", markup=False, highlight=False)
     if export_xosc is not None:
-        export_xosc.mkdir(parents=True, exist_ok=True)
-        written = []
-        for mode in found.modes["mode"]:
-            critical = found.critical_scenarios(mode, k=per_mode)
-            for rank, record in enumerate(critical.to_dict("records"), start=1):
-                values = {str(k): v for k, v in record.items()}
-                name = f"{scenario.name}_mode{mode}_{rank}.xosc"
-                g = float(values.get("g", float("nan")))
-                written.append(
-                    write_concrete_scenario(
-                        scenario,
-                        values,
-                        export_xosc / name,
-                        description=f"failure mode {mode}, rank {rank} (g = {g:.3g})",
-                    )
-                )
         _say(
             f"wrote {len(written)} OpenSCENARIO files (+ .xodr roads) to {escape(str(export_xosc))}"
         )
@@ -856,13 +804,9 @@ def regions(
 
 def _save_png(figure: Any, path: Path) -> None:
     """Write a matplotlib figure as PNG, atomically."""
-    import io
+    from safety_val.pipeline import save_png
 
-    from safety_val._io import atomic_write_bytes
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    atomic_write_bytes(path, buffer.getvalue())
+    save_png(figure, path)
 
 
 def _table(frame: Any, title: str) -> Table:

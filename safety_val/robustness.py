@@ -41,6 +41,8 @@ from safety_val.reliability.result import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from safety_val.regions import CriticalRegions
+
 __all__ = [
     "MARGIN_READINGS",
     "RobustnessResult",
@@ -753,13 +755,23 @@ class _Context:
         }
 
 
-def _margins(result: FailureProbabilityResult, sample_pf: float) -> pd.DataFrame:
+def _margins(
+    result: FailureProbabilityResult, sample_pf: float, modes: CriticalRegions | None = None
+) -> pd.DataFrame:
     rows = []
-    for k, point in enumerate(result.design_points, start=1):
-        beta = float(point.beta)
+    if modes is not None:
+        # the failure modes of the critical-regions analysis (one per connected region)
+        points = [
+            (int(row["mode"]), float(row["beta"]), float(row["share"]))
+            for row in modes.modes.to_dict("records")
+        ]
+    else:
+        points = [(k, float(p.beta), math.nan) for k, p in enumerate(result.design_points)]
+    for k, beta, share in points:
         rows.append(
             {
                 "mode": f"mode {k}",
+                "share": share,
                 "beta": beta,
                 "margin_sigma": beta,
                 "reading": margin_reading(beta),
@@ -769,12 +781,13 @@ def _margins(result: FailureProbabilityResult, sample_pf: float) -> pd.DataFrame
     rows.append(
         {
             "mode": "overall",
+            "share": 1.0,
             "beta": overall,
             "margin_sigma": overall,
             "reading": margin_reading(overall),
         }
     )
-    return pd.DataFrame(rows, columns=["mode", "beta", "margin_sigma", "reading"])
+    return pd.DataFrame(rows, columns=["mode", "share", "beta", "margin_sigma", "reading"])
 
 
 def _sensitivities(context: _Context, pf: float) -> pd.DataFrame:
@@ -937,6 +950,7 @@ def analyze(
     max_calls: int | None = None,
     seed: SeedLike = None,
     executor: Executor | None = None,
+    modes: CriticalRegions | None = None,
 ) -> RobustnessResult:
     r"""Robustness of a failure probability to its input assumptions.
 
@@ -973,6 +987,11 @@ def analyze(
         ``int``, :class:`numpy.random.Generator` or ``None``.
     executor
         Where batches are evaluated.
+    modes
+        The failure modes of :func:`safety_val.regions.analyze` on the same result: the
+        margins are then given per mode (with its share of pf) rather than per design
+        point of the reliability method (NAIS, for one, reports one per mixture
+        component).
 
     Returns
     -------
@@ -1035,7 +1054,7 @@ def analyze(
     >>> robust = analyze(form, limit_state=g, distribution=ot.Normal(2),
     ...                  shifts=["x0=+1sd"], n_reference=2000, seed=2)
     >>> robust.margins[["mode", "reading"]].iloc[0].tolist()
-    ['mode 1', 'weak']
+    ['mode 0', 'weak']
     >>> robust.shifts["how"].tolist()
     ['re-weighted']
     """
@@ -1138,7 +1157,7 @@ def analyze(
         beta=result.beta if math.isfinite(result.pf) else reliability_index(pf),
         pf=pf,
         cov=cov,
-        margins=_margins(result, pf),
+        margins=_margins(result, pf, modes),
         shifts=shift_table,
         sensitivities=_sensitivities(context, pf),
         worst_case=worst,

@@ -235,3 +235,32 @@ def test_parsers() -> None:
         "weak",
         "critical",
     ]
+
+
+def test_margins_per_failure_mode_of_the_critical_regions() -> None:
+    """With the regions' modes, margins are one per connected failure region with shares.
+
+    g = min(3 - x0, 3 + x0): two symmetric half-planes at distance 3, each half of pf.
+    """
+    from safety_val import regions
+
+    def two_sided(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        return np.minimum(3.0 - x[:, 0], 3.0 + x[:, 0])
+
+    result = estimate_failure_probability(
+        two_sided, ot.Normal(2), method="mc", max_calls=40_000, seed=4
+    )
+    modes = regions.analyze(result, distribution=ot.Normal(2), seed=0)
+    robust = analyze(
+        result, limit_state=two_sided, distribution=ot.Normal(2), modes=modes,
+        shifts=["x1=+1sd"], n_reference=500, seed=5,
+    )
+    per_mode = robust.margins[robust.margins["mode"] != "overall"]
+    assert len(per_mode) == 2
+    assert per_mode["share"].sum() == pytest.approx(1.0)
+    assert per_mode["share"].to_numpy() == pytest.approx([0.5, 0.5], abs=0.1)
+    # a design point is the failing sample nearest the origin: just beyond |x0| = 3
+    assert ((per_mode["beta"] >= 3.0) & (per_mode["beta"] < 3.3)).all()
+    overall = robust.margins.iloc[-1]
+    assert overall["beta"] == pytest.approx(-stats.norm.ppf(2 * stats.norm.cdf(-3.0)), abs=0.1)

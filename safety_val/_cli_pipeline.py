@@ -1,0 +1,102 @@
+"""``safety-val run``: the whole pipeline of one scenario (see :mod:`safety_val.pipeline`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``run`` command to ``app``."""
+    app.command("run")(run)
+
+
+def run(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")],
+    budget: Annotated[
+        int | None,
+        typer.Option(help="Simulation budget of the reliability stage (default: the method's).",
+                     min=10),
+    ] = None,
+    target: Annotated[
+        float, typer.Option(help="Acceptance target: tolerable pf per exposure, in (0, 1).")
+    ] = 1e-7,
+    n_doe: Annotated[
+        int, typer.Option("--n-doe", help="Design of experiments size.", min=10)
+    ] = 1000,
+    method: Annotated[str, typer.Option(help="Reliability method.")] = "auto",
+    reduce: Annotated[
+        str, typer.Option(help="Reduced scenario: auto (if the check agrees) | never | always.")
+    ] = "auto",
+    ambiguity: Annotated[
+        str | None, typer.Option(help="Worst-case ambiguity set: '1sd', 'odd' or 'none'.")
+    ] = "1sd",
+    seed: Annotated[int, typer.Option(help="Seed of every stage.", min=0)] = 0,
+    stages: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated stages to run (default: all): doe, sensitivity, "
+                     "reliability, regions, robustness, report."),
+    ] = None,
+    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: all cores).")
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Join a Ray cluster (HOST:PORT or 'auto') instead of starting one."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run directory (default: runs/<scenario>-run-<time>)."),
+    ] = None,
+) -> None:
+    """Run DOE → sensitivity → reduction → reliability → regions → robustness → report.
+
+    Every stage is stored in the run directory; running the same command with the same
+    --out resumes after a kill (stages done are skipped, simulations done are re-used).
+    """
+    from safety_val.cli import _executor, _progress, _say, stdout
+    from safety_val.pipeline import PipelineConfig, run_pipeline
+    from safety_val.scenario import load_scenario
+
+    config = PipelineConfig(
+        budget=budget, target=target, seed=seed, n_doe=n_doe, method=method, reduce=reduce,
+        ambiguity=None if (ambiguity or "").lower() in ("", "none") else ambiguity,
+    )
+    chosen = None if stages is None else [s.strip() for s in stages.split(",") if s.strip()]
+    if out is None:
+        name = load_scenario(scenario_file).name
+        out = Path("runs") / f"{name}-run-{datetime.now():%Y%m%d-%H%M%S}"
+    with (
+        _executor(executor, workers, ray_address) as pool,
+        _progress(f"pipeline → {out}") as tick,
+    ):
+        result = run_pipeline(
+            scenario_file, out, config=config, executor=pool, stages=chosen,
+            progress=lambda stage, done, total: tick(done, total),
+            say=lambda line: _say(escape(line)),
+        )
+    table = Table(title=f"{escape(str(scenario_file))} → {escape(str(out))}")
+    table.add_column("stage")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    for stage, record in result.stages.items():
+        table.add_row(stage, record["status"], f"{record['seconds']:.1f}")
+    stdout.print(table)
+    if result.pf is not None and result.ci is not None:
+        lo, hi = result.ci
+        stdout.print(
+            f"verdict: {result.verdict} (target pf ≤ {target:g} per exposure); pf = "
+            f"{result.pf:.4g}, 95 % interval {lo:.3g} – {hi:.3g}, β = {result.beta:.2f}, "
+            f"{result.n_calls} simulator calls ({result.method})",
+            markup=False, highlight=False,
+        )
+    for file in result.files:
+        _say(f"report: {escape(str(file))}")

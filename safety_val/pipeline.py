@@ -1,0 +1,855 @@
+"""The whole continuous-space pipeline of one logical scenario, stage by stage, resumable.
+
+``safety-val run SCENARIO`` (and :func:`run_pipeline`) runs
+
+1. ``doe`` — a design of experiments simulated into ``RUN/doe`` (a run store);
+2. ``sensitivity`` — given-data ranking (delta, PAWN) and model-based selection on the
+   DOE, the reduced scenario and a check of the reduction on held-out scenarios
+   (``RUN/sensitivity``);
+3. ``reliability`` — the failure probability, on the reduced scenario when the check
+   shows the reduction does not change failure classifications, else on the full one
+   (``RUN/reliability``, the layout of ``safety-val estimate``);
+4. ``regions`` — failure modes, readable rules, limit-state slices and the most critical
+   concrete scenarios as OpenSCENARIO (``RUN/reliability/regions.json``, ``xosc/``);
+5. ``robustness`` — margins per mode, pf under shifts, sensitivities, the worst case
+   (``RUN/reliability/robustness.json``);
+6. ``report`` — HTML, Markdown and JSON (``RUN/report``).
+
+``RUN/pipeline.json`` records the configuration (and its hash), the acceptance target
+and every stage's status and duration; it is rewritten atomically after each stage.
+Re-running on the same directory skips the stages that are done and resumes the
+interrupted one: every simulation is stored as it finishes, so a killed run loses at most
+the batches in flight. A directory made from another scenario file or another
+configuration is refused.
+
+The stage functions (:func:`estimate_stage`, :func:`regions_stage`,
+:func:`robustness_stage`, :func:`sensitivity_outputs`) are also what the single-step
+commands ``safety-val estimate | regions | robustness | sensitivity`` call.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from safety_val._io import atomic_write_bytes, atomic_write_text
+from safety_val.errors import ValidationError
+from safety_val.report.rundir import PIPELINE_FILE, PIPELINE_SCHEMA
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from safety_val.evaluation import ScenarioEvaluator
+    from safety_val.execution.base import Executor
+    from safety_val.regions import CriticalRegions
+    from safety_val.reliability.importance import ImportanceSample
+    from safety_val.reliability.result import FailureProbabilityResult
+    from safety_val.robustness import RobustnessResult
+    from safety_val.scenario import LogicalScenario
+    from safety_val.sensitivity.reduction import ReductionCheck
+    from safety_val.sensitivity.result import SensitivityResult
+
+__all__ = [
+    "STAGES",
+    "PipelineConfig",
+    "PipelineResult",
+    "estimate_stage",
+    "regions_stage",
+    "robustness_stage",
+    "run_pipeline",
+    "sensitivity_outputs",
+]
+
+STAGES: Final = ("doe", "sensitivity", "reliability", "regions", "robustness", "report")
+"""The stages in the order they run."""
+
+Progress = Callable[[str, int, int | None], None]
+"""``progress(stage, done, total)``: simulations done in the current stage."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What a pipeline run does; its hash identifies the run directory's configuration.
+
+    Attributes
+    ----------
+    budget
+        Simulation budget of the reliability stage (``None``: the method's default).
+    target
+        Acceptance target: tolerable pf per exposure, in (0, 1).
+    seed
+        Seed of every stage.
+    n_doe
+        Size of the design of experiments.
+    design
+        DOE method (``lhs``, ``optimal_lhs``, ``sobol``, ``mc``).
+    method
+        Reliability method (``auto`` chooses).
+    target_cov
+        Target coefficient of variation of the pf estimate.
+    reduce
+        ``"auto"``: use the reduced scenario when the reduction check agrees on at least
+        99 % of held-out scenarios (Cohen's kappa ≥ 0.9); ``"never"``; ``"always"``.
+    n_holdout
+        Held-out scenarios of the reduction check.
+    n_reference
+        Size of the reference importance sample of regions and robustness.
+    ambiguity
+        Ambiguity set of the worst case (``"1sd"``, ``"odd"`` or ``None``).
+    per_mode
+        Critical scenarios exported per failure mode.
+    """
+
+    budget: int | None = None
+    target: float = 1e-7
+    seed: int = 0
+    n_doe: int = 1000
+    design: str = "lhs"
+    method: str = "auto"
+    target_cov: float = 0.1
+    reduce: str = "auto"
+    n_holdout: int = 300
+    n_reference: int = 1000
+    ambiguity: str | None = "1sd"
+    per_mode: int = 3
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.target, int | float) and 0.0 < self.target < 1.0):
+            raise ValidationError(
+                "the acceptance target must be a probability",
+                field="target",
+                value=self.target,
+                expected="a number in (0, 1), e.g. 1e-7",
+            )
+        if self.reduce not in ("auto", "never", "always"):
+            raise ValidationError(
+                "unknown reduction policy",
+                field="reduce",
+                value=self.reduce,
+                expected="auto, never or always",
+            )
+        for name in ("n_doe", "n_reference", "per_mode"):
+            if int(getattr(self, name)) < 1:
+                raise ValidationError(
+                    "must be positive", field=name, value=getattr(self, name), expected=">= 1"
+                )
+        if self.budget is not None and self.budget < 10:
+            raise ValidationError(
+                "budget too small", field="budget", value=self.budget, expected=">= 10"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary (what the hash is taken of)."""
+        return {
+            "budget": self.budget,
+            "target": self.target,
+            "seed": self.seed,
+            "n_doe": self.n_doe,
+            "design": self.design,
+            "method": self.method,
+            "target_cov": self.target_cov,
+            "reduce": self.reduce,
+            "n_holdout": self.n_holdout,
+            "n_reference": self.n_reference,
+            "ambiguity": self.ambiguity,
+            "per_mode": self.per_mode,
+        }
+
+
+@dataclass
+class PipelineResult:
+    """Outcome of :func:`run_pipeline`.
+
+    Attributes
+    ----------
+    run_dir
+        The run directory.
+    stages
+        ``{stage: {"status", "seconds", "message"}}``.
+    pf, ci, beta, n_calls, method
+        The reliability estimate (``None`` before that stage is done).
+    verdict
+        ``"met"``, ``"not met"``, ``"not demonstrated"`` (or ``"not run"``).
+    reliability_scenario
+        The scenario file the reliability stage used (reduced or full).
+    files
+        Report files written.
+    """
+
+    run_dir: Path
+    stages: dict[str, dict[str, Any]]
+    pf: float | None = None
+    ci: tuple[float, float] | None = None
+    beta: float | None = None
+    n_calls: int | None = None
+    method: str | None = None
+    verdict: str = "not run"
+    reliability_scenario: Path | None = None
+    files: list[Path] = field(default_factory=list)
+
+
+# -- the single stages (also used by the one-step commands) --------------------------------------
+
+
+def estimate_stage(
+    scenario: LogicalScenario,
+    scenario_file: Path,
+    out: Path,
+    *,
+    method: str = "auto",
+    target_cov: float = 0.1,
+    max_calls: int | None = None,
+    seed: int = 0,
+    executor: Executor | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[FailureProbabilityResult, int]:
+    """Estimate pf with every simulation stored in ``out``; save ``out/result.json``.
+
+    Returns the result and the number of new simulations (a resumed run re-uses the
+    stored ones).
+    """
+    from safety_val.evaluation import ScenarioEvaluator
+    from safety_val.reliability import estimate_failure_probability, get_method
+    from safety_val.reliability.persistence import save_result
+
+    get_method(method)  # an unknown method is refused before anything is written
+    evaluator = ScenarioEvaluator(
+        scenario,
+        executor=executor,
+        store=out,
+        purpose="reliability",
+        batch_size=batch_size,
+        progress=progress,
+    )
+    result = estimate_failure_probability(
+        evaluator, method=method, target_cov=target_cov, max_calls=max_calls, seed=seed
+    )
+    save_result(
+        result,
+        out,
+        scenario=scenario.name,
+        scenario_file=str(Path(scenario_file).resolve()),
+        scenario_sha256=scenario.source_sha256,
+        seed=seed,
+        method_requested=method,
+        target_cov=target_cov,
+        max_calls=max_calls,
+        new_simulations=evaluator.n_calls,
+    )
+    return result, evaluator.n_calls
+
+
+def reference_sample(
+    result: FailureProbabilityResult,
+    scenario: LogicalScenario,
+    run: Path,
+    *,
+    n: int,
+    seed: int,
+    executor: Executor | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[ScenarioEvaluator, ImportanceSample]:
+    """The importance sample shared by regions and robustness (stored in RUN/reference)."""
+    from safety_val.evaluation import ScenarioEvaluator
+    from safety_val.reliability.importance import draw_importance_sample
+
+    evaluator = ScenarioEvaluator(
+        scenario,
+        executor=executor,
+        store=run / "reference",
+        purpose="reference-sample",
+        progress=progress,
+    )
+    return evaluator, draw_importance_sample(result, evaluator, n=n, seed=seed)
+
+
+def regions_stage(
+    result: FailureProbabilityResult,
+    scenario: LogicalScenario,
+    run: Path,
+    *,
+    sample: ImportanceSample,
+    seed: int = 0,
+    export_xosc: Path | None = None,
+    per_mode: int = 3,
+) -> tuple[CriticalRegions, list[Path]]:
+    """Critical regions written to ``run/regions.json`` + ``slices.png`` (+ .xosc files)."""
+    from safety_val import regions as regions_analysis
+    from safety_val.formats.concrete_xosc import write_concrete_scenario
+
+    found = regions_analysis.analyze(result, scenario=scenario, sample=sample, seed=seed)
+    atomic_write_text(
+        run / "regions.json", json.dumps(found.to_dict(), indent=2, allow_nan=False) + "\n"
+    )
+    save_png(found.plot_slices(), run / "slices.png")
+    written: list[Path] = []
+    if export_xosc is not None:
+        export_xosc.mkdir(parents=True, exist_ok=True)
+        for mode in found.modes["mode"]:
+            critical = found.critical_scenarios(mode, k=per_mode)
+            for rank, record in enumerate(critical.to_dict("records"), start=1):
+                values = {str(k): v for k, v in record.items()}
+                g = float(values.get("g", math.nan))
+                written.append(
+                    write_concrete_scenario(
+                        scenario,
+                        values,
+                        export_xosc / f"{scenario.name}_mode{mode}_{rank}.xosc",
+                        description=f"failure mode {mode}, rank {rank} (g = {g:.3g})",
+                    )
+                )
+    return found, written
+
+
+def robustness_stage(
+    result: FailureProbabilityResult,
+    run: Path,
+    *,
+    evaluator: ScenarioEvaluator,
+    sample: ImportanceSample,
+    shifts: Sequence[Any] | None = None,
+    ambiguity: str | None = None,
+    max_calls: int | None = 2000,
+    seed: int = 0,
+    modes: CriticalRegions | None = None,
+) -> RobustnessResult:
+    """Robustness written to ``run/robustness.json`` + ``tornado.png``."""
+    from safety_val import robustness as robustness_analysis
+
+    analysis = robustness_analysis.analyze(
+        result,
+        limit_state=evaluator,
+        shifts=shifts or None,
+        ambiguity=ambiguity,
+        sample=sample,
+        max_calls=max_calls,
+        seed=seed,
+        modes=modes,
+    )
+    atomic_write_text(
+        run / "robustness.json", json.dumps(analysis.to_dict(), indent=2, allow_nan=False) + "\n"
+    )
+    save_png(analysis.plot_tornado(), run / "tornado.png")
+    return analysis
+
+
+def sensitivity_outputs(
+    out: Path,
+    scenario: LogicalScenario,
+    result: SensitivityResult,
+    reduced: LogicalScenario,
+    *,
+    check: ReductionCheck | None,
+    seed: int,
+    simulations: int,
+) -> Path:
+    """Write what a sensitivity analysis produced; return the reduced scenario's file.
+
+    ``out/sensitivity.json`` (indices, ranking, selection, the reduction check),
+    ``indices.csv``, ``<name>_reduced.yaml`` and the plots ``indices.png``,
+    ``score_curve.png`` (and ``morris.png`` with Morris).
+    """
+    from safety_val.sensitivity.reduction import write_scenario
+
+    reduced_file = write_scenario(reduced, out / f"{scenario.name}_reduced.yaml")
+    atomic_write_bytes(out / "indices.csv", result.to_frame().to_csv(index=False).encode())
+    report = {
+        "scenario": scenario.name,
+        "seed": seed,
+        "sensitivity": result.to_dict(),
+        "reduction_check": None if check is None else check.to_dict(),
+        "reduced_scenario": str(reduced_file),
+        "simulations": simulations,
+    }
+    atomic_write_text(
+        out / "sensitivity.json", json.dumps(report, indent=2, allow_nan=False) + "\n"
+    )
+    figures = {"indices.png": result.plot_indices(), "score_curve.png": result.plot_score_curve()}
+    if "morris" in result.methods:
+        figures["morris.png"] = result.plot_morris()
+    for name, figure in figures.items():
+        save_png(figure, out / name)
+    return reduced_file
+
+
+def save_png(figure: Figure, path: Path) -> None:
+    """Write a matplotlib figure as PNG, atomically, and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
+    plt.close(figure)
+
+
+# -- the pipeline ---------------------------------------------------------------------------------
+
+
+def run_pipeline(
+    scenario_file: str | Path,
+    out: str | Path,
+    *,
+    config: PipelineConfig | None = None,
+    budget: int | None = None,
+    target: float | None = None,
+    seed: int | None = None,
+    executor: Executor | None = None,
+    stages: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    say: Callable[[str], None] | None = None,
+) -> PipelineResult:
+    """Run (or resume) the whole pipeline of one scenario into the run directory ``out``.
+
+    Parameters
+    ----------
+    scenario_file
+        The logical scenario.
+    out
+        Run directory; created, or resumed when it holds a ``pipeline.json`` of the same
+        scenario file and configuration.
+    config
+        What to do (default :class:`PipelineConfig`).
+    budget, target, seed
+        Shortcuts that replace these fields of ``config``.
+    executor
+        Where simulations run (default serial).
+    stages
+        Run only up to these stages (default: all of :data:`STAGES`); stages already done
+        are skipped in any case.
+    progress
+        ``progress(stage, done, total)`` as simulations finish.
+    say
+        Receives one line per stage as it ends.
+
+    Returns
+    -------
+    PipelineResult
+
+    Raises
+    ------
+    ValidationError
+        Bad configuration, an unknown stage, or a run directory of another scenario,
+        configuration or newer safety-val.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import dataclasses
+
+    from safety_val import __version__
+    from safety_val.scenario import load_scenario
+
+    config = config or PipelineConfig()
+    overrides: dict[str, Any] = {"budget": budget, "target": target, "seed": seed}
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    wanted = tuple(stages or STAGES)
+    unknown = [s for s in wanted if s not in STAGES]
+    if unknown:
+        raise ValidationError(
+            "unknown pipeline stage",
+            field="stages",
+            value=unknown[0],
+            expected=", ".join(STAGES),
+        )
+    scenario_file = Path(scenario_file)
+    scenario = load_scenario(scenario_file)
+    run = Path(out)
+    state = _open_state(run, scenario, scenario_file, config, __version__)
+    result = PipelineResult(run_dir=run, stages=state["stages"])
+    tell = say or (lambda text: None)
+
+    def tick(stage: str) -> Callable[[int], None]:
+        return lambda done: progress(stage, done, None) if progress else None
+
+    context: dict[str, Any] = {}
+    for stage in STAGES:
+        if stage not in wanted:
+            continue
+        record = state["stages"][stage]
+        if record["status"] == "done":
+            continue
+        record.update(status="running", message="")
+        _write_state(run, state)
+        started = time.perf_counter()
+        try:
+            message = _STAGE_FUNCTIONS[stage](
+                run=run,
+                scenario=scenario,
+                scenario_file=scenario_file,
+                config=config,
+                executor=executor,
+                tick=tick(stage),
+                context=context,
+                state=state,
+            )
+        except BaseException as exc:
+            record.update(
+                status="failed",
+                seconds=round(time.perf_counter() - started, 3),
+                message=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            )
+            _write_state(run, state)
+            raise
+        record.update(
+            status="done" if message != "skipped" else "skipped",
+            seconds=round(time.perf_counter() - started, 3),
+            message="" if message == "skipped" else message,
+        )
+        _write_state(run, state)
+        tell(f"{stage}: {message}")
+    _fill_result(result, run, state)
+    return result
+
+
+def _open_state(
+    run: Path,
+    scenario: LogicalScenario,
+    scenario_file: Path,
+    config: PipelineConfig,
+    version: str,
+) -> dict[str, Any]:
+    from safety_val.report.model import config_hash
+    from safety_val.report.rundir import check_not_newer
+
+    file = run / PIPELINE_FILE
+    digest = config_hash(config.to_dict())
+    if file.exists():
+        try:
+            state = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValidationError(
+                "unreadable pipeline state",
+                file=file,
+                value=str(exc)[:80],
+                expected="a pipeline.json written by safety-val",
+            ) from None
+        if state.get("schema") != PIPELINE_SCHEMA:
+            check_not_newer(state.get("safety_val_version"), file=file, field="safety_val_version")
+            raise ValidationError(
+                "unknown pipeline schema",
+                file=file,
+                field="schema",
+                value=state.get("schema"),
+                expected=PIPELINE_SCHEMA,
+            )
+        check_not_newer(state.get("safety_val_version"), file=file, field="safety_val_version")
+        if state.get("scenario_sha256") != scenario.source_sha256:
+            raise ValidationError(
+                "the run directory was made from another scenario (or the file changed since)",
+                file=file,
+                field="scenario_sha256",
+                value=state.get("scenario"),
+                expected=f"a run of {scenario_file} as it is now",
+            )
+        if state.get("config_hash") != digest:
+            raise ValidationError(
+                "the run directory was made with another configuration",
+                file=file,
+                field="config",
+                value=state.get("config"),
+                expected=f"{config.to_dict()} (or a new --out)",
+            )
+        for record in state["stages"].values():
+            if record["status"] in ("running", "failed"):
+                record["status"] = "pending"  # resumed: its stored simulations are re-used
+        return dict(state)
+    if run.exists() and any(run.iterdir()):
+        raise ValidationError(
+            "the run directory exists and is not a pipeline run",
+            file=run,
+            expected="a new or empty directory, or one written by 'safety-val run'",
+        )
+    run.mkdir(parents=True, exist_ok=True)
+    state = {
+        "schema": PIPELINE_SCHEMA,
+        "safety_val_version": version,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scenario": scenario.name,
+        "scenario_file": str(scenario_file.resolve()),
+        "scenario_sha256": scenario.source_sha256,
+        "config": config.to_dict(),
+        "config_hash": digest,
+        "target": config.target,
+        "stages": {stage: {"status": "pending", "seconds": 0.0, "message": ""} for stage in STAGES},
+    }
+    _write_state(run, state)
+    return state
+
+
+def _write_state(run: Path, state: Mapping[str, Any]) -> None:
+    atomic_write_text(run / PIPELINE_FILE, json.dumps(state, indent=2, allow_nan=False) + "\n")
+
+
+def _fill_result(result: PipelineResult, run: Path, state: Mapping[str, Any]) -> None:
+    from safety_val.report.verdict import judge
+
+    file = run / "reliability" / "result.json"
+    if not file.exists():
+        return
+    from safety_val.reliability.persistence import load_result_report
+
+    saved = load_result_report(run / "reliability")
+    report = saved["result"]
+    pf = report.get("pf")
+    ci = report.get("ci")
+    result.pf = None if pf is None else float(pf)
+    result.ci = None if ci is None else (float(ci[0]), float(ci[1]))
+    result.beta = None if report.get("beta") is None else float(report["beta"])
+    result.n_calls = None if report.get("n_calls") is None else int(report["n_calls"])
+    result.method = report.get("method")
+    result.reliability_scenario = Path(str(saved.get("scenario_file", "")))
+    result.verdict = judge(result.pf, result.ci, float(state["target"])).status
+    result.files = sorted((run / "report").glob("report.*")) if (run / "report").exists() else []
+
+
+# -- stage bodies ------------------------------------------------------------------------------
+# Each returns a one-line message (or "skipped") and leaves its outputs in the run directory.
+
+
+def _doe(
+    *,
+    run: Path,
+    scenario: LogicalScenario,
+    config: PipelineConfig,
+    executor: Executor | None,
+    tick: Callable[[int], None],
+    **_: Any,
+) -> str:
+    from safety_val.simulation import simulate
+
+    simulated = simulate(
+        scenario,
+        n=config.n_doe,
+        out=run / "doe",
+        design=config.design,
+        seed=config.seed,
+        executor=executor,
+        resume=(run / "doe" / "manifest.json").exists(),
+        progress=lambda done, total: tick(done),
+    )
+    summary = simulated.summary
+    return (
+        f"{summary.n} concrete scenarios ({config.design}), {summary.n_failures} failures, "
+        f"{summary.n_error} errors"
+    )
+
+
+def _sensitivity(
+    *,
+    run: Path,
+    scenario: LogicalScenario,
+    config: PipelineConfig,
+    executor: Executor | None,
+    tick: Callable[[int], None],
+    **_: Any,
+) -> str:
+    import pandas as pd
+
+    from safety_val.evaluation import ScenarioEvaluator
+    from safety_val.sensitivity import analyze_given_data, check_reduction, reduce_scenario
+    from safety_val.store import RunStore
+
+    out = run / "sensitivity"
+    stored = RunStore.open(run / "doe").read_samples()
+    ok = (stored["status"] == "ok").to_numpy()
+    x = pd.DataFrame(scenario.to_array(stored.loc[ok]), columns=list(scenario.names))
+    y = stored.loc[ok, "g"].to_numpy(dtype=float)
+    analysis = analyze_given_data(x, y, methods=("delta", "pawn"), seed=config.seed)
+    evaluator = ScenarioEvaluator(
+        scenario,
+        executor=executor,
+        store=out / "evaluations",
+        purpose="sensitivity",
+        progress=tick,
+    )
+    check = None
+    if config.n_holdout and len(analysis.selected) < len(analysis.parameters):
+        check = check_reduction(
+            evaluator,
+            analysis.selected,
+            nominal="median",
+            n_holdout=config.n_holdout,
+            seed=config.seed,
+        )
+    reduced = reduce_scenario(scenario, analysis.selected, nominal="median")
+    sensitivity_outputs(
+        out,
+        scenario,
+        analysis,
+        reduced,
+        check=check,
+        seed=config.seed,
+        simulations=evaluator.n_calls,
+    )
+    kept = ", ".join(analysis.selected)
+    if check is None:
+        return f"selected {kept} (all parameters influential: no reduction)"
+    return (
+        f"selected {kept}; reduction check agreement {check.agreement:.3f}, "
+        f"kappa {check.kappa:.3f} on {check.n_holdout} held-out scenarios"
+    )
+
+
+def _reliability_file(
+    run: Path, scenario: LogicalScenario, scenario_file: Path, config: PipelineConfig
+) -> tuple[Path, str]:
+    """The scenario file reliability uses, and why."""
+    file = run / "sensitivity" / "sensitivity.json"
+    if config.reduce == "never" or not file.exists():
+        return scenario_file, "full scenario"
+    report = json.loads(file.read_text(encoding="utf-8"))
+    check = report.get("reduction_check")
+    reduced = Path(report["reduced_scenario"])
+    if check is None:
+        return scenario_file, "full scenario (nothing to reduce)"
+    good = check["agreement"] >= 0.99 and check["kappa"] >= 0.9
+    if config.reduce == "always" or good:
+        return reduced, f"reduced scenario ({reduced.name})"
+    return scenario_file, (
+        f"full scenario (the reduction changed {1 - check['agreement']:.1%} of held-out "
+        "classifications)"
+    )
+
+
+def _reliability(
+    *,
+    run: Path,
+    scenario: LogicalScenario,
+    scenario_file: Path,
+    config: PipelineConfig,
+    executor: Executor | None,
+    tick: Callable[[int], None],
+    **_: Any,
+) -> str:
+    from safety_val.report.verdict import judge
+    from safety_val.scenario import load_scenario
+
+    file, why = _reliability_file(run, scenario, scenario_file, config)
+    used = scenario if file == scenario_file else load_scenario(file)
+    result, _new = estimate_stage(
+        used,
+        file,
+        run / "reliability",
+        method=config.method,
+        target_cov=config.target_cov,
+        max_calls=config.budget,
+        seed=config.seed,
+        executor=executor,
+        progress=tick,
+    )
+    lo, hi = result.ci
+    verdict = judge(result.pf, (lo, hi), config.target).status
+    return (
+        f"pf {result.pf:.3g} [{lo:.3g}, {hi:.3g}], β {result.beta:.2f}, {result.n_calls} calls "
+        f"({result.method}) on the {why}; target {config.target:g}: {verdict}"
+    )
+
+
+def _reliability_inputs(run: Path) -> tuple[Any, Any]:
+    from safety_val.reliability.persistence import load_result, load_result_report
+    from safety_val.scenario import load_scenario
+
+    report = load_result_report(run / "reliability")
+    return load_result(run / "reliability"), load_scenario(Path(report["scenario_file"]))
+
+
+def _regions(
+    *,
+    run: Path,
+    config: PipelineConfig,
+    executor: Executor | None,
+    tick: Callable[[int], None],
+    context: dict[str, Any],
+    **_: Any,
+) -> str:
+    result, scenario = _reliability_inputs(run)
+    if not (result.samples is not None and (result.samples["g"] <= 0).any()):
+        return "skipped"
+    folder = run / "reliability"
+    evaluator, sample = reference_sample(
+        result,
+        scenario,
+        folder,
+        n=config.n_reference,
+        seed=config.seed,
+        executor=executor,
+        progress=tick,
+    )
+    found, written = regions_stage(
+        result,
+        scenario,
+        folder,
+        sample=sample,
+        seed=config.seed,
+        export_xosc=folder / "xosc",
+        per_mode=config.per_mode,
+    )
+    context.update(evaluator=evaluator, sample=sample, regions=found)
+    return f"{found.n_modes} failure mode(s); {len(written)} OpenSCENARIO files"
+
+
+def _robustness(
+    *,
+    run: Path,
+    config: PipelineConfig,
+    executor: Executor | None,
+    tick: Callable[[int], None],
+    context: dict[str, Any],
+    **_: Any,
+) -> str:
+    result, scenario = _reliability_inputs(run)
+    if not (result.samples is not None and (result.samples["g"] <= 0).any()):
+        return "skipped"
+    folder = run / "reliability"
+    if "sample" not in context:  # resumed after the regions stage: rebuild from the store
+        from safety_val import regions as regions_analysis
+
+        evaluator, sample = reference_sample(
+            result,
+            scenario,
+            folder,
+            n=config.n_reference,
+            seed=config.seed,
+            executor=executor,
+            progress=tick,
+        )
+        found = regions_analysis.analyze(result, scenario=scenario, sample=sample, seed=config.seed)
+        context.update(evaluator=evaluator, sample=sample, regions=found)
+    analysis = robustness_stage(
+        result,
+        folder,
+        evaluator=context["evaluator"],
+        sample=context["sample"],
+        ambiguity=config.ambiguity,
+        seed=config.seed,
+        modes=context["regions"],
+        max_calls=config.budget and max(200, config.budget // 4),
+    )
+    return f"margin {analysis.beta:.2f} σ; {len(analysis.shifts)} shifts evaluated"
+
+
+def _report(*, run: Path, config: PipelineConfig, **_: Any) -> str:
+    from safety_val.report import write_report
+    from safety_val.report.model import build_report
+
+    files = write_report(build_report(run, target=config.target))
+    return "wrote " + ", ".join(p.name for p in files)
+
+
+_STAGE_FUNCTIONS: Final[Mapping[str, Callable[..., str]]] = {
+    "doe": _doe,
+    "sensitivity": _sensitivity,
+    "reliability": _reliability,
+    "regions": _regions,
+    "robustness": _robustness,
+    "report": _report,
+}
