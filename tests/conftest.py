@@ -32,3 +32,13 @@ def ray_cluster() -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """One finished small pipeline run, shared by the pipeline, report and notebook tests."""
+    from safety_val.pipeline import run_pipeline
+    from tests.helpers import PIPELINE_CONFIG, pipeline_scenario
+
+    folder = tmp_path_factory.mktemp("pipeline")
+    return folder, run_pipeline(pipeline_scenario(folder), folder / "run", config=PIPELINE_CONFIG)

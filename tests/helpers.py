@@ -49,3 +49,31 @@ def write_scenario(tmp_path: Path, body: dict[str, Any], name: str = "scenario.y
     path = tmp_path / name
     path.write_text(yaml.safe_dump({"scenario": body}, sort_keys=False))
     return path
+
+
+def pipeline_scenario(folder: Path) -> Path:
+    """A small lead-braking scenario (three parameters) for whole-pipeline runs."""
+    body = scenario_body()
+    body["parameters"].append(
+        {
+            "name": "initial_gap",
+            "unit": "m",
+            "odd": "dynamic_elements.traffic.relative_distance",
+            "distribution": {"family": "Uniform", "lower": 8.0, "upper": 60.0},
+        }
+    )
+    body["fixed"] = {"lead_decel": 8.0}
+    return write_scenario(folder, body)
+
+
+def _pipeline_config() -> Any:
+    from safety_val.pipeline import PipelineConfig
+
+    return PipelineConfig(
+        budget=600, target=1e-3, n_doe=120, n_holdout=60, n_reference=150, ambiguity=None,
+        per_mode=1, method="subset",
+    )
+
+
+PIPELINE_CONFIG = _pipeline_config()
+

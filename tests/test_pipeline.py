@@ -14,26 +14,8 @@ from safety_val.cli import main
 from safety_val.errors import ValidationError
 from safety_val.pipeline import STAGES, PipelineConfig, run_pipeline
 from safety_val.report.verdict import judge
-from tests.helpers import scenario_body, write_scenario
-
-CONFIG = PipelineConfig(
-    budget=600, target=1e-3, n_doe=120, n_holdout=60, n_reference=150, ambiguity=None,
-    per_mode=1, method="subset",
-)
-
-
-def _scenario(tmp_path: Path) -> Path:
-    body = scenario_body()
-    body["parameters"].append(
-        {
-            "name": "initial_gap",
-            "unit": "m",
-            "odd": "dynamic_elements.traffic.relative_distance",
-            "distribution": {"family": "Uniform", "lower": 8.0, "upper": 60.0},
-        }
-    )
-    body["fixed"] = {"lead_decel": 8.0}
-    return write_scenario(tmp_path, body)
+from tests.helpers import PIPELINE_CONFIG as CONFIG
+from tests.helpers import pipeline_scenario as _scenario
 
 
 def _reliability_rows(run: Path) -> pd.DataFrame:
@@ -42,9 +24,8 @@ def _reliability_rows(run: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
-    tmp = tmp_path_factory.mktemp("pipeline")
-    return tmp, run_pipeline(_scenario(tmp), tmp / "run", config=CONFIG)
+def finished(pipeline_run: tuple[Path, Any]) -> tuple[Path, Any]:
+    return pipeline_run
 
 
 def test_every_stage_is_done_and_stored(finished: tuple[Path, Any]) -> None:
