@@ -899,17 +899,14 @@ def _register_commands() -> None:
         "safety_val._cli_report",
         "safety_val._cli_campaign",
     ):
-        try:
-            importlib.import_module(module).register(app)
-        except ModuleNotFoundError as exc:  # pragma: no cover - a module not written yet
-            if exc.name != module:
-                raise
+        importlib.import_module(module).register(app)
     from traffic_ai.cli import app as traffic_app
 
     app.add_typer(traffic_app, name="traffic")
 
 
-_register_commands()
+if __name__ != "__main__":  # run as a script, the commands join the imported module's app
+    _register_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -961,4 +958,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    from safety_val.cli import main as _main
+
+    raise SystemExit(_main())
