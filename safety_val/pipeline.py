@@ -102,6 +102,9 @@ class PipelineConfig:
         Size of the reference importance sample of regions and robustness.
     ambiguity
         Ambiguity set of the worst case (``"1sd"``, ``"odd"`` or ``None``).
+    robustness_calls
+        Budget of each new estimate of the robustness stage (a shift the reference sample
+        cannot re-weight reliably, the worst case).
     per_mode
         Critical scenarios exported per failure mode.
     """
@@ -117,6 +120,7 @@ class PipelineConfig:
     n_holdout: int = 300
     n_reference: int = 1000
     ambiguity: str | None = "1sd"
+    robustness_calls: int = 1000
     per_mode: int = 3
 
     def __post_init__(self) -> None:
@@ -134,7 +138,7 @@ class PipelineConfig:
                 value=self.reduce,
                 expected="auto, never or always",
             )
-        for name in ("n_doe", "n_reference", "per_mode"):
+        for name in ("n_doe", "n_reference", "per_mode", "robustness_calls"):
             if int(getattr(self, name)) < 1:
                 raise ValidationError(
                     "must be positive", field=name, value=getattr(self, name), expected=">= 1"
@@ -832,7 +836,7 @@ def _robustness(
         ambiguity=config.ambiguity,
         seed=config.seed,
         modes=context["regions"],
-        max_calls=config.budget and max(200, config.budget // 4),
+        max_calls=config.robustness_calls,
     )
     return f"margin {analysis.beta:.2f} σ; {len(analysis.shifts)} shifts evaluated"
 

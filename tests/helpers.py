@@ -71,7 +71,7 @@ def _pipeline_config() -> Any:
 
     return PipelineConfig(
         budget=600, target=1e-3, n_doe=120, n_holdout=60, n_reference=150, ambiguity=None,
-        per_mode=1, method="subset",
+        per_mode=1, method="subset", robustness_calls=200,
     )
 
 

@@ -221,3 +221,24 @@ def test_rejects_invalid_values(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="lead_decel"):
         write_concrete_scenario(scenario, {"lead_decel": -1.0}, tmp_path / "bad.xosc")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", sorted(ENTITIES))
+def test_every_template_validates_against_the_openscenario_schema(
+    tmp_path: Path, name: str
+) -> None:
+    """What esmini and CARLA's ScenarioRunner read: the official ASAM XSD of the version written.
+
+    The schemas ship with scenariogeneration; our files (not a user's) are parsed with lxml.
+    """
+    import sysconfig
+
+    etree = pytest.importorskip("lxml.etree")
+    schemas = Path(sysconfig.get_paths()["purelib"]) / "schemas"
+    if not schemas.is_dir():
+        pytest.skip("scenariogeneration's schemas are not installed")
+    _export(tmp_path, name)
+    document = etree.parse(str(tmp_path / f"{name}.xosc"))
+    minor = document.find("FileHeader").get("revMinor")
+    schema = etree.XMLSchema(etree.parse(str(schemas / f"OpenSCENARIO_1_{minor}.xsd")))
+    assert schema.validate(document), [str(e) for e in schema.error_log][:3]
