@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from safety_val import cli
+from safety_val import _cli_common as cli
 from safety_val.errors import SafetyValError
 
 __all__ = ["register"]

@@ -62,7 +62,7 @@ def run(
     Every stage is stored in the run directory; running the same command with the same
     --out resumes after a kill (stages done are skipped, simulations done are re-used).
     """
-    from safety_val.cli import _executor, _progress, _say, stdout
+    from safety_val._cli_common import _executor, _progress, _say, stdout
     from safety_val.pipeline import PipelineConfig, run_pipeline
     from safety_val.scenario import load_scenario
 

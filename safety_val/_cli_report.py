@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from safety_val.cli import _STATE, stdout
+from safety_val._cli_common import _STATE, stdout
 from safety_val.errors import ValidationError
 
 __all__ = ["register"]

@@ -8,33 +8,36 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from safety_val._cli_common import (
+    _STATE,
+    ExecutorOption,
+    QuietOption,
+    RayAddressOption,
+    ReferenceSizeOption,
+    ScenarioFileOption,
+    WorkersOption,
+    _executor,
+    _progress,
+    _say,
+    _table,
+    stderr,
+    stdout,
+)
 from safety_val.errors import SafetyValError, ValidationError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
-    from safety_val.execution.base import Executor
+    pass
 
 __all__ = ["app", "main"]
 
@@ -73,21 +76,6 @@ scenario_app = typer.Typer(
 app.add_typer(odd_app, name="odd")
 app.add_typer(scenario_app, name="scenario")
 
-_STATE: dict[str, bool] = {"quiet": False, "debug": False}
-stdout = Console()
-stderr = Console(stderr=True)
-
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
-ExecutorOption = Annotated[str, typer.Option(help="serial | process | ray")]
-WorkersOption = Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
-ReferenceSizeOption = Annotated[int, typer.Option(help="Reference importance sample size.", min=50)]
-ScenarioFileOption = Annotated[
-    Path | None, typer.Option("--scenario", help="Scenario file (default: the one the run names).")
-]
-RayAddressOption = Annotated[
-    str | None,
-    typer.Option(help="Join a Ray cluster (HOST:PORT or 'auto') instead of starting one locally."),
-]
 
 
 @app.callback()
@@ -800,82 +788,6 @@ def regions(
         _say(
             f"wrote {len(written)} OpenSCENARIO files (+ .xodr roads) to {escape(str(export_xosc))}"
         )
-
-
-def _save_png(figure: Any, path: Path) -> None:
-    """Write a matplotlib figure as PNG, atomically."""
-    from safety_val.pipeline import save_png
-
-    save_png(figure, path)
-
-
-def _table(frame: Any, title: str) -> Table:
-    """A rich table of a small DataFrame (numbers to 4 significant digits)."""
-    table = Table(title=title)
-    for column in frame.columns:
-        table.add_column(str(column))
-    for row in frame.itertuples(index=False):
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row))
-    return table
-
-
-# -- plumbing -----------------------------------------------------------------------------------
-
-
-@contextmanager
-def _executor(kind: str, workers: int | None, ray_address: str | None) -> Iterator[Executor]:
-    from safety_val.execution.registry import make_executor
-
-    options: dict[str, Any] = {}
-    if workers is not None:
-        options["n_workers"] = workers
-    if ray_address is not None:
-        if kind != "ray":
-            raise ValidationError(
-                "--ray-address needs --executor ray", field="--ray-address", value=ray_address
-            )
-        options["address"] = ray_address
-    pool = make_executor(kind, **options)
-    try:
-        yield pool
-    finally:
-        pool.close()
-
-
-@contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
-    """A progress bar with ETA on stderr, shown from the first report of work on."""
-    if _STATE["quiet"]:
-        yield lambda done, total: None
-        return
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=False,
-    )
-    task = progress.add_task(description, total=None)
-
-    def tick(done: int, total: int | None) -> None:
-        if not progress.live.is_started:
-            progress.start()
-        progress.update(task, completed=done, total=total)
-
-    try:
-        yield tick
-    finally:
-        if progress.live.is_started:
-            progress.stop()
-
-
-def _say(text: str) -> None:
-    if not _STATE["quiet"]:
-        stdout.print(text)
 
 
 def _show_warning(

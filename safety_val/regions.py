@@ -430,7 +430,7 @@ def analyze(
     >>> regions.n_modes, round(float(regions.modes["share"].sum()), 6)
     (2, 1.0)
     >>> sorted(regions.rules.groupby("mode")["rule"].first())
-    ['x0 <= -3', 'x0 > 3']
+    ['x0 <= -3', 'x0 > 3.01']
     """
     _check_options(max_modes, max_depth, cluster_angle, holdout, min_precision)
     rng = as_generator(seed)

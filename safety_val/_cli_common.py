@@ -1,0 +1,121 @@
+"""Plumbing shared by the command modules: consoles, option types, executor, progress.
+
+Kept apart from :mod:`safety_val.cli` so that the modules adding commands
+(``_cli_pipeline``, ``_cli_report``, ``_cli_campaign``) can import it at any time
+without a circular import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from safety_val.errors import ValidationError
+
+if TYPE_CHECKING:
+    from safety_val.execution.base import Executor
+
+_STATE: dict[str, bool] = {"quiet": False, "debug": False}
+stdout = Console()
+stderr = Console(stderr=True)
+
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
+ExecutorOption = Annotated[str, typer.Option(help="serial | process | ray")]
+WorkersOption = Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
+ReferenceSizeOption = Annotated[int, typer.Option(help="Reference importance sample size.", min=50)]
+ScenarioFileOption = Annotated[
+    Path | None, typer.Option("--scenario", help="Scenario file (default: the one the run names).")
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(help="Join a Ray cluster (HOST:PORT or 'auto') instead of starting one locally."),
+]
+
+
+def _save_png(figure: Any, path: Path) -> None:
+    """Write a matplotlib figure as PNG, atomically."""
+    from safety_val.pipeline import save_png
+
+    save_png(figure, path)
+
+
+def _table(frame: Any, title: str) -> Table:
+    """A rich table of a small DataFrame (numbers to 4 significant digits)."""
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row))
+    return table
+
+
+@contextmanager
+def _executor(kind: str, workers: int | None, ray_address: str | None) -> Iterator[Executor]:
+    from safety_val.execution.registry import make_executor
+
+    options: dict[str, Any] = {}
+    if workers is not None:
+        options["n_workers"] = workers
+    if ray_address is not None:
+        if kind != "ray":
+            raise ValidationError(
+                "--ray-address needs --executor ray", field="--ray-address", value=ray_address
+            )
+        options["address"] = ray_address
+    pool = make_executor(kind, **options)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar with ETA on stderr, shown from the first report of work on."""
+    if _STATE["quiet"]:
+        yield lambda done, total: None
+        return
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=False,
+    )
+    task = progress.add_task(description, total=None)
+
+    def tick(done: int, total: int | None) -> None:
+        if not progress.live.is_started:
+            progress.start()
+        progress.update(task, completed=done, total=total)
+
+    try:
+        yield tick
+    finally:
+        if progress.live.is_started:
+            progress.stop()
+
+
+def _say(text: str) -> None:
+    if not _STATE["quiet"]:
+        stdout.print(text)
