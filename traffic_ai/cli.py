@@ -2,11 +2,20 @@
 
 Thin: each command parses, calls the library and renders. torch and SUMO are imported
 inside the commands, so ``safety-val --help`` stays fast and works without the extras.
+
+The chain: ``network`` → ``simulate-data`` → ``train`` → ``evaluate`` → ``forecast``.
 """
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+if TYPE_CHECKING:
+    from traffic_ai.dataset import MacroDataset
 
 __all__ = ["app"]
 
@@ -14,3 +23,194 @@ app = typer.Typer(
     help="Road networks, macroscopic traffic data, GNN traffic models and random testing in SUMO.",
     no_args_is_help=True,
 )
+
+NetworkOption = Annotated[
+    Path | None, typer.Option("--network", "-n", help="SUMO network (.net.xml) of the data.")
+]
+AdjacencyOption = Annotated[
+    Path | None,
+    typer.Option(help="Sensor adjacency (CSV from,to,cost or NPZ) for METR-LA style .h5 data."),
+]
+
+
+def _load_dataset(data: Path, network: Path | None, adjacency: Path | None) -> MacroDataset:
+    """A simulated macro table with its network, or METR-LA style HDF5 + adjacency."""
+    from safety_val.errors import ValidationError
+    from traffic_ai.dataset import MacroDataset
+    from traffic_ai.macro_data import load_macro_data, load_metr_la
+    from traffic_ai.network import load_road_graph
+
+    if data.suffix in {".h5", ".hdf5"}:
+        if adjacency is None:
+            raise ValidationError("--adjacency is needed for HDF5 speed tables", file=data)
+        frame, weights, signature = load_metr_la(data, adjacency)
+        return MacroDataset.from_frame(frame, adjacency=weights, signature=signature, file=data)
+    if network is None:
+        raise ValidationError("--network is needed for a macro table", file=data)
+    graph = load_road_graph(network)
+    return MacroDataset.from_frame(load_macro_data(data), graph=graph, file=data)
+
+
+@app.command("network")
+def network_command(
+    out: Annotated[Path, typer.Argument(help="Folder for the network and graph files.")],
+    kind: Annotated[str, typer.Option(help="grid | spider | random")] = "grid",
+    size: Annotated[int, typer.Option(help="Size of the generated network.", min=2)] = 4,
+    seed: Annotated[int, typer.Option(help="netgenerate seed.")] = 0,
+    lanes: Annotated[int, typer.Option(help="Lanes per edge.", min=1)] = 1,
+    net_file: Annotated[
+        Path | None, typer.Option("--from", help="Read this .net.xml instead of generating.")
+    ] = None,
+) -> None:
+    """Generate a SUMO network (netgenerate) or read one; print a summary; write graph files.
+
+    Writes ``network.net.xml`` (when generated), ``segments.csv`` and ``connections.csv``.
+    """
+    from safety_val._io import atomic_write_text
+    from safety_val.cli import _say, stdout
+    from traffic_ai.network import generate_network, load_road_graph
+
+    out.mkdir(parents=True, exist_ok=True)
+    if net_file is None:
+        net_file = generate_network(
+            kind, out / "network.net.xml", size=size, seed=seed, default_lanenumber=lanes
+        )
+    graph = load_road_graph(net_file)
+    nodes, arcs = graph.to_frames()
+    atomic_write_text(out / "segments.csv", nodes.to_csv(index=False))
+    atomic_write_text(out / "connections.csv", arcs.to_csv(index=False))
+    from rich.table import Table
+
+    table = Table("property", "value", title=f"road graph of {net_file}")
+    for key, value in graph.summary().items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    table.add_row("signature", graph.signature()[:16])
+    stdout.print(table)
+    _say(f"wrote {out / 'segments.csv'} and {out / 'connections.csv'}")
+
+
+@app.command("simulate-data")
+def simulate_data_command(
+    network: Annotated[Path, typer.Argument(help="SUMO network (.net.xml).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write.")] = Path(
+        "macro.parquet"
+    ),
+    days: Annotated[float, typer.Option(help="Simulated days (from a Monday).", min=0.01)] = 14,
+    seed: Annotated[int, typer.Option(help="Seed of demand, incidents and SUMO.")] = 0,
+    peak: Annotated[float, typer.Option(help="Network entries per hour at the peaks.")] = 5000,
+    incidents: Annotated[float, typer.Option(help="Incidents per day.")] = 3.0,
+    microscopic: Annotated[bool, typer.Option(help="Microscopic SUMO instead of meso.")] = False,
+) -> None:
+    """Simulate multi-day traffic in SUMO; write flow, speed, density per segment per 5 min."""
+    import pandas as pd
+
+    from safety_val.cli import _say
+    from traffic_ai.macro_data import DemandProfile, simulate_macro_data
+
+    started = time.perf_counter()
+    profile = DemandProfile(peak_vehicles_per_hour=peak, incidents_per_day=incidents)
+    simulate_macro_data(
+        network, out, days=days, seed=seed, profile=profile, mesoscopic=not microscopic
+    )
+    table = pd.read_parquet(out)
+    _say(
+        f"wrote {out}: {len(table)} rows, {table['segment'].nunique()} segments, "
+        f"{table['time'].nunique()} intervals, "
+        f"{int(table['incident'].sum())} segment-intervals under incident, "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+
+
+@app.command("train")
+def train_command(
+    data: Annotated[Path, typer.Argument(help="Macro table (.parquet) or METR-LA style .h5.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")] = Path(
+        "traffic-model"
+    ),
+    network: NetworkOption = None,
+    adjacency: AdjacencyOption = None,
+    epochs: Annotated[int, typer.Option(help="Epochs per backbone and fold.", min=1)] = 5,
+    hidden: Annotated[int, typer.Option(help="Hidden size of the backbones.", min=2)] = 16,
+    folds: Annotated[int, typer.Option(help="Blocked time folds for stacking.", min=2)] = 2,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+) -> None:
+    """Train the stacking ensemble (STGCN, DCRNN, Graph WaveNet + baselines)."""
+    from safety_val.cli import _say, stderr
+    from traffic_ai.ensemble import TrafficModel
+    from traffic_ai.persistence import save_model
+    from traffic_ai.training import TrainConfig
+
+    dataset = _load_dataset(data, network, adjacency)
+    _say(
+        f"data: {len(dataset.times)} intervals × {dataset.n_segments} segments; "
+        f"{dataset.gaps.describe()}"
+    )
+    config = TrainConfig(epochs=epochs, hidden=hidden, folds=folds, seed=seed, device=device)
+    _say(f"device: {config.torch_device()}")
+
+    def progress(label: str, epoch: int, total: int, loss: float, val: float) -> None:
+        stderr.print(
+            f"{label}: epoch {epoch}/{total}  loss {loss:.4f}  validation MAE {val:.4f}",
+            markup=False,
+            highlight=False,
+        )
+
+    model = TrafficModel.fit(dataset, config, progress=progress)
+    save_model(model, out)
+    _say(f"trained in {model.training_seconds:.1f} s; wrote {out}")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder.")],
+    data: Annotated[Path, typer.Argument(help="Macro table (.parquet) or METR-LA style .h5.")],
+    network: NetworkOption = None,
+    adjacency: AdjacencyOption = None,
+    channel: Annotated[
+        str | None, typer.Option(help="Only this channel (flow | speed | density).")
+    ] = None,
+) -> None:
+    """MAE, RMSE, MAPE at 15, 30, 60 minutes on the test period for every model."""
+    from safety_val.cli import _say, _table, stdout
+    from traffic_ai.evaluation import evaluate_model
+    from traffic_ai.persistence import check_graph, load_model
+
+    model = load_model(model_dir)
+    dataset = _load_dataset(data, network, adjacency)
+    check_graph(model, dataset.signature)
+    table = evaluate_model(model, dataset)
+    if channel is not None:
+        table = table[table["channel"] == channel]
+    stdout.print(_table(table.round(4), f"test period of {data}"))
+    _say(f"{dataset.gaps.describe()} (masked in the metrics)")
+
+
+@app.command("forecast")
+def forecast_command(
+    model_dir: Annotated[Path, typer.Argument(help="Model folder.")],
+    network: Annotated[Path, typer.Option("--network", "-n", help="SUMO network.")],
+    start: Annotated[str, typer.Option(help="First interval, e.g. '2024-01-15 00:00'.")],
+    hours: Annotated[float, typer.Option(help="Hours to forecast.", min=0.1)] = 24.0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Parquet file to write.")] = Path(
+        "forecast.parquet"
+    ),
+) -> None:
+    """Forecast flow, speed and density of every segment (e.g. a day)."""
+    from safety_val._io import atomic_path
+    from safety_val.cli import _say
+    from traffic_ai.forecasting import forecast
+
+    started = time.perf_counter()
+    table = forecast(model_dir, network, start, hours)
+    with atomic_path(out) as tmp:
+        table.to_parquet(tmp, index=False)
+    _say(
+        f"forecast {hours:g} h for {table['segment'].nunique()} segments "
+        f"({len(table)} rows) in {time.perf_counter() - started:.2f} s; wrote {out}"
+    )
+
+
+from traffic_ai.random_testing.cli import register as _register_random_test  # noqa: E402
+
+_register_random_test(app)

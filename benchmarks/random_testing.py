@@ -1,0 +1,106 @@
+"""Scale of the SUMO random test: vehicles x real-time factor, and worker scaling.
+
+Part 1 runs one instance: a 20 x 20 grid city (200 m streets, two lanes each way),
+``--traffic`` background vehicles inserted over the first 30 s at random positions on
+long routes, ``--egos`` egos driven every 0.1 s step by the reference ADS through
+libsumo (context subscriptions, one vectorised ADS call for all egos), SSM device on
+the egos. It prints the mean number of vehicles in the network, the real-time factor
+(simulated s / wall s, and simulated s / CPU s of this process, which is what one
+core gives when the machine is shared) and their product, vehicles x RTF.
+
+Part 2 runs ``2 * --instances`` smaller instances with the process executor at 1 and
+2 workers and prints throughput (vehicle-seconds simulated per wall second) and the
+parallel efficiency ``T1 / (2 T2)``.
+
+Usage::
+
+    python benchmarks/random_testing.py                    # 5,000 vehicles, 100 egos
+    python benchmarks/random_testing.py --traffic 1000 --egos 20 --duration 60
+    python benchmarks/random_testing.py --skip-scaling
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a source tree
+    sys.path.insert(0, str(ROOT))
+
+
+def _demand(network: Path, folder: Path, traffic: int, seed: int) -> Path:
+    from traffic_ai.random_testing.demand import _VEHICLE_ATTRIBUTES, _run_tool, sumo_tool
+
+    routes = folder / f"bench{seed}.rou.xml"
+    _run_tool([
+        str(sumo_tool("randomTrips.py")), "-n", str(network), "-b", "0", "-e", "30",
+        "-p", f"{30.0 / traffic:.6f}", "--seed", str(seed), "--min-distance", "3000",
+        "--prefix", "t", "--trip-attributes",
+        _VEHICLE_ATTRIBUTES.replace('departSpeed="max"', 'departPos="random" departSpeed="max"'),
+        "-o", str(folder / f"bench{seed}.trips.xml"), "-r", str(routes), "--validate",
+    ], "randomTrips.py")
+    return routes
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traffic", type=int, default=5500)
+    parser.add_argument("--egos", type=int, default=100)
+    parser.add_argument("--duration", type=float, default=150.0)
+    parser.add_argument("--size", type=int, default=20)
+    parser.add_argument("--instances", type=int, default=2)
+    parser.add_argument("--skip-scaling", action="store_true")
+    args = parser.parse_args(argv)
+
+    from safety_val.execution import make_executor
+    from traffic_ai.network import generate_network
+    from traffic_ai.random_testing.runner import InstanceSpec, run_instance, run_random_test
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        network = generate_network("grid", folder / "city.net.xml", size=args.size,
+                                   default_lanenumber=2, tls_guess=True)
+        routes = _demand(network, folder, args.traffic, 1)
+        spec = InstanceSpec("bench", str(network), str(routes), args.duration, args.egos, 1,
+                            str(folder / "run"))
+        result = run_instance(spec)
+        s = result.stats
+        if result.status != "ok":
+            print(f"instance failed: {result.message}")
+            return
+        rtf_wall = s["simulated_s"] / s["wall_s"]
+        rtf_cpu = s["simulated_s"] / s["cpu_s"]
+        print(f"one instance: {s['simulated_s']:.0f} s simulated, step 0.1 s, "
+              f"{s['mean_vehicles']:.0f} vehicles on average ({s['mean_egos']:.0f} egos), "
+              f"{len(result.events)} NG events")
+        print(f"  real-time factor: {rtf_wall:.2f} (wall)  {rtf_cpu:.2f} (CPU of this process)")
+        print(f"  vehicles x RTF:   {s['mean_vehicles'] * rtf_wall:,.0f} (wall)  "
+              f"{s['mean_vehicles'] * rtf_cpu:,.0f} (CPU)")
+        if args.skip_scaling:
+            return
+        small = [_demand(network, folder, max(args.traffic // 5, 100), 10 + i)
+                 for i in range(2 * args.instances)]
+        for workers in (1, 2):
+            specs = [InstanceSpec(f"w{workers}i{i}", str(network), str(r), 60.0,
+                                  max(args.egos // 5, 1), 10 + i, str(folder / f"w{workers}"))
+                     for i, r in enumerate(small)]
+            with make_executor("process", n_workers=workers) as pool:
+                t0 = time.perf_counter()
+                out = run_random_test(specs, executor=pool)
+                wall = time.perf_counter() - t0
+            vs = float((out.instances["mean_vehicles"] * out.instances["simulated_s"]).sum())
+            print(f"  process executor, {workers} worker(s): {len(specs)} instances in "
+                  f"{wall:.1f} s, {vs / wall:,.0f} vehicle-seconds per second")
+            if workers == 1:
+                t1 = wall
+            else:
+                print(f"  parallel efficiency T1 / (2 T2) = {t1 / (2 * wall):.2f}")
+
+
+if __name__ == "__main__":
+    main()

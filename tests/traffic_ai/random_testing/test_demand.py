@@ -1,0 +1,66 @@
+"""Demand from a forecast: edgedata counts, routeSampler routes, the GEH check."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import defusedxml.ElementTree as DET
+import pandas as pd
+import pytest
+
+from safety_val.errors import ValidationError
+from traffic_ai.random_testing.demand import (
+    check_demand,
+    forecast_to_edgedata,
+    random_demand,
+    read_edge_counts,
+    sample_routes,
+)
+
+START = pd.Timestamp("2024-01-03 08:00")
+
+
+def test_edgedata_counts_are_flows_per_interval(tmp_path: Path) -> None:
+    forecast = pd.DataFrame({
+        "segment": ["a", "b", "a", "b"],
+        "time": [START, START, START + pd.Timedelta("5min"), START + pd.Timedelta("5min")],
+        "flow": [120.0, 0.0, 600.0, 59.0],  # veh/h -> 10, 0, 50, 4.9 vehicles per 5 min
+    })
+    path, duration = forecast_to_edgedata(forecast, tmp_path / "counts.xml")
+    assert duration == 600.0
+    intervals = DET.parse(str(path)).getroot().findall("interval")
+    assert [(i.get("begin"), i.get("end")) for i in intervals] == [("0", "300"), ("300", "600")]
+    counts = [{e.get("id"): int(e.get("entered")) for e in i.findall("edge")} for i in intervals]
+    assert counts == [{"a": 10}, {"a": 50, "b": 5}]
+
+
+def test_forecast_on_unknown_segment_is_refused(tmp_path: Path) -> None:
+    forecast = pd.DataFrame({"segment": ["nowhere"], "time": [START], "flow": [10.0]})
+    with pytest.raises(ValidationError, match="not an edge of the network"):
+        forecast_to_edgedata(forecast, tmp_path / "c.xml", segments={"A0B0"})
+
+
+def test_sampled_routes_reproduce_consistent_counts(tmp_path: Path) -> None:
+    from traffic_ai.network import generate_network, sumo_binary
+
+    network = generate_network("grid", tmp_path / "g.net.xml", size=3)
+    # target counts that some route set can meet: those of 15 min of random trips
+    trips = random_demand(network, tmp_path / "truth", hours=0.25, seed=1,
+                          peak_vehicles_per_hour=2000)
+    add = tmp_path / "m.add.xml"
+    add.write_text('<additional><edgeData id="m" period="300" file="m.xml"/>'
+                   '<vType id="traffic"/></additional>')
+    subprocess.run([sumo_binary("sumo"), "-n", str(network), "-r", str(trips.routes), "-a",
+                    str(add), "--end", "900", "--no-step-log", "--no-warnings"], check=True)
+    counts = read_edge_counts(tmp_path / "m.xml", attribute="entered")
+    departed = read_edge_counts(tmp_path / "m.xml", attribute="departed")
+    forecast = pd.DataFrame({
+        "segment": counts["segment"],
+        "time": START + pd.to_timedelta(counts["begin"], unit="s"),
+        "flow": (counts["count"] + departed["count"]) * 12.0,
+    })
+    demand = sample_routes(network, forecast, tmp_path / "sampled", seed=2)
+    result = check_demand(network, demand, forecast, tmp_path / "check", min_count=50.0)
+    assert len(result.table) >= 10
+    assert result.passed, result.table.sort_values("geh").tail()

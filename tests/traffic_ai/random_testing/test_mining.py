@@ -1,0 +1,61 @@
+"""Clustering NG events into candidate logical scenarios that load and validate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from safety_val import load_scenario
+from safety_val.errors import ValidationError
+from traffic_ai.random_testing.mining import candidate_scenarios
+
+ROOT = Path(__file__).resolve().parents[3]
+URBAN = ROOT / "scenarios" / "odd" / "urban.yaml"
+
+
+def _events(seed: int = 0) -> pd.DataFrame:
+    """Two well-separated groups of lead-braking events (slow/close and fast/far)."""
+    rng = np.random.default_rng(seed)
+    groups = [(5.0, 3.0, 8.0, 6.0), (13.0, 11.0, 40.0, 2.0)]
+    rows = []
+    for g, (ego, lead, gap, decel) in enumerate(groups):
+        for i in range(20):
+            rows.append({
+                "event_id": f"g{g}-{i}", "template": "lead_braking", "event_type": "low_ttc",
+                "ego_speed_0": ego + rng.normal(0, 0.5), "other_speed_0": lead + rng.normal(0, 0.5),
+                "gap_0": gap + rng.normal(0, 1.0), "other_decel": decel + rng.normal(0, 0.3),
+                "brake_time": 2.0, "lateral_speed": np.nan,
+            })
+    rows.append({"event_id": "crossing", "template": "", "event_type": "ssm_pet"})
+    return pd.DataFrame(rows)
+
+
+def test_two_groups_give_two_candidates_that_validate(tmp_path: Path) -> None:
+    candidates = candidate_scenarios(_events(), tmp_path, odd=URBAN, seed=3)
+    assert len(candidates) == 2
+    assert sorted(len(c.events) for c in candidates) == [20, 20]
+    groups = [{e.split("-")[0] for e in c.events} for c in candidates]
+    assert sorted(map(sorted, groups)) == [["g0"], ["g1"]]  # each cluster is one group
+    for candidate in candidates:
+        scenario = load_scenario(candidate.path)
+        assert scenario.template == "lead_braking"
+        assert scenario.odd.name == "urban"
+        names = [p.name for p in scenario.parameters]
+        assert names == ["ego_speed", "lead_speed", "initial_gap", "lead_decel"]
+        speed = next(p for p in scenario.parameters if p.name == "ego_speed")
+        assert speed.bounds is not None and 0.0 <= speed.bounds[0] < speed.bounds[1] <= 16.7
+        # the margin is computable for sampled concrete scenarios
+        sample = np.asarray(scenario.distribution.getSample(5))
+        assert sample.shape == (5, 4)
+
+
+def test_too_few_events_give_no_candidate(tmp_path: Path) -> None:
+    assert candidate_scenarios(_events().head(9), tmp_path, odd=URBAN, seed=0) == []
+
+
+def test_min_events_below_ten_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="min_events"):
+        candidate_scenarios(_events(), tmp_path, odd=URBAN, min_events=5)

@@ -1,0 +1,61 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from safety_val.errors import ValidationError
+from tests.traffic_ai.conftest import synthetic_table
+from traffic_ai.dataset import MacroDataset
+from traffic_ai.ensemble import TrafficModel
+from traffic_ai.forecasting import forecast
+from traffic_ai.network import load_road_graph
+from traffic_ai.persistence import load_model, save_model
+from traffic_ai.training import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def trained(grid_net: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrafficModel]:
+    graph = load_road_graph(grid_net)
+    table = synthetic_table(graph.segments, graph.adjacency(), days=1.2)
+    dataset = MacroDataset.from_frame(table, graph=graph)
+    model = TrafficModel.fit(
+        dataset, TrainConfig(epochs=1, hidden=4, origin_stride=6, device="cpu")
+    )
+    folder = save_model(model, tmp_path_factory.mktemp("model") / "m")
+    return folder, model
+
+
+def test_round_trip_gives_identical_forecasts(grid_net: Path, trained: tuple) -> None:
+    folder, model = trained
+    loaded = load_model(folder)
+    assert loaded.signature == model.signature
+    assert set(loaded.members) == set(model.members)
+    before = forecast(model, grid_net, "2024-01-03 06:00", 2)
+    after = forecast(folder, grid_net, "2024-01-03 06:00", 2)
+    pd.testing.assert_frame_equal(before, after)
+    graph = load_road_graph(grid_net)
+    assert list(after.columns) == ["segment", "time", "flow", "speed", "density"]
+    assert len(after) == 24 * len(graph)
+    assert set(after["segment"]) == set(graph.segments)
+    assert after["time"].min() == pd.Timestamp("2024-01-03 06:00")
+    assert (after[["flow", "speed", "density"]] >= 0).all().all()
+    assert np.isfinite(after[["flow", "speed", "density"]].to_numpy()).all()
+
+
+def test_model_refuses_another_network(other_net: Path, trained: tuple) -> None:
+    folder, _ = trained
+    with pytest.raises(ValidationError, match=r"s\.net\.xml.*trained on another network"):
+        forecast(folder, other_net, "2024-01-03", 1)
+
+
+def test_not_a_model_folder(tmp_path: Path, trained: tuple) -> None:
+    with pytest.raises(ValidationError, match="not a traffic model folder"):
+        load_model(tmp_path)
+    folder, _ = trained
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.json").write_text((folder / "model.json").read_text())
+    (broken / "weights.pt").write_bytes(b"\x80\x04not a torch file")
+    with pytest.raises(ValidationError, match="unreadable weights"):
+        load_model(broken)

@@ -1,0 +1,87 @@
+"""``safety-val traffic random-test``: many egos in random SUMO traffic, on an executor.
+
+Thin: parses, calls :func:`traffic_ai.random_testing.plan.random_test`, renders a summary
+of the events and their rates. SUMO and Ray are imported only when the command runs.
+(No postponed annotations here: typer reads the option aliases of :mod:`safety_val.cli`
+from the annotations at once.)
+"""
+
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``random-test`` command to ``app`` (the ``safety-val traffic`` group)."""
+    from safety_val import cli as sv
+
+    @app.command("random-test")
+    def random_test_command(
+        network: Annotated[Path, typer.Option("--network", "-n", help="SUMO network (.net.xml).")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+        model: Annotated[
+            Path | None,
+            typer.Option("--model", "-m", help="Trained traffic model folder; without it, "
+                         "random trips with a time-of-day profile."),
+        ] = None,
+        egos: Annotated[int, typer.Option(help="Egos per SUMO instance.", min=1)] = 100,
+        hours: Annotated[float, typer.Option(help="Simulated hours per seed.", min=0.001)] = 1.0,
+        start: Annotated[str, typer.Option(help="Start of the demand window.")] = (
+            "2024-01-03 08:00"),
+        seeds: Annotated[int, typer.Option(help="Seeds (independent repetitions).", min=1)] = 1,
+        window_minutes: Annotated[
+            float, typer.Option(help="Length of one instance's time window (min).", min=0.1)
+        ] = 15.0,
+        regions: Annotated[int, typer.Option(help="Network regions for the egos.", min=1)] = 1,
+        policy: Annotated[
+            str, typer.Option(help="'reference' (built-in ACC + AEB) or 'module:attribute'.")
+        ] = "reference",
+        vtypes: Annotated[
+            Path | None, typer.Option(help="Additional file with the 'traffic' vTypeDistribution.")
+        ] = None,
+        peak: Annotated[float, typer.Option(help="Entries per hour at the peak (no model).")] = (
+            3000.0),
+        odd: Annotated[Path | None, typer.Option(help="ODD of the candidate scenarios.")] = None,
+        executor: sv.ExecutorOption = "serial",
+        workers: sv.WorkersOption = None,
+        ray_address: sv.RayAddressOption = None,
+    ) -> None:
+        """Drive many egos through random city traffic; record NG events, rates, scenarios."""
+        from traffic_ai.random_testing.plan import random_test
+
+        with sv._executor(executor, workers, ray_address) as pool, \
+                sv._progress("simulated seconds") as tick:
+            plan, result, candidates = random_test(
+                network, out, executor=pool, progress=lambda done, total: tick(int(done),
+                                                                              int(total)),
+                odd=odd, egos=egos, hours=hours, model=model, start=start, seeds=seeds,
+                window_minutes=window_minutes, regions=regions, policy=policy, vtypes=vtypes,
+                peak_vehicles_per_hour=peak,
+            )
+        instances = result.instances
+        sv.stdout.print(sv._table(
+            instances[["instance_id", "window", "status", "attempts", "mean_vehicles",
+                       "distance_km", "wall_s"]], "SUMO instances"))
+        if not result.rates.empty:
+            rates = result.rates[["event_type", "events", "per_1000km", "per_1000km_lower",
+                                  "per_1000km_upper", "per_hour", "per_hour_lower",
+                                  "per_hour_upper"]]
+            sv.stdout.print(sv._table(rates, "NG events and rates (95 % Garwood intervals)"))
+        if plan.geh is not None:
+            g = plan.geh
+            sv._say(f"demand GEH < 5 on {100 * g.share_below:.1f} % of {len(g.table)} "
+                    f"segment-windows (target 85 %: {'met' if g.passed else 'NOT met'})")
+        failed = instances[instances["status"] != "ok"]
+        for row in failed.itertuples(index=False):
+            sv.stderr.print(f"instance {row.instance_id} {row.status} after {row.attempts} "
+                            f"attempts: {row.message}", markup=False)
+        if len(result.ego_errors):
+            sv.stderr.print(f"{result.ego_errors['ego_id'].nunique()} egos' policies failed "
+                            "(see ego_errors.parquet)", markup=False)
+        sv._say(f"{len(result.events)} events over {result.distance_km:.1f} km and "
+                f"{result.ego_hours:.2f} ego hours; {len(candidates)} candidate scenarios; "
+                f"wrote {out}")

@@ -1,0 +1,226 @@
+"""Close the loop: cluster NG events into candidate logical scenarios.
+
+Events that map onto a built-in template (``lead_braking`` or ``cut_in``, see
+:func:`~traffic_ai.random_testing.events.template_parameters`) are clustered per
+template with a Gaussian mixture (scikit-learn; the number of components chosen by
+BIC) on their standardised template parameters. Each cluster with enough events
+becomes a candidate logical scenario: every parameter gets the distribution that
+:func:`safety_val.formats.fit.fit_parameters` chooses by BIC, truncated to the
+intersection of the cluster's observed range, the template's valid range and the
+ODD attribute's range, so the scenario lies inside the ODD and the continuous
+pipeline (``safety-val estimate``) can quantify it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from safety_val._io import atomic_write_text
+from safety_val._random import SeedLike, as_generator, derive_seed
+from safety_val.errors import ValidationError
+
+__all__ = ["TEMPLATE_MAPPING", "CandidateScenario", "candidate_scenarios", "template_values"]
+
+#: Template -> {template parameter: (event column, ODD attribute or None, unit)}.
+TEMPLATE_MAPPING: Mapping[str, Mapping[str, tuple[str, str | None, str]]] = {
+    "lead_braking": {
+        "ego_speed": ("ego_speed_0", "dynamic_elements.subject_vehicle.speed", "m/s"),
+        "lead_speed": ("other_speed_0", "dynamic_elements.traffic.agent_speed", "m/s"),
+        "initial_gap": ("gap_0", "dynamic_elements.traffic.relative_distance", "m"),
+        "lead_decel": ("other_decel", "dynamic_elements.traffic.agent_deceleration", "m/s^2"),
+    },
+    "cut_in": {
+        "ego_speed": ("ego_speed_0", "dynamic_elements.subject_vehicle.speed", "m/s"),
+        "cut_in_speed": ("other_speed_0", "dynamic_elements.traffic.agent_speed", "m/s"),
+        "cut_in_gap": ("gap_0", "dynamic_elements.traffic.relative_distance", "m"),
+        "cut_in_lateral_speed": ("lateral_speed", None, "m/s"),
+    },
+}
+_KPIS = ["collision", "impact_speed", "min_ttc", "min_gap", "max_deceleration",
+         "min_time_headway"]
+
+
+@dataclass(frozen=True)
+class CandidateScenario:
+    """One candidate logical scenario mined from NG events.
+
+    Attributes
+    ----------
+    name, template, path
+        Scenario name, built-in template and the written YAML file.
+    events
+        Ids of the events in the cluster.
+    """
+
+    name: str
+    template: str
+    path: Path
+    events: tuple[str, ...]
+
+
+def template_values(events: pd.DataFrame, template: str) -> pd.DataFrame:
+    """The template parameters of the events that map onto ``template`` (one row each)."""
+    mapping = TEMPLATE_MAPPING[template]
+    rows = events[(events["template"] == template)]
+    frame = pd.DataFrame({p: rows[c].to_numpy(dtype=np.float64)
+                          for p, (c, _, _) in mapping.items()}, index=rows["event_id"])
+    frame = frame[np.isfinite(frame.to_numpy()).all(axis=1)]
+    if template == "lead_braking":
+        frame = frame[frame["lead_decel"] > 0.1]
+    return frame
+
+
+def _cluster(values: pd.DataFrame, max_clusters: int, min_events: int,
+             seed: int) -> np.ndarray:
+    from sklearn.mixture import GaussianMixture
+    from sklearn.preprocessing import StandardScaler
+
+    x = StandardScaler().fit_transform(values.to_numpy())
+    best, labels = np.inf, np.zeros(len(values), dtype=int)
+    for k in range(1, max(1, min(max_clusters, len(values) // min_events)) + 1):
+        model = GaussianMixture(k, covariance_type="diag", random_state=seed, reg_covar=1e-3)
+        model.fit(x)
+        bic = model.bic(x)
+        if bic < best:
+            best, labels = bic, model.predict(x)
+    return labels
+
+
+def _limits(template: str, parameter: str, odd: Any, attribute: str | None,
+            observed: np.ndarray) -> tuple[float, float]:
+    from safety_val.sim.templates import get_template
+
+    info = get_template(template).parameters[parameter]
+    lo, hi = float(info.lower), float(info.upper)
+    if attribute is not None:
+        a = odd.attribute(attribute)
+        lo, hi = max(lo, float(a.range[0])), min(hi, float(a.range[1]))
+    span = float(observed.max() - observed.min())
+    pad = max(0.1 * span, 0.05 * max(abs(float(observed.max())), 1.0))
+    lo = max(lo, float(observed.min()) - pad)
+    hi = min(hi, float(observed.max()) + pad)
+    if lo >= hi:
+        raise ValidationError("observed values outside the ODD", field=parameter,
+                              value=(float(observed.min()), float(observed.max())),
+                              expected=f"values within {attribute}")
+    return round(lo, 4), round(hi, 4)
+
+
+def candidate_scenarios(
+    events: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    odd: str | Path,
+    min_events: int = 10,
+    max_clusters: int = 3,
+    seed: SeedLike = None,
+    ttc_threshold: float = 1.0,
+) -> list[CandidateScenario]:
+    """Cluster NG events and write one candidate logical scenario per cluster.
+
+    Parameters
+    ----------
+    events
+        NG events (see :data:`~traffic_ai.random_testing.events.EVENT_COLUMNS`).
+    out_dir
+        Folder for the scenario YAML files.
+    odd
+        The ODD file the candidates must lie in (e.g. ``scenarios/odd/urban.yaml``).
+    min_events
+        Smallest cluster that becomes a scenario (at least 10: distributions are fitted).
+    max_clusters
+        Most mixture components per template.
+    seed
+        Seed of the clustering.
+    ttc_threshold
+        Limit state of the candidates: ``min(min_ttc, 10) - ttc_threshold``.
+
+    Returns
+    -------
+    list of CandidateScenario
+        Each file loads with :func:`safety_val.load_scenario`.
+
+    Raises
+    ------
+    ValidationError
+        ``min_events < 10`` or an ODD file that does not load.
+    """
+    from safety_val import load_odd, load_scenario
+    from safety_val.formats.fit import fit_parameters
+
+    if min_events < 10:
+        raise ValidationError("must be >= 10 (distributions are fitted)", field="min_events",
+                              value=min_events)
+    odd_path = Path(odd).resolve()
+    odd_model = load_odd(odd_path)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = as_generator(seed)
+    candidates: list[CandidateScenario] = []
+    for template, mapping in TEMPLATE_MAPPING.items():
+        values = template_values(events, template)
+        if len(values) < min_events:
+            continue
+        labels = _cluster(values, max_clusters, min_events, derive_seed(rng))
+        for label in np.unique(labels):
+            members = values[labels == label]
+            if len(members) < min_events:
+                continue
+            name = f"mined_{template}_{len(candidates) + 1}"
+            bounds = {p: _limits(template, p, odd_model, mapping[p][1], members[p].to_numpy())
+                      for p in mapping}
+            clipped = members.clip(lower=pd.Series({p: b[0] for p, b in bounds.items()}),
+                                   upper=pd.Series({p: b[1] for p, b in bounds.items()}),
+                                   axis=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = fit_parameters(clipped.reset_index(drop=True), list(mapping),
+                                     families=["Normal", "LogNormal", "Uniform", "Gamma"],
+                                     units={p: u for p, (_, _, u) in mapping.items()},
+                                     seed=derive_seed(rng))
+            parameters = []
+            for entry in fit.parameters:
+                p = entry["name"]
+                item: dict[str, Any] = {"name": p, "unit": entry["unit"]}
+                if mapping[p][1] is not None:
+                    item["odd"] = mapping[p][1]
+                item["distribution"] = entry["distribution"]
+                item["bounds"] = list(bounds[p])
+                item["description"] = f"from {len(members)} NG events ({mapping[p][0]})"
+                parameters.append(item)
+            fixed: dict[str, float] = {"lane_width": 3.2}
+            if template == "lead_braking":
+                brake = events.set_index("event_id").loc[members.index, "brake_time"]
+                fixed["lead_brake_time"] = float(np.nanmedian(brake)) if brake.notna().any() \
+                    else 2.0
+            path = folder / f"{name}.yaml"
+            document = {"scenario": {
+                "name": name,
+                "description": (f"Candidate mined from {len(members)} NG events of SUMO random "
+                                f"testing, mapped onto the {template} template."),
+                "odd": os.path.relpath(odd_path, folder.resolve()),
+                "simulator": "builtin",
+                "template": template,
+                "references": ["safety-val traffic random-test (discrete space)"],
+                "parameters": parameters,
+                "fixed": fixed,
+                "kpis": _KPIS,
+                "limit_state": {
+                    "expression": f"min(min_ttc, 10) - {ttc_threshold}",
+                    "description": f"failure when the minimum TTC drops below {ttc_threshold} s",
+                },
+                "simulation": {"dt": 0.01, "duration": 20.0},
+            }}
+            atomic_write_text(path, yaml.safe_dump(document, sort_keys=False, width=100))
+            load_scenario(path)  # refuse to hand out a candidate that does not validate
+            candidates.append(CandidateScenario(name, template, path, tuple(members.index)))
+    return candidates

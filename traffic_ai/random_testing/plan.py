@@ -1,0 +1,240 @@
+"""Plan a random test: demand per time window, then seeds x windows x regions instances.
+
+:func:`plan_random_test` builds the demand of every time window (from the traffic
+model's forecast with ``routeSampler``, GEH-checked, or from random trips with a
+time-of-day profile when no model is given) and one
+:class:`~traffic_ai.random_testing.runner.InstanceSpec` per seed, window and network
+region. :func:`random_test` runs the plan and writes everything to one folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from safety_val._io import atomic_write_text
+from safety_val.errors import ValidationError
+from traffic_ai.random_testing.demand import Demand, check_demand, random_demand, sample_routes
+from traffic_ai.random_testing.geh import GehResult
+from traffic_ai.random_testing.runner import InstanceSpec, RandomTestResult, run_random_test
+
+__all__ = ["RandomTestPlan", "network_regions", "plan_random_test", "random_test"]
+
+
+@dataclass
+class RandomTestPlan:
+    """Instances of a random test and the check of their demand.
+
+    Attributes
+    ----------
+    specs
+        One instance per seed, window and region.
+    demands
+        The demand of each window.
+    geh
+        GEH of the simulated against the forecast volumes (``None`` without a model).
+    """
+
+    specs: list[InstanceSpec]
+    demands: list[Demand]
+    geh: GehResult | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def network_regions(network: str | Path, count: int) -> list[tuple[float, float, float, float]]:
+    """Split the network's bounding box into ``count`` vertical strips of equal width."""
+    from sumolib.net import readNet
+
+    if count < 1:
+        raise ValidationError("must be >= 1", field="regions", value=count)
+    x0, y0, x1, y1 = (float(v) for v in readNet(str(network)).getBoundary())
+    edges = np.linspace(x0, x1, count + 1)
+    return [(float(edges[i]), y0, float(edges[i + 1]), y1) for i in range(count)]
+
+
+def plan_random_test(
+    network: str | Path,
+    out_dir: str | Path,
+    *,
+    egos: int = 100,
+    hours: float = 1.0,
+    model: str | Path | None = None,
+    start: str | pd.Timestamp = "2024-01-03 08:00",
+    seeds: int = 1,
+    window_minutes: float = 15.0,
+    regions: int = 1,
+    policy: Any = "reference",
+    vtypes: str | Path | None = None,
+    peak_vehicles_per_hour: float = 3000.0,
+    check: bool = True,
+) -> RandomTestPlan:
+    """Build the demand of every window and the instances of a random test.
+
+    Parameters
+    ----------
+    network
+        The SUMO network (``.net.xml``).
+    out_dir
+        Folder of the run (demand files under ``demand/``).
+    egos
+        Egos per instance.
+    hours
+        Simulated time per seed and region (h), cut into windows.
+    model
+        A trained traffic model folder; ``None``: random trips with a time-of-day profile.
+    start
+        Wall-clock start of the first window (time of day of the demand).
+    seeds, window_minutes, regions
+        Instances are seeds x windows x regions.
+    policy
+        The ADS under test (see :func:`~traffic_ai.random_testing.egos.resolve_policy`).
+    vtypes
+        Additional file with the ``traffic`` vTypeDistribution (e.g. from
+        :func:`~traffic_ai.random_testing.calibration.vtype_distribution`).
+    peak_vehicles_per_hour
+        Demand level without a model.
+    check
+        With a model: simulate each window's demand and compare with GEH.
+
+    Returns
+    -------
+    RandomTestPlan
+
+    Raises
+    ------
+    ValidationError
+        Bad sizes, or a model trained on another network (from
+        :func:`traffic_ai.forecasting.forecast`).
+    """
+    network = Path(network)
+    if not network.is_file():
+        raise ValidationError("network file not found", file=network, field="network")
+    for name, value in (("egos", egos), ("seeds", seeds), ("regions", regions)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError("must be an int >= 1", field=name, value=value)
+    if not hours > 0 or not window_minutes > 0:
+        raise ValidationError("must be > 0", field="hours / window_minutes",
+                              value=(hours, window_minutes))
+    folder = Path(out_dir)
+    first = pd.Timestamp(start)
+    windows = int(np.ceil(hours * 60.0 / window_minutes - 1e-9))
+    length = hours * 3600.0 / windows
+    forecast_table = None
+    if model is not None:
+        from traffic_ai.forecasting import forecast
+
+        forecast_table = forecast(model, network, first, hours)
+    demands: list[Demand] = []
+    geh_tables = []
+    for w in range(windows):
+        begin = first + pd.Timedelta(seconds=w * length)
+        target = folder / "demand" / f"w{w}"
+        if forecast_table is not None:
+            times = pd.to_datetime(forecast_table["time"])
+            part = forecast_table[(times >= begin) & (times < begin + pd.Timedelta(seconds=length))]
+            demand = sample_routes(network, part, target, seed=w)
+            if check:
+                result = check_demand(network, demand, part, target, seed=w,
+                                      additional=Path(vtypes) if vtypes else None)
+                geh_tables.append(result.table.assign(window=w))
+        else:
+            hour = begin.hour + begin.minute / 60.0
+            demand = random_demand(network, target, hours=length / 3600.0, seed=w,
+                                   start_hour=hour, peak_vehicles_per_hour=peak_vehicles_per_hour)
+        demands.append(demand)
+    boxes: list[tuple[float, float, float, float] | None] = (
+        [None] if regions == 1 else list(network_regions(network, regions)))
+    specs = []
+    for seed in range(seeds):
+        for w, demand in enumerate(demands):
+            for r, box in enumerate(boxes):
+                specs.append(InstanceSpec(
+                    f"s{seed}w{w}r{r}", str(network), str(demand.routes), demand.duration, egos,
+                    1000 * seed + w, str(folder), policy=policy,
+                    vtypes=str(vtypes) if vtypes else None, region=box,
+                    window=str(pd.Timestamp(first + pd.Timedelta(seconds=w * length))),
+                ))
+    geh = None
+    if geh_tables:
+        from traffic_ai.random_testing.geh import GehResult as _Geh
+
+        table = pd.concat(geh_tables, ignore_index=True)
+        geh = _Geh(table, float(np.mean(table["geh"].to_numpy() < 5.0)))
+    return RandomTestPlan(specs, demands, geh)
+
+
+def random_test(
+    network: str | Path,
+    out_dir: str | Path,
+    *,
+    executor: Any = None,
+    progress: Callable[[float, float], None] | None = None,
+    odd: str | Path | None = None,
+    max_xosc: int = 50,
+    seed: int = 0,
+    **options: Any,
+) -> tuple[RandomTestPlan, RandomTestResult, list[Any]]:
+    """Plan, run and save a random test; mine candidate scenarios; export replays.
+
+    Writes to ``out_dir``: ``events.parquet``, ``states.parquet``, ``instances.parquet``,
+    ``ego_errors.parquet``, ``rates.csv``, ``summary.json``, ``xosc/<event>.xosc`` (the
+    most severe ``max_xosc`` events with states) and ``candidates/*.yaml``.
+
+    Parameters
+    ----------
+    network, out_dir
+        The SUMO network and the output folder.
+    executor
+        Where the instances run (default serial).
+    progress
+        ``(simulated s done, total)`` as instances finish.
+    odd
+        ODD of the candidate scenarios (default ``scenarios/odd/urban.yaml`` of the
+        source tree); candidates are skipped when it is not found.
+    max_xosc
+        Most events exported as OpenSCENARIO.
+    seed
+        Seed of the clustering.
+    **options
+        Passed to :func:`plan_random_test`.
+
+    Returns
+    -------
+    (RandomTestPlan, RandomTestResult, list of CandidateScenario)
+    """
+    from traffic_ai.random_testing.events import SEVERITY
+    from traffic_ai.random_testing.mining import candidate_scenarios
+    from traffic_ai.random_testing.replay import export_xosc
+
+    folder = Path(out_dir)
+    plan = plan_random_test(network, folder, **options)
+    result = run_random_test(plan.specs, executor=executor, progress=progress)
+    result.save(folder)
+    events = result.events
+    if len(events):
+        ranked = events[events["has_states"].astype(bool)].assign(
+            severity=events["event_type"].map(SEVERITY)).sort_values(
+            ["severity", "min_ttc"], ascending=[False, True]).head(max_xosc)
+        for row in ranked.to_dict("records"):
+            export_xosc({str(k): v for k, v in row.items()}, result.states,
+                        folder / "xosc" / f"{row['event_id']}.xosc")
+    odd_path = Path(odd) if odd else Path(__file__).resolve().parents[2] / "scenarios" / "odd" \
+        / "urban.yaml"
+    candidates = (candidate_scenarios(events, folder / "candidates", odd=odd_path, seed=seed)
+                  if odd_path.is_file() and len(events) else [])
+    summary = {
+        "network": str(network), "instances": len(plan.specs),
+        "instances_ok": int((result.instances["status"] == "ok").sum()),
+        "distance_km": result.distance_km, "ego_hours": result.ego_hours,
+        "events": len(events), "geh": plan.geh.to_dict() if plan.geh else None,
+        "rates": result.rates.to_dict("records"),
+        "candidates": [str(c.path) for c in candidates],
+    }
+    atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2, default=str))
+    return plan, result, candidates

@@ -1,0 +1,191 @@
+"""Replay NG event records: as OpenSCENARIO trajectories, or in the built-in simulator.
+
+:func:`export_xosc` writes one event as an ASAM OpenSCENARIO 1.x file (built with
+:mod:`scenariogeneration`): the ego and the other vehicle start where they were at the
+beginning of the record and follow their recorded trajectories
+(``FollowTrajectoryAction`` with a timed ``Polyline`` in world coordinates of the SUMO
+network; the road is referenced as ``<network>.xodr``, which SUMO's ``netconvert
+--opendrive-output`` writes for the network). Positions are the centres of the
+vehicles (SUMO reports the front bumper), headings are converted from SUMO's compass
+angle (degrees clockwise from north) to OpenSCENARIO's (radians counter-clockwise
+from ``x``).
+
+:func:`resimulate` maps events onto their built-in template
+(:func:`concrete_values`) and runs them in the built-in simulator with the reference
+ADS, so an event found in traffic becomes a concrete scenario of the continuous space.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scenariogeneration import xosc
+
+from safety_val._io import atomic_write_text
+from safety_val.errors import ValidationError
+
+__all__ = ["concrete_values", "export_xosc", "resimulate"]
+
+CAR_HEIGHT = 1.5
+CAR_WIDTH = 1.8
+
+
+def _vehicle(name: str, length: float) -> xosc.Vehicle:
+    box = xosc.BoundingBox(CAR_WIDTH, length, CAR_HEIGHT, 0.0, 0.0, CAR_HEIGHT / 2)
+    front = xosc.Axle(0.5, 0.65, 1.55, 0.3 * length, 0.325)
+    rear = xosc.Axle(0.0, 0.65, 1.55, -0.3 * length, 0.325)
+    return xosc.Vehicle(name, xosc.VehicleCategory.car, box, front, rear, 70.0, 10.0, 15.0)
+
+
+def _centre(row: Any) -> xosc.WorldPosition:
+    angle = math.radians(float(row.angle))
+    x = float(row.x) - 0.5 * float(row.length) * math.sin(angle)
+    y = float(row.y) - 0.5 * float(row.length) * math.cos(angle)
+    heading = math.radians(90.0 - float(row.angle)) % (2.0 * math.pi)
+    return xosc.WorldPosition(x, y, 0.0, heading, 0.0, 0.0)
+
+
+def _trigger(name: str, time: float, point: str = "start") -> xosc.ValueTrigger:
+    return xosc.ValueTrigger(name, 0.0, xosc.ConditionEdge.rising,
+                             xosc.SimulationTimeCondition(time, xosc.Rule.greaterThan),
+                             triggeringpoint=point)
+
+
+def export_xosc(event: Mapping[Any, Any], states: pd.DataFrame, path: str | Path, *,
+                roadfile: str = "network.xodr") -> Path:
+    """Write one event record as a replayable OpenSCENARIO file.
+
+    Parameters
+    ----------
+    event
+        One row of the events table (``event_id``, ``event_type``, ...).
+    states
+        The event's states (``STATE_COLUMNS``).
+    path
+        The ``.xosc`` file to write.
+    roadfile
+        OpenDRIVE file of the network, referenced from the scenario.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValidationError
+        When the event has no recorded states (SSM-only events).
+    """
+    own = states[states["event_id"] == event["event_id"]].sort_values("t")
+    if own.empty:
+        raise ValidationError("the event has no recorded states to replay", field="event_id",
+                              value=event["event_id"])
+    t0 = float(own["t"].min())
+    entities = xosc.Entities()
+    init = xosc.Init()
+    act = xosc.Act("replay", _trigger("replay_start", 0.0))
+    names = {"ego": "Ego", "other": "Other"}
+    for role, track in own.groupby("role", sort=True):
+        name = names.get(str(role), str(role))
+        first = next(track.itertuples(index=False))
+        entities.add_scenario_object(name, _vehicle(name, float(first.length)))
+        init.add_init_action(name, xosc.TeleportAction(_centre(first)))
+        init.add_init_action(name, xosc.AbsoluteSpeedAction(
+            float(first.speed), xosc.TransitionDynamics(xosc.DynamicsShapes.step,
+                                                        xosc.DynamicsDimension.time, 0.0)))
+        times = [round(float(t) - t0, 4) for t in track["t"]]
+        positions = [_centre(row) for row in track.itertuples(index=False)]
+        trajectory = xosc.Trajectory(f"{name}_recorded", False)
+        trajectory.add_shape(xosc.Polyline(times, positions))
+        event_ = xosc.Event(f"{name}_follow", xosc.Priority.parallel)
+        event_.add_action(f"{name}_follow", xosc.FollowTrajectoryAction(
+            trajectory, xosc.FollowingMode.position, xosc.ReferenceContext.absolute, 1.0, 0.0))
+        event_.add_trigger(_trigger(f"{name}_follow_start", 0.0))
+        maneuver = xosc.Maneuver(f"{name}_maneuver")
+        maneuver.add_event(event_)
+        group = xosc.ManeuverGroup(f"{name}_group")
+        group.add_actor(name)
+        group.add_maneuver(maneuver)
+        act.add_maneuver_group(group)
+    story = xosc.Story("replay_story")
+    story.add_act(act)
+    duration = float(own["t"].max()) - t0
+    storyboard = xosc.StoryBoard(init, _trigger("end_of_replay", duration, "stop"))
+    storyboard.add_story(story)
+    parameters = xosc.ParameterDeclarations()
+    scenario = xosc.Scenario(
+        f"{event['event_id']}: {event['event_type']} (SUMO random test)", "safety-val",
+        parameters, entities, storyboard, xosc.RoadNetwork(roadfile=roadfile), xosc.Catalog(),
+        osc_minor_version=0,
+    )
+    element = scenario.get_element()
+    ET.indent(element, space="  ")
+    text = '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(element, encoding="unicode")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, text + "\n")
+    return out
+
+
+def concrete_values(event: Mapping[Any, Any]) -> tuple[str, dict[str, float]]:
+    """The built-in template and concrete inputs of an event (empty template if none).
+
+    ``lead_braking``: ego and lead speeds and bumper gap at the start of the record,
+    the lead's largest deceleration (at least 0.1 m/s²) and when it began braking.
+    ``cut_in``: ego and cutting-in speeds and gap at the start of the record, the
+    largest lateral closing speed; the lane change starts at once.
+    """
+    template = str(event.get("template", "") or "")
+
+    def num(key: str, default: float) -> float:
+        value = float(event.get(key, np.nan))
+        return default if not np.isfinite(value) else value
+
+    common = {"ego_speed": max(num("ego_speed_0", 0.0), 0.0), "lane_width": 3.2}
+    if template == "lead_braking":
+        return template, {**common, "lead_speed": max(num("other_speed_0", 0.0), 0.0),
+                          "initial_gap": max(num("gap_0", 0.0), 0.0),
+                          "lead_decel": float(np.clip(num("other_decel", 0.1), 0.1, 10.0)),
+                          "lead_brake_time": max(num("brake_time", 0.0), 0.0)}
+    if template == "cut_in":
+        return template, {**common, "cut_in_speed": max(num("other_speed_0", 0.0), 0.0),
+                          "cut_in_gap": float(np.clip(num("gap_0", 0.0), -50.0, 300.0)),
+                          "cut_in_lateral_speed": float(np.clip(num("lateral_speed", 1.0),
+                                                                0.1, 5.0)),
+                          "cut_in_start_time": 0.0}
+    return "", {}
+
+
+def resimulate(events: pd.DataFrame, *, duration: float = 10.0, dt: float = 0.01) -> pd.DataFrame:
+    """Run the events that map onto a template in the built-in simulator.
+
+    Returns
+    -------
+    DataFrame
+        One row per mapped event: ``event_id``, ``template``, the concrete inputs and
+        the simulator's KPIs and ``status``.
+    """
+    from safety_val.backends.builtin import BuiltinSimulator
+
+    mapped: dict[str, list[dict[str, Any]]] = {}
+    for record in events.to_dict("records"):
+        row = {str(k): v for k, v in record.items()}
+        template, values = concrete_values(row)
+        if template:
+            mapped.setdefault(template, []).append({"event_id": row["event_id"], **values})
+    frames = []
+    for template, rows in mapped.items():
+        batch = pd.DataFrame(rows)
+        simulator = BuiltinSimulator(template, dt=dt, duration=duration)
+        out = simulator.run(batch.drop(columns=["event_id"]).assign(
+            scenario_id=batch["event_id"]))
+        out = out.drop(columns=["scenario_id"], errors="ignore")
+        frames.append(pd.concat([batch[["event_id"]].assign(template=template),
+                                 out.reset_index(drop=True)], axis=1))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["event_id", "template"])
