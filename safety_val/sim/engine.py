@@ -312,7 +312,7 @@ class _Engine:
         hidden |= ~available[:, None]
         measurement = measure(
             gap, dy, dvx, dvy, self.sensor.take(index), self.keys[index],
-            step // period_steps, hidden,
+            step // period_steps, hidden, self.target_half_width[index],
         )
         tracks, a_cmd = decide(
             self.tracks.take(index), measurement, self.ads.take(index),

@@ -168,6 +168,7 @@ def measure(
     keys: npt.NDArray[np.uint64],
     cycle: int,
     hidden: BoolArray | None = None,
+    half_width: FloatArray | float = 0.0,
 ) -> Measurement:
     """Detect and measure every target once, shape ``(n, targets)``.
 
@@ -183,6 +184,9 @@ def measure(
         Sensor-cycle counter, the counter of the random numbers.
     hidden
         Targets occluded by the scenery this cycle, or ``None``.
+    half_width
+        Half widths of the targets (m), broadcastable to ``(n, targets)``: a target is in
+        the field of view when any part of its width is.
 
     Returns
     -------
@@ -190,8 +194,9 @@ def measure(
 
     Notes
     -----
-    A target is visible when it is ahead (``gap > 0``), inside the field of view
-    (``|dy| <= gap tan(fov/2)``), within the effective range
+    A target is visible when it is ahead (``gap > 0``), inside the field of view with
+    its nearest side (``max(|dy| - w/2, 0) <= gap tan(fov/2)``, so a car close ahead
+    whose centre lies just outside the cone is still seen), within the effective range
     (``r = sqrt(gap^2 + dy^2) <= R``) and not hidden; it is detected with
     probability :func:`detection_probability`. Measurements add independent
     Gaussian noise: ``sigma_gap = s_d + s_rel r``, ``sigma_dy = s_y``,
@@ -202,7 +207,7 @@ def measure(
     m = gap.shape[1]
     r = np.hypot(gap, dy)
     visible = gap > 0.0
-    visible &= np.abs(dy) <= gap * settings.tan_half_fov
+    visible &= np.maximum(np.abs(dy) - half_width, 0.0) <= gap * settings.tan_half_fov
     if hidden is not None:
         visible &= ~hidden
     p = detection_probability(

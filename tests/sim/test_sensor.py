@@ -83,6 +83,23 @@ def test_out_of_field_of_view_is_never_detected() -> None:
     assert not m.detected.any()
 
 
+def test_a_car_whose_side_is_in_the_field_of_view_is_seen() -> None:
+    """Cut-in at close range: centre 2.95 m to the side at 5 m, just outside the 30 deg half
+    cone (5 tan 30 = 2.89 m), but its near side (0.9 m closer) inside it."""
+    gap = np.full((N, 1), 5.0)
+    dy = np.full((N, 1), 2.95)
+    zeros = np.zeros((N, 1))
+    keys = rng.scenario_keys(np.arange(N))
+    centre_only = measure(gap, dy, zeros, zeros, _settings(), keys, cycle=0)
+    with_width = measure(gap, dy, zeros, zeros, _settings(), keys, cycle=0, half_width=0.9)
+    assert not centre_only.detected.any()
+    assert with_width.detected.mean() > 0.9
+    # a car whose near side is also beyond the cone edge stays unseen
+    far = measure(gap, np.full((N, 1), 3.0 + 0.9), zeros, zeros, _settings(), keys, cycle=0,
+                  half_width=0.9)
+    assert not far.detected.any()
+
+
 def test_uniforms_are_uniform_and_streams_independent() -> None:
     keys = rng.scenario_keys(np.arange(N))
     u = rng.uniform(keys, 0, 0)
