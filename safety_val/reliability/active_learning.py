@@ -166,6 +166,15 @@ def run(
     *Space.* Work is done in standard normal space :math:`u = T(x)`; the simulator sees
     :math:`x = T^{-1}(u)`.
 
+    *Discrete inputs.* A discrete input (a category, a count) occupies fixed intervals of
+    its standard coordinate, so the limit state is a step function of it. The surrogate
+    sees every point with its discrete coordinates snapped to the conditional median of
+    their value's interval (training and prediction; this leaves :math:`g` unchanged),
+    the design-point search keeps a discrete coordinate inside its value's interval, and
+    each rescan also runs the leading design point (scaled by 0, 1/2 and 1) with each
+    discrete input switched to each of its other values: a failure region reachable only
+    at a rare value is otherwise invisible to both the surrogate and the checks.
+
     *Surrogate.* A Gaussian process :math:`\hat g(u) \sim \mathcal N(\mu(u), \sigma^2(u))`
     (linear trend + anisotropic Matérn-5/2, see
     :class:`~safety_val.reliability._surrogate.GaussianProcessSurrogate`), refitted after
@@ -335,6 +344,74 @@ def _check_options(**options: Any) -> dict[str, Any]:
     return options
 
 
+class _LevelSurrogate:
+    r"""The Gaussian process seen through the discrete inputs' values.
+
+    A discrete input maps whole intervals of its standard coordinate :math:`u_j` to one
+    value, so :math:`g(T^{-1}(u))` is a step function of :math:`u_j`, which a stationary
+    Gaussian process cannot represent: it smooths the step, misplaces it and, away from
+    the runs, is confidently wrong about a value it has not seen. Every point is
+    therefore snapped to the conditional median of its value's interval before it
+    reaches the process (training and prediction), which leaves :math:`g` unchanged
+    (:math:`T^{-1}` maps the whole interval to the same value) and makes the process
+    interpolate between values only; the mean's gradient along a snapped coordinate is
+    0. Without discrete inputs this is the process itself.
+    """
+
+    def __init__(self, surrogate: GaussianProcessSurrogate,
+                 levels: dict[int, tuple[_Array, _Array]]) -> None:
+        self.inner = surrogate
+        self.levels = levels
+
+    def snap(self, u: _Array) -> _Array:
+        """``u`` with each discrete coordinate at its value's conditional median."""
+        if not self.levels:
+            return u
+        u = np.array(u, dtype=float)
+        for j, (boundaries, medians) in self.levels.items():
+            u[:, j] = medians[np.searchsorted(boundaries, u[:, j], side="left")]
+        return u
+
+    @property
+    def gp_(self) -> Any:
+        """The fitted process (``None`` before :meth:`fit`)."""
+        return self.inner.gp_
+
+    @property
+    def y_(self) -> _Array:
+        """The training responses."""
+        return np.asarray(self.inner.y_)
+
+    def fit(self, u: _Array, g: _Array) -> _LevelSurrogate:
+        """Fit on the snapped points."""
+        self.inner.fit(self.snap(u), g)
+        return self
+
+    def predict(self, u: _Array) -> tuple[_Array, _Array]:
+        """Mean and standard deviation at the snapped points."""
+        return self.inner.predict(self.snap(u))
+
+    def predict_mean(self, u: _Array) -> _Array:
+        """Mean at the snapped points."""
+        return self.inner.predict_mean(self.snap(u))
+
+    def mean_and_gradient(self, u: _Array) -> tuple[_Array, _Array]:
+        """Mean and gradient at the snapped points (0 along the discrete coordinates)."""
+        mean, gradient = self.inner.mean_and_gradient(self.snap(u))
+        if self.levels:
+            gradient = np.array(gradient, dtype=float)
+            gradient[:, list(self.levels)] = 0.0
+        return mean, gradient
+
+    def loo_q2(self) -> float:
+        """Leave-one-out predictivity of the process."""
+        return self.inner.loo_q2()
+
+    def describe(self) -> str:
+        """The fitted kernel, in words."""
+        return self.inner.describe()
+
+
 class _ActiveLearning:
     """One run of method ``"ak"`` (the state machine behind :func:`run`)."""
 
@@ -375,7 +452,10 @@ class _ActiveLearning:
         self.defensive = float(defensive)
         self.max_exploration_rounds = int(max_exploration_rounds)
         self.patience = int(patience)
-        self.surrogate = GaussianProcessSurrogate(self.d, random_state=derive_seed(rng))
+        self.surrogate = _LevelSurrogate(
+            GaussianProcessSurrogate(self.d, random_state=derive_seed(rng)),
+            model.discrete_levels(),
+        )
         self.budget_hit = False
 
     # ------------------------------------------------------------------ evaluation
@@ -507,8 +587,9 @@ class _ActiveLearning:
 
         ``max(8, d + 2)`` directions (rounded up to whole batches), greedily spread on the
         sphere away from the known design points and the failing runs, are run at radius
-        :math:`\beta_\mathrm{min} + 1`. They join the training set; returns a description
-        when one of them fails where the surrogate predicted safety (else ``""``).
+        :math:`\beta_\mathrm{min} + 1`, with the discrete-value probes of
+        :meth:`_level_probes`. They join the training set; returns a description when one
+        of them fails where the surrogate predicted safety (else ``""``).
         """
         betas = [float(np.linalg.norm(m)) for m in state.modes]
         beta_min = min(betas)
@@ -531,7 +612,8 @@ class _ActiveLearning:
             index = int(np.argmin(nearest))
             chosen.append(index)
             nearest = np.maximum(nearest, candidates @ candidates[index])
-        points = candidates[chosen] * radius
+        points = np.vstack([candidates[chosen] * radius, self._level_probes(state)])
+        n_probe = len(points)
         predicted = self.surrogate.predict_mean(points)
         n_surprise = n_run = 0
         for start in range(0, n_probe, k):  # batches of batch_size, like the learning rounds
@@ -540,8 +622,44 @@ class _ActiveLearning:
             n_surprise += int(np.sum((g <= 0) & (predicted[start : start + len(g)] > 0)))
             n_run += len(g)
         if n_surprise:
-            return f"{n_surprise} of {n_run} runs at radius {radius:.2f}"
+            return f"{n_surprise} of {n_run} rescan runs (radius {radius:.2f} and discrete values)"
         return ""
+
+    def _level_probes(self, state: _State) -> _Array:
+        r"""Runs that switch each discrete input to each of its other values.
+
+        A discrete input is a step function of its standard coordinate: its values occupy
+        fixed intervals of :math:`u_j`, and a failure region may exist at one value only
+        (a rare category). A stationary Gaussian process extrapolates smoothly across the
+        steps, so it can be confident about a value it has never run; random directions
+        rarely combine a rare value with the continuous coordinates that matter. So for
+        the leading design point :math:`u^*` and every discrete input :math:`j` (at most
+        10 values), the points :math:`t\,u^*` (:math:`t \in \{0, \tfrac12, 1\}`) with
+        :math:`u_j` set to each value's conditional median other than the one of
+        :math:`u^*_j` are run, unless already in the training set.
+        """
+        levels = self.model.discrete_levels()
+        if not levels or not state.modes:
+            return np.empty((0, self.d))
+        design = state.modes[0]
+        own_median = self.model.to_standard(self.model.to_physical(design[None, :]))[0]
+        probes: list[_Array] = []
+        for j, (_, medians) in levels.items():
+            own = int(np.argmin(np.abs(medians - own_median[j])))
+            for level, median in enumerate(medians):
+                if level == own:
+                    continue
+                for t in (0.0, 0.5, 1.0):
+                    point = t * design
+                    point[j] = median
+                    probes.append(point)
+        if not probes:
+            return np.empty((0, self.d))
+        points = np.unique(np.round(np.asarray(probes), 12), axis=0)
+        distance = np.min(
+            np.linalg.norm(points[:, None, :] - state.u[None, :, :], axis=2), axis=1
+        ) if len(state.u) else np.full(len(points), np.inf)
+        return np.asarray(points[distance > 1e-9])
 
     def _directions(self, state: _State, n: int) -> _Array:
         directions = self.rng.standard_normal((n, self.d))
@@ -598,9 +716,21 @@ class _ActiveLearning:
         return kept[: self.max_modes]
 
     def _local_design_point(self, start: _Array) -> _Array:
-        r""":math:`\min \lVert u \rVert^2` s.t. :math:`\mu(u) \le 0` from ``start``."""
+        r""":math:`\min \lVert u \rVert^2` s.t. :math:`\mu(u) \le 0` from ``start``.
+
+        A discrete coordinate stays in the interval of its value at ``start`` (the mean
+        does not depend on where in it), starting from the point of it closest to 0.
+        """
         surrogate = self.surrogate
         scale = max(1e-12, float(np.std(surrogate.y_)))
+        bounds: list[tuple[float | None, float | None]] = [(None, None)] * self.d
+        start = np.array(start, dtype=float)
+        for j, (boundaries, _) in surrogate.levels.items():
+            level = int(np.searchsorted(boundaries, start[j], side="left"))
+            low = float(boundaries[level - 1]) + 1e-9 if level > 0 else -math.inf
+            high = float(boundaries[level]) if level < len(boundaries) else math.inf
+            start[j] = min(max(0.0, low), high)
+            bounds[j] = (None if math.isinf(low) else low, None if math.isinf(high) else high)
 
         def constraint(u: _Array) -> float:
             return float(-surrogate.mean_and_gradient(u[None, :])[0][0] / scale)
@@ -613,6 +743,7 @@ class _ActiveLearning:
             start,
             jac=lambda u: u,
             constraints=[{"type": "ineq", "fun": constraint, "jac": constraint_gradient}],
+            bounds=bounds if surrogate.levels else None,
             method="SLSQP",
             options={"maxiter": 100, "ftol": 1e-8},
         )

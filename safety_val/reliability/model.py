@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import openturns as ot
 import pandas as pd
+from scipy import stats
 
 from safety_val.errors import SimulationError, ValidationError
 from safety_val.execution.base import Executor
@@ -177,6 +178,7 @@ class LimitStateModel:
         self.callback_error: BaseException | None = None
         self._transformation: ot.Function | None = None
         self._inverse_transformation: ot.Function | None = None
+        self._raw_inverse: ot.Function | None = None
         self._probe()
 
     # ------------------------------------------------------------------ set-up
@@ -453,22 +455,138 @@ class LimitStateModel:
 
     @property
     def inverse_transformation(self) -> ot.Function:
-        r"""The inverse transformation :math:`T^{-1}: u \mapsto x`."""
+        r"""The inverse transformation :math:`T^{-1}: u \mapsto x` (that of :meth:`to_physical`).
+
+        With discrete marginals it is :meth:`to_physical` wrapped as an OpenTURNS function
+        (see there why OpenTURNS' own transformation is not used for them).
+        """
         if self._inverse_transformation is None:
-            self._inverse_transformation = (
-                self.distribution.getInverseIsoProbabilisticTransformation()
-            )
+            if self.has_discrete_marginals:
+                d = self.dimension
+                self._inverse_transformation = ot.Function(ot.PythonFunction(
+                    d, d, func_sample=lambda u: self.to_physical(np.asarray(u, dtype=float))
+                ))
+            else:
+                self._inverse_transformation = self._openturns_inverse()
         return self._inverse_transformation
 
+    def _openturns_inverse(self) -> ot.Function:
+        if self._raw_inverse is None:
+            self._raw_inverse = self.distribution.getInverseIsoProbabilisticTransformation()
+        return self._raw_inverse
+
     def to_standard(self, x: Any) -> _Array:
-        """Map physical points ``(n, d)`` to standard normal space."""
+        r"""Map physical points ``(n, d)`` to standard normal space.
+
+        A discrete marginal (independent or normal copula, whose normal score is then
+        :math:`(L u)_j`, see :meth:`_discrete_quantile_map`) maps each of its values
+        :math:`x_k` to the whole interval :math:`(\Phi^{-1}(F(x_k^-)), \Phi^{-1}(F(x_k))]`
+        of that score; the point returned is its conditional median
+        :math:`\Phi^{-1}\big((F(x_k^-) + F(x_k))/2\big)`, inside the interval, rather than
+        its upper end (which OpenTURNS' transformation returns: the boundary with the
+        next value, or about 8 for the last one), so that a recorded point reused in
+        standard space (a surrogate's training set, a design point) lies where its value
+        was drawn from.
+        """
         points = np.atleast_2d(np.asarray(x, dtype=float))
-        return np.asarray(self.transformation(ot.Sample(points)), dtype=float)
+        if not len(points):
+            return np.empty((0, self.dimension))
+        u = np.array(self.transformation(ot.Sample(points)), dtype=float)
+        discrete, cholesky = self._discrete_quantile_map()
+        if not discrete:
+            return u
+        z = u if cholesky is None else u @ cholesky.T  # correlated normal scores
+        median = z.copy()
+        for j, marginal in discrete:
+            column = [[float(v)] for v in points[:, j]]
+            upper = np.asarray(marginal.computeCDF(column), dtype=float).ravel()
+            mass = np.asarray(marginal.computePDF(column), dtype=float).ravel()
+            middle = np.clip(upper - 0.5 * mass, 1e-300, 1.0 - 1e-16)
+            median[:, j] = np.where(mass > 0, stats.norm.ppf(middle), z[:, j])
+        if cholesky is not None:
+            median = np.linalg.solve(cholesky, median.T).T
+        # keep the medians only where the inverse transformation maps them back
+        back = self.to_physical(median)
+        columns = [j for j, _ in discrete]
+        same = np.all(np.isclose(back[:, columns], points[:, columns], rtol=0.0, atol=1e-9),
+                      axis=1)
+        u[same] = median[same]
+        return u
+
+    @property
+    def has_discrete_marginals(self) -> bool:
+        """Whether :meth:`to_physical` maps discrete marginals itself (see there)."""
+        return bool(self._discrete_quantile_map()[0])
+
+    def _discrete_marginals(self) -> list[tuple[int, ot.Distribution]]:
+        """``(index, marginal)`` of the discrete marginals (independent copula only)."""
+        if not self.distribution.hasIndependentCopula():
+            return []
+        marginals = (self.distribution.getMarginal(j) for j in range(self.dimension))
+        return [(j, m) for j, m in enumerate(marginals) if m.isDiscrete()]
+
+    def discrete_levels(self, max_levels: int = 10) -> dict[int, tuple[_Array, _Array]]:
+        r"""Where the values of each discrete marginal lie in standard space.
+
+        For each discrete marginal (independent copula) with at most ``max_levels``
+        values :math:`x_1 < \dots < x_L`: the interval boundaries
+        :math:`\Phi^{-1}(F(x_k))`, :math:`k < L` (a point on a boundary maps to the lower
+        value), and the conditional medians :math:`\Phi^{-1}((F(x_k^-) + F(x_k))/2)`.
+        """
+        levels: dict[int, tuple[_Array, _Array]] = {}
+        for j, marginal in self._discrete_marginals():
+            support = np.sort(np.asarray(marginal.getSupport(), dtype=float).ravel())
+            if not 1 < len(support) <= max_levels:
+                continue
+            mass = np.asarray(marginal.computePDF(support[:, None].tolist()), dtype=float).ravel()
+            if not math.isclose(float(mass.sum()), 1.0, abs_tol=1e-9):
+                continue
+            upper = np.minimum(np.cumsum(mass), 1.0)
+            levels[j] = (stats.norm.ppf(upper[:-1]), stats.norm.ppf(upper - 0.5 * mass))
+        return levels
 
     def to_physical(self, u: Any) -> _Array:
-        """Map standard-normal points ``(n, d)`` to physical space."""
+        r"""Map standard-normal points ``(n, d)`` to physical space.
+
+        A discrete marginal (independent or normal copula) is mapped by its own quantile,
+        :math:`x_j = F_j^{-1}(\Phi(u_j))` (the smallest value with
+        :math:`F_j(x) \ge \Phi(u_j)`; :math:`u_j` correlated as in
+        :meth:`_discrete_quantile_map` under a normal copula): OpenTURNS' inverse iso-probabilistic
+        transformation maps large :math:`u_j` of a discrete marginal back to its *first*
+        value (e.g. :math:`u_j > 2.35` for values {0, 1} with weights 0.95 / 0.05), which
+        would hide part of a rare value's region from every standard-space method.
+        """
         points = np.atleast_2d(np.asarray(u, dtype=float))
-        return np.asarray(self.inverse_transformation(ot.Sample(points)), dtype=float)
+        if not len(points):
+            return np.empty((0, self.dimension))
+        x = np.array(self._openturns_inverse()(ot.Sample(points)), dtype=float)
+        discrete, cholesky = self._discrete_quantile_map()
+        if discrete:
+            z = points if cholesky is None else points @ cholesky.T
+            for j, marginal in discrete:
+                probability = stats.norm.cdf(z[:, j])
+                x[:, j] = np.asarray(
+                    marginal.computeQuantile(probability.tolist()), dtype=float
+                ).ravel()
+        return x
+
+    def _discrete_quantile_map(self) -> tuple[list[tuple[int, ot.Distribution]], _Array | None]:
+        r"""Discrete marginals that :meth:`to_physical` maps itself, and the copula's factor.
+
+        Independent copula: :math:`x_j = F_j^{-1}(\Phi(u_j))`; normal copula with shape
+        matrix :math:`R = L L^\top`: :math:`x_j = F_j^{-1}(\Phi((L u)_j))` (OpenTURNS'
+        convention, apart from its upper-tail error); other copulas: none.
+        """
+        copula = self.distribution.getCopula()
+        if self.distribution.hasIndependentCopula():
+            cholesky = None
+        elif copula.getImplementation().getClassName() == "NormalCopula":
+            cholesky = np.linalg.cholesky(np.asarray(copula.getShapeMatrix(), dtype=float))
+        else:
+            return [], None
+        marginals = (self.distribution.getMarginal(j) for j in range(self.dimension))
+        discrete = [(j, m) for j, m in enumerate(marginals) if m.isDiscrete()]
+        return discrete, cholesky
 
     def __repr__(self) -> str:
         return (

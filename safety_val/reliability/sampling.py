@@ -368,10 +368,15 @@ def _run_repetitions(
 ) -> FailureProbabilityResult:
     """Repeat an adaptive OpenTURNS algorithm until the pooled CoV reaches the target.
 
-    With ``standard_space`` the algorithm sees the event in standard normal space.
+    With ``standard_space`` (or discrete marginals) the algorithm sees the event in
+    standard normal space.
     """
     remaining = _remaining(model, max_calls)
     start = model.n_calls
+    # OpenTURNS' own iso-probabilistic transformation maps the upper tail of a discrete
+    # marginal to its first value (see LimitStateModel.to_physical): an algorithm that
+    # works in standard space internally must then see the model's standard-space event
+    standard_space = standard_space or model.has_discrete_marginals
     event = model.standard_event() if standard_space else model.event()
     repetitions: list[_Repetition] = []
     history: list[dict[str, float]] = []

@@ -184,3 +184,55 @@ def test_rescan_finds_a_second_failure_region() -> None:
         assert result.details["n_modes"] >= 2
         assert result.ci[0] <= reference <= result.ci[1]
         assert abs(result.pf / reference - 1) < 0.3
+
+
+def _rare_category_problem() -> tuple[Callable[[np.ndarray], np.ndarray], ot.Distribution, float]:
+    """Failure region reached mostly at the rare value (5 %) of a categorical input.
+
+    ``x0 ~ N(0, 1)``, ``x1 ~ U(-1, 1)`` (inert), ``c`` in {0, 1} with weights 0.95 / 0.05:
+    ``g = 2.5 - x0`` when ``c = 0``, ``0.5 - x0`` when ``c = 1``, so
+    ``pf = 0.95 Phi(-2.5) + 0.05 Phi(-0.5)``, 72 % of it at ``c = 1``.
+    """
+
+    def g(x: np.ndarray) -> np.ndarray:
+        return np.where(x[:, 2] > 0.5, 0.5 - x[:, 0], 2.5 - x[:, 0])
+
+    category = ot.UserDefined([[0.0], [1.0]], [0.95, 0.05])
+    distribution = ot.JointDistribution([ot.Normal(), ot.Uniform(-1.0, 1.0), category])
+    exact = 0.95 * float(stats.norm.sf(2.5)) + 0.05 * float(stats.norm.sf(0.5))
+    return g, distribution, exact
+
+
+def test_failure_region_at_a_rare_category_is_not_missed() -> None:
+    """A surrogate learned in standard space must not miss the rare category's region.
+
+    Seed 2 used to stop after one round with pf = 6.2e-3 (the c = 0 mode only, CI
+    5.6e-3 - 6.8e-3 against the exact 2.13e-2): no run had combined c = 1 with x0 > 0.5.
+    """
+    g, distribution, exact = _rare_category_problem()
+    result = estimate_failure_probability(g, distribution, method="auto", seed=2)
+    assert result.ci[0] <= exact <= result.ci[1]
+    assert abs(result.pf / exact - 1) < 3 * result.cov
+    x = result.samples
+    assert bool(np.any((x.iloc[:, 2] == 1.0) & (x["g"] <= 0)))  # a c = 1 failure was run
+
+
+def test_discrete_inputs_map_inside_their_interval_and_the_surrogate_snaps_to_it() -> None:
+    """Recorded discrete values land at their conditional median; the surrogate sees it."""
+    from safety_val.reliability.active_learning import _LevelSurrogate
+    from safety_val.reliability.model import LimitStateModel
+
+    g, distribution, _ = _rare_category_problem()
+    model = LimitStateModel(g, distribution)
+    u = model.to_standard(np.array([[0.3, 0.0, 0.0], [0.3, 0.0, 1.0]]))
+    medians = stats.norm.ppf([0.475, 0.975])  # (F(c-) + F(c)) / 2
+    np.testing.assert_allclose(u[:, 2], medians, atol=1e-9)
+    np.testing.assert_allclose(model.to_physical(u)[:, 2], [0.0, 1.0])
+    boundaries, levels = model.discrete_levels()[2]
+    np.testing.assert_allclose(boundaries, [stats.norm.ppf(0.95)], atol=1e-9)
+    np.testing.assert_allclose(levels, medians, atol=1e-9)
+    snapped = _LevelSurrogate(None, model.discrete_levels()).snap(  # type: ignore[arg-type]
+        np.array([[0.0, 0.0, -3.0], [0.0, 0.0, 1.6], [0.0, 0.0, 1.7], [1.0, 2.0, 6.0]])
+    )
+    np.testing.assert_allclose(snapped[:, 2], medians[[0, 0, 1, 1]], atol=1e-9)
+    np.testing.assert_allclose(snapped[:, :2], [[0, 0], [0, 0], [0, 0], [1, 2]])

@@ -268,3 +268,40 @@ def test_unknown_option() -> None:
 def test_registry_resolves_all_core_methods() -> None:
     for name in ("mc", "form", "sorm", "directional", "subset", "ce_is", "nais"):
         assert callable(get_method(name))
+
+
+def test_discrete_marginal_maps_to_its_quantile_over_the_whole_standard_line() -> None:
+    """OpenTURNS maps u > ~2.35 of a {0: 0.95, 1: 0.05} marginal back to 0; we must not."""
+    category = ot.UserDefined([[0.0], [1.0]], [0.95, 0.05])
+    distribution = ot.JointDistribution([ot.Normal(), category, ot.Poisson(2.0)])
+    model = LimitStateModel(lambda x: 3.0 - x[:, 0], distribution)
+    u = np.linspace(-4.0, 6.0, 201)
+    points = np.column_stack([np.zeros_like(u), u, u])
+    x = model.to_physical(points)
+    np.testing.assert_array_equal(x[:, 1], (u > stats.norm.ppf(0.95)).astype(float))
+    poisson = np.array([ot.Poisson(2.0).computeQuantile(p)[0] for p in stats.norm.cdf(u)])
+    np.testing.assert_array_equal(x[:, 2], poisson)
+    # the OpenTURNS function (used by NAIS' standard-space event) is the same map
+    np.testing.assert_array_equal(
+        np.asarray(model.inverse_transformation(ot.Sample(points)), dtype=float), x
+    )
+    # and recorded values go to the conditional median of their interval, and back
+    back = model.to_standard(np.array([[0.0, 1.0, 3.0]]))
+    np.testing.assert_allclose(back[0, 1], stats.norm.ppf(0.975), atol=1e-9)
+    np.testing.assert_array_equal(model.to_physical(back), [[0.0, 1.0, 3.0]])
+
+
+def test_discrete_marginal_under_a_normal_copula_keeps_its_probabilities() -> None:
+    """Under a normal copula the top value (15 %) keeps its share in standard space."""
+    category = ot.UserDefined([[0.0], [1.0], [2.0]], [0.75, 0.1, 0.15])
+    correlation = ot.CorrelationMatrix(2)
+    correlation[0, 1] = 0.3
+    distribution = ot.JointDistribution([ot.Normal(), category], ot.NormalCopula(correlation))
+    model = LimitStateModel(lambda x: 3.0 - x[:, 0], distribution)
+    n = 40_000
+    x = model.to_physical(np.random.default_rng(0).standard_normal((n, 2)))
+    share = float(np.mean(x[:, 1] == 2.0))
+    assert abs(share - 0.15) < 4 * math.sqrt(0.15 * 0.85 / n)  # OpenTURNS' map: 0.139
+    recorded = np.asarray(distribution.getSample(200), dtype=float)
+    np.testing.assert_allclose(model.to_physical(model.to_standard(recorded)), recorded,
+                               atol=1e-9)
