@@ -13,6 +13,7 @@ Run: ``nice -n 10 python benchmarks/traffic_model.py [--days 16] [--work DIR]``
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from traffic_ai.ensemble import TrafficModel
 from traffic_ai.evaluation import evaluate_model
 from traffic_ai.forecasting import forecast
 from traffic_ai.macro_data import load_macro_data, simulate_macro_data
+from traffic_ai.metrics import HORIZON_STEPS
 from traffic_ai.network import generate_network, load_road_graph
 from traffic_ai.persistence import save_model
 from traffic_ai.training import TrainConfig
@@ -54,9 +56,8 @@ def main() -> None:
 
     def progress(label: str, epoch: int, total: int, loss: float, val: float) -> None:
         if epoch == total:
-            print(
-                f"  {label}: {total} epochs, loss {loss:.4f}, validation MAE {val:.4f}", flush=True
-            )
+            held_out = "" if math.isnan(val) else f", validation MAE {val:.4f}"
+            print(f"  {label}: {total} epochs, loss {loss:.4f}{held_out}", flush=True)
 
     cpu_before = time.process_time()
     model = TrafficModel.fit(dataset, config, progress=progress)
@@ -66,6 +67,7 @@ def main() -> None:
         f"{cpu_seconds:.1f} s CPU ({torch.get_num_threads()} threads)"
     )
     save_model(model, args.work / "model")
+    print_meta_learner(model)
 
     table = evaluate_model(model, dataset)
     keys = zip(table["channel"], table["horizon"], table["model"], strict=True)
@@ -96,6 +98,21 @@ def main() -> None:
         f"\nforecast of 24 h for {day['segment'].nunique()} segments ({len(day)} rows): "
         f"{time.perf_counter() - started:.2f} s"
     )
+
+
+def print_meta_learner(model: TrafficModel) -> None:
+    """Out-of-fold MAE (standardised) of the members and the guarded ensemble, and its choice."""
+    names = [*model.stacked_names, "stacking"]
+    print("\nout-of-fold MAE (standardised units) and meta-learner choice per horizon:")
+    for k, channel in enumerate(model.channels):
+        for horizon, step in HORIZON_STEPS.items():
+            h = step - 1
+            scores = " ".join(
+                f"{name} {model.meta.oof_mae_[m, h, k]:.3f}" for m, name in enumerate(names)
+            )
+            chosen = model.meta.selected_[h, k]
+            choice = "combination" if chosen < 0 else f"{model.stacked_names[chosen]} alone"
+            print(f"  {channel:8s} {horizon}: {scores} -> {choice}")
 
 
 if __name__ == "__main__":

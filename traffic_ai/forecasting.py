@@ -26,7 +26,7 @@ from traffic_ai.ensemble import TrafficModel
 from traffic_ai.macro_data import INTERVAL
 from traffic_ai.network import RoadGraph, load_road_graph
 from traffic_ai.persistence import check_graph, load_model
-from traffic_ai.training import prepare, time_of_week
+from traffic_ai.training import HistoricalAverage, prepare, time_of_week
 
 __all__ = ["forecast", "forecast_model"]
 
@@ -119,7 +119,5 @@ def forecast_model(
 
 def _historical_average(model: TrafficModel) -> np.ndarray | None:
     """The (slots, N, C) standardised historical average of the model, if it has one."""
-    folds = model.members.get("historical_average")
-    if not folds:
-        return None
-    return np.mean([m.table_ for m in folds], axis=0)  # type: ignore[attr-defined]
+    member = model.members.get("historical_average")
+    return member.table_ if isinstance(member, HistoricalAverage) else None

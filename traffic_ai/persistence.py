@@ -1,11 +1,11 @@
 """Save and load a trained :class:`~traffic_ai.ensemble.TrafficModel`.
 
-A model folder holds ``model.json`` (format, training configuration, segments, channels,
-graph signature, scaler, meta-learner weights, number of fold models per member) and
-``weights.pt`` (``torch.save`` of a dict of tensors: the adjacency and every fold model's
-state dict). Loading uses ``torch.load(..., weights_only=True)``, so nothing is unpickled.
-A model refuses (:class:`~safety_val.errors.ValidationError`) a graph whose signature differs
-from the one it was trained on.
+A model folder holds ``model.json`` (format, version, training configuration, segments,
+channels, graph signature, scaler, meta-learner, member names) and ``weights.pt``
+(``torch.save`` of a dict of tensors: the adjacency and every member's state dict).
+Loading uses ``torch.load(..., weights_only=True)``, so nothing is unpickled. A model
+refuses (:class:`~safety_val.errors.ValidationError`) a graph whose signature differs from
+the one it was trained on.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from traffic_ai.training import Scaler, TrainConfig
 __all__ = ["FORMAT", "check_graph", "load_model", "save_model"]
 
 FORMAT = "safety-val-traffic-model"
-VERSION = 1
+VERSION = 2
 
 
 def save_model(model: TrafficModel, folder: str | Path) -> Path:
@@ -45,8 +45,10 @@ def save_model(model: TrafficModel, folder: str | Path) -> Path:
         "meta_learner": {
             "weights": model.meta.weights_.tolist(),
             "intercept": model.meta.intercept_.tolist(),
+            "selected": model.meta.selected_.tolist(),
+            "oof_mae": model.meta.oof_mae_.tolist(),
         },
-        "folds": {name: len(folds) for name, folds in model.members.items()},
+        "members": list(model.members),
         "training_seconds": model.training_seconds,
     }
     buffer = io.BytesIO()
@@ -82,6 +84,14 @@ def load_model(folder: str | Path) -> TrafficModel:
             value=meta.get("format"),
             expected=FORMAT,
         )
+    if meta.get("version") != VERSION:
+        raise ValidationError(
+            "unsupported model version, retrain the model",
+            file=meta_file,
+            field="version",
+            value=meta.get("version"),
+            expected=str(VERSION),
+        )
     try:
         tensors = torch.load(weights_file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, …
@@ -97,22 +107,23 @@ def load_model(folder: str | Path) -> TrafficModel:
         meta=StackingMetaLearner(
             np.asarray(meta["meta_learner"]["weights"]),
             np.asarray(meta["meta_learner"]["intercept"]),
+            np.asarray(meta["meta_learner"]["selected"], dtype=int),
+            np.asarray(meta["meta_learner"]["oof_mae"]),
         ),
         training_seconds=float(meta.get("training_seconds", 0.0)),
     )
-    for name, folds in meta["folds"].items():
-        for k in range(int(folds)):
-            member = model.new_member(name)
-            try:
-                member.load_state(tensors["members"][f"{name}/{k}"])
-            except (KeyError, RuntimeError) as exc:
-                raise ValidationError(
-                    "weights do not fit the model",
-                    file=weights_file,
-                    field=f"{name}/{k}",
-                    value=str(exc).splitlines()[0],
-                ) from exc
-            model.members.setdefault(name, []).append(member)
+    for name in meta["members"]:
+        member = model.new_member(name)
+        try:
+            member.load_state(tensors["members"][name])
+        except (KeyError, RuntimeError) as exc:
+            raise ValidationError(
+                "weights do not fit the model",
+                file=weights_file,
+                field=name,
+                value=str(exc).splitlines()[0],
+            ) from exc
+        model.members[name] = member
     return model
 
 

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,9 @@ def test_round_trip_gives_identical_forecasts(grid_net: Path, trained: tuple) ->
     folder, model = trained
     loaded = load_model(folder)
     assert loaded.signature == model.signature
-    assert set(loaded.members) == set(model.members)
+    assert list(loaded.members) == list(model.members) == model.member_names
+    np.testing.assert_array_equal(loaded.meta.selected_, model.meta.selected_)
+    np.testing.assert_array_equal(loaded.meta.oof_mae_, model.meta.oof_mae_)
     before = forecast(model, grid_net, "2024-01-03 06:00", 2)
     after = forecast(folder, grid_net, "2024-01-03 06:00", 2)
     pd.testing.assert_frame_equal(before, after)
@@ -59,3 +62,15 @@ def test_not_a_model_folder(tmp_path: Path, trained: tuple) -> None:
     (broken / "weights.pt").write_bytes(b"\x80\x04not a torch file")
     with pytest.raises(ValidationError, match="unreadable weights"):
         load_model(broken)
+
+
+def test_model_of_another_version_is_refused(tmp_path: Path, trained: tuple) -> None:
+    folder, _ = trained
+    old = tmp_path / "old"
+    old.mkdir()
+    meta = json.loads((folder / "model.json").read_text())
+    meta["version"] = 1
+    (old / "model.json").write_text(json.dumps(meta))
+    (old / "weights.pt").write_bytes((folder / "weights.pt").read_bytes())
+    with pytest.raises(ValidationError, match="unsupported model version"):
+        load_model(old)
