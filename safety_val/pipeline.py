@@ -766,6 +766,35 @@ def _reliability_inputs(run: Path) -> tuple[Any, Any]:
     return load_result(run / "reliability"), load_scenario(Path(report["scenario_file"]))
 
 
+def _reference(
+    run: Path,
+    config: PipelineConfig,
+    executor: Executor | None,
+    tick: Callable[[int], None],
+    context: dict[str, Any],
+) -> tuple[Any, Any, Path] | None:
+    """The reliability result, its scenario and folder; the reference sample into ``context``.
+
+    The sample is drawn once (read back from the store after a resume). ``None`` when the
+    result has no failure to describe.
+    """
+    result, scenario = _reliability_inputs(run)
+    if not (result.samples is not None and (result.samples["g"] <= 0).any()):
+        return None
+    folder = run / "reliability"
+    if "sample" not in context:
+        context["evaluator"], context["sample"] = reference_sample(
+            result,
+            scenario,
+            folder,
+            n=config.n_reference,
+            seed=config.seed,
+            executor=executor,
+            progress=tick,
+        )
+    return result, scenario, folder
+
+
 def _regions(
     *,
     run: Path,
@@ -775,29 +804,20 @@ def _regions(
     context: dict[str, Any],
     **_: Any,
 ) -> str:
-    result, scenario = _reliability_inputs(run)
-    if not (result.samples is not None and (result.samples["g"] <= 0).any()):
+    inputs = _reference(run, config, executor, tick, context)
+    if inputs is None:
         return "skipped"
-    folder = run / "reliability"
-    evaluator, sample = reference_sample(
-        result,
-        scenario,
-        folder,
-        n=config.n_reference,
-        seed=config.seed,
-        executor=executor,
-        progress=tick,
-    )
+    result, scenario, folder = inputs
     found, written = regions_stage(
         result,
         scenario,
         folder,
-        sample=sample,
+        sample=context["sample"],
         seed=config.seed,
         export_xosc=folder / "xosc",
         per_mode=config.per_mode,
     )
-    context.update(evaluator=evaluator, sample=sample, regions=found)
+    context["regions"] = found
     return f"{found.n_modes} failure mode(s); {len(written)} OpenSCENARIO files"
 
 
@@ -810,24 +830,16 @@ def _robustness(
     context: dict[str, Any],
     **_: Any,
 ) -> str:
-    result, scenario = _reliability_inputs(run)
-    if not (result.samples is not None and (result.samples["g"] <= 0).any()):
+    inputs = _reference(run, config, executor, tick, context)
+    if inputs is None:
         return "skipped"
-    folder = run / "reliability"
-    if "sample" not in context:  # resumed after the regions stage: rebuild from the store
+    result, scenario, folder = inputs
+    if "regions" not in context:  # resumed after the regions stage: the modes again
         from safety_val import regions as regions_analysis
 
-        evaluator, sample = reference_sample(
-            result,
-            scenario,
-            folder,
-            n=config.n_reference,
-            seed=config.seed,
-            executor=executor,
-            progress=tick,
+        context["regions"] = regions_analysis.analyze(
+            result, scenario=scenario, sample=context["sample"], seed=config.seed
         )
-        found = regions_analysis.analyze(result, scenario=scenario, sample=sample, seed=config.seed)
-        context.update(evaluator=evaluator, sample=sample, regions=found)
     analysis = robustness_stage(
         result,
         folder,
