@@ -204,7 +204,11 @@ def scenario_quantities(scenario: LogicalScenario) -> tuple[DerivedQuantity, ...
 
 
 def quantity_values(
-    scenario: LogicalScenario, x: npt.ArrayLike, names: Sequence[str] | None = None
+    scenario: LogicalScenario,
+    x: npt.ArrayLike,
+    names: Sequence[str] | None = None,
+    *,
+    only: Sequence[str] | None = None,
 ) -> dict[str, FloatArray]:
     """Every quantity of :func:`scenario_quantities` for a batch of concrete scenarios.
 
@@ -217,6 +221,8 @@ def quantity_values(
         Parameter values, shape ``(n, d)``, columns in ``names`` order.
     names
         Column names of ``x`` (default: ``scenario.names``).
+    only
+        Compute only these quantities (default: all).
 
     Returns
     -------
@@ -246,6 +252,8 @@ def quantity_values(
             values.pop(name, None)
     out: dict[str, FloatArray] = {}
     for quantity in scenario_quantities(scenario):
+        if only is not None and quantity.name not in only:
+            continue
         if all(name in values for name in quantity.inputs):
             result = quantity.evaluate(values)
             out[quantity.name] = np.broadcast_to(result, (len(data),)).astype(float)

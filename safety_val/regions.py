@@ -1000,7 +1000,7 @@ def _quantity_features(
             continue
 
         def compute(x: _Array, name: str = quantity.name) -> _Array:
-            return quantity_values(scenario, x, names)[name]
+            return quantity_values(scenario, x, names, only=(name,))[name]
 
         features.append(
             _Feature("quantity", quantity.name, quantity.unit, -1, inputs=inputs, compute=compute)
