@@ -9,6 +9,7 @@ pf got significantly worse than in the previous run, or a job failed (raised as 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -228,7 +229,7 @@ def history(
         overview.add_row(
             escape(str(run.run_id)),
             escape(str(run.campaign)),
-            escape(str(run.run_time)),
+            escape(_seconds(run.run_time)),
             str(run.jobs),
             str(run.not_met),
             f"[red bold]{run.regressions!s}[/]" if run.regressions else "0",
@@ -241,7 +242,7 @@ def history(
         previous: Any = None
         for row in rows.itertuples(index=False):
             table.add_row(
-                escape(str(row.run_time)),
+                escape(_seconds(row.run_time)),
                 escape(str(row.run_id)),
                 _g(row.pf),
                 f"{_g(row.ci_low)} – {_g(row.ci_high)}",
@@ -274,6 +275,11 @@ def _true(value: Any) -> bool:
 def _verdict(text: str) -> str:
     colour = {"met": "green", "not met": "red bold"}.get(text, "yellow")
     return f"[{colour}]{escape(text)}[/]"
+
+
+def _seconds(run_time: Any) -> str:
+    """An ISO 8601 run time shown to the second (the history stores microseconds)."""
+    return re.sub(r"\.\d+(?=[+-]|Z|$)", "", str(run_time))
 
 
 def _g(value: Any) -> str:

@@ -837,7 +837,9 @@ def run_campaign(
     history_path = Path(history) if history is not None else folder.parent / "history"
     now = datetime.now(UTC)
     run_id = run_id or f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-    run_time = now.isoformat(timespec="seconds")
+    # microseconds: a re-used run finishes within the second it starts, and the history orders
+    # runs by run_time (the next run must never sort before it)
+    run_time = now.isoformat(timespec="microseconds")
     jobs = campaign.jobs()
     folders = [(folder / "jobs" / job.folder_name).resolve() for job in jobs]
     outcomes: dict[str, JobOutcome] = {}

@@ -122,7 +122,11 @@ def test_nightly_flags_weaker_aeb_and_passes_unchanged_rerun(
 
     rows = RunHistory(history).load().frame
     assert len(rows) == 3 and rows["run_id"].nunique() == 3
+    # a re-used run finishes within the second it starts: run times carry microseconds, so the
+    # history keeps the order of the runs (this failed about half the time at 1 s resolution)
+    assert rows["run_time"].is_unique and rows["run_time"].is_monotonic_increasing
     first, rerun, weaker = (rows.iloc[i] for i in range(3))
+    assert rerun["previous_run_id"] == first["run_id"]
     assert rerun["reused"] and rerun["pf"] == first["pf"] and rerun["z"] == 0.0
     assert rerun["new_simulations"] == 0 and not rerun["regression"]
     assert weaker["regression"] and weaker["z"] > 2.326 and weaker["p_value"] < 0.01
