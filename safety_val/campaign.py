@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import importlib.util
 import json
 import math
 import re
@@ -377,14 +376,6 @@ def _entry(
                 value=analysis,
                 expected=f"one of {', '.join(ANALYSES)}",
             )
-        if analysis == "pipeline" and importlib.util.find_spec("safety_val.pipeline") is None:
-            raise ValidationError(
-                "this safety-val has no whole-pipeline analysis (safety_val.pipeline)",
-                file=file,
-                field=f"{where}.analyses[{j}]",
-                value=analysis,
-                expected="estimate",
-            )
     budgets = body.get("budgets")
     if not isinstance(budgets, list) or not budgets:
         raise ValidationError(
@@ -565,30 +556,18 @@ def _run_estimate(
     root: Path,
     executor: Executor | None,
 ) -> JobOutcome:
-    from safety_val.evaluation import ScenarioEvaluator
-    from safety_val.reliability import estimate_failure_probability
-    from safety_val.reliability.persistence import save_result
+    from safety_val.pipeline import estimate_stage
 
-    evaluator = ScenarioEvaluator(scenario, executor=executor, store=root, purpose="reliability")
-    result = estimate_failure_probability(
-        evaluator,
+    result, new_simulations = estimate_stage(
+        scenario,
+        scenario_file,
+        root,
         method=job.entry.method,
         target_cov=job.entry.target_cov,
         max_calls=job.budget,
         seed=job.entry.seed,
-        **job.entry.options,
-    )
-    save_result(
-        result,
-        root,
-        scenario=scenario.name,
-        scenario_file=str(scenario_file),
-        scenario_sha256=scenario.source_sha256,
-        seed=job.entry.seed,
-        method_requested=job.entry.method,
-        target_cov=job.entry.target_cov,
-        max_calls=job.budget,
-        new_simulations=evaluator.n_calls,
+        executor=executor,
+        options=job.entry.options,
         campaign_job=job.identity(),
     )
     return JobOutcome(
@@ -600,7 +579,7 @@ def _run_estimate(
         ci_high=float(result.ci[1]),
         beta=float(result.beta),
         n_calls=int(result.n_calls),
-        new_simulations=int(evaluator.n_calls),
+        new_simulations=int(new_simulations),
         method=result.method,
         converged=bool(result.converged),
         scenario_file=str(scenario_file),

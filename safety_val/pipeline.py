@@ -213,11 +213,14 @@ def estimate_stage(
     executor: Executor | None = None,
     batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
+    options: Mapping[str, Any] | None = None,
+    **report: Any,
 ) -> tuple[FailureProbabilityResult, int]:
     """Estimate pf with every simulation stored in ``out``; save ``out/result.json``.
 
-    Returns the result and the number of new simulations (a resumed run re-uses the
-    stored ones).
+    ``options`` go to the reliability method; ``report`` fields are saved beside the
+    result. Returns the result and the number of new simulations (a resumed run re-uses
+    the stored ones).
     """
     from safety_val.evaluation import ScenarioEvaluator
     from safety_val.reliability import estimate_failure_probability, get_method
@@ -233,7 +236,12 @@ def estimate_stage(
         progress=progress,
     )
     result = estimate_failure_probability(
-        evaluator, method=method, target_cov=target_cov, max_calls=max_calls, seed=seed
+        evaluator,
+        method=method,
+        target_cov=target_cov,
+        max_calls=max_calls,
+        seed=seed,
+        **dict(options or {}),
     )
     save_result(
         result,
@@ -246,6 +254,7 @@ def estimate_stage(
         target_cov=target_cov,
         max_calls=max_calls,
         new_simulations=evaluator.n_calls,
+        **report,
     )
     return result, evaluator.n_calls
 
