@@ -17,6 +17,7 @@ A campaign file is YAML with a top-level ``campaign:`` mapping::
           target: 5.0e-2
           fixed: {aeb_ttc_full: 0.6}         # overrides of the system under test
           options: {block_size: 100}         # options of the reliability method
+          pipeline: {n_doe: 500, ambiguity: odd}   # settings of 'pipeline' jobs
 
 :func:`load_campaign` validates everything before anything runs: every scenario file
 is loaded (a missing one is one line naming the campaign file, the field and the
@@ -66,6 +67,7 @@ from safety_val.regression import (
 
 if TYPE_CHECKING:
     from safety_val.execution.base import Executor
+    from safety_val.pipeline import PipelineConfig
     from safety_val.scenario import LogicalScenario
 
 __all__ = [
@@ -104,7 +106,20 @@ _ENTRY_KEYS: Final = {
     "seed",
     "fixed",
     "options",
+    "pipeline",
 }
+#: Settings of :class:`safety_val.pipeline.PipelineConfig` an entry's ``pipeline:`` may set
+#: (budget, target, seed, method and target CoV come from the entry itself).
+PIPELINE_SETTINGS: Final = (
+    "n_doe",
+    "design",
+    "reduce",
+    "n_holdout",
+    "n_reference",
+    "ambiguity",
+    "robustness_calls",
+    "per_mode",
+)
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _JOB_FILE: Final = "campaign_job.json"
 MIN_BUDGET: Final = 10
@@ -138,7 +153,10 @@ class CampaignEntry:
     fixed
         Overrides of the scenario's fixed simulator inputs (the system under test).
     options
-        Keyword options of the reliability method (e.g. ``block_size`` for ``"mc"``).
+        Keyword options of the reliability method of ``"estimate"`` jobs (e.g.
+        ``block_size`` for ``"mc"``).
+    pipeline
+        Settings of ``"pipeline"`` jobs (names from :data:`PIPELINE_SETTINGS`).
     """
 
     name: str
@@ -153,6 +171,20 @@ class CampaignEntry:
     seed: int
     fixed: Mapping[str, float | str] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    pipeline: Mapping[str, Any] = field(default_factory=dict)
+
+    def pipeline_config(self, budget: int) -> PipelineConfig:
+        """The configuration of this entry's ``"pipeline"`` job with ``budget``."""
+        from safety_val.pipeline import PipelineConfig
+
+        return PipelineConfig(
+            budget=budget,
+            target=self.target,
+            seed=self.seed,
+            method=self.method,
+            target_cov=self.target_cov,
+            **self.pipeline,
+        )
 
 
 @dataclass(frozen=True)
@@ -179,7 +211,7 @@ class Job:
 
     def identity(self) -> dict[str, Any]:
         """Everything that determines the job's result (its run directory is re-used iff equal)."""
-        return {
+        identity = {
             "job": self.key,
             "scenario": self.entry.scenario_name,
             "scenario_sha256": self.entry.scenario_sha256,
@@ -191,6 +223,9 @@ class Job:
             "seed": self.entry.seed,
             "options": dict(sorted(self.entry.options.items())),
         }
+        if self.analysis == "pipeline":
+            identity["pipeline"] = dict(sorted(self.entry.pipeline.items()))
+        return identity
 
     @property
     def folder_name(self) -> str:
@@ -418,7 +453,8 @@ def _entry(
         raise ValidationError(
             exc.message, file=file, field=f"{where}.options", value=exc.value, expected=exc.expected
         ) from None
-    return CampaignEntry(
+    pipeline = _pipeline_settings(body.get("pipeline", {}), file, f"{where}.pipeline")
+    entry = CampaignEntry(
         name=name,
         file=scenario_file.resolve(),
         scenario_name=scenario.name,
@@ -433,7 +469,46 @@ def _entry(
         seed=_seed(body.get("seed", defaults["seed"]), file, f"{where}.seed"),
         fixed={str(k): v for k, v in fixed.items()},
         options={str(k): v for k, v in options.items()},
+        pipeline=pipeline,
     )
+    if "pipeline" in entry.analyses:
+        try:
+            entry.pipeline_config(entry.budgets[0])
+        except ValidationError as exc:
+            raise ValidationError(
+                exc.message,
+                file=file,
+                field=f"{where}.pipeline.{exc.field}" if exc.field in pipeline else where,
+                value=exc.value,
+                expected=exc.expected,
+            ) from None
+    return entry
+
+
+def _pipeline_settings(value: Any, file: Path, where: str) -> dict[str, Any]:
+    """The entry's ``pipeline:`` mapping: known settings with plain values."""
+    settings = dict(require_mapping(value, file=file, field=where))
+    for key, setting in settings.items():
+        if key not in PIPELINE_SETTINGS:
+            raise ValidationError(
+                "unknown key",
+                file=file,
+                field=f"{where}.{key}",
+                expected=f"one of {', '.join(PIPELINE_SETTINGS)}",
+            )
+        names = ("design", "reduce", "ambiguity")
+        wanted: tuple[type, ...] = (str, type(None)) if key in names else (int,)
+        if isinstance(setting, bool) or not isinstance(setting, wanted) or (
+            isinstance(setting, int) and setting < 1
+        ):
+            raise ValidationError(
+                "invalid value",
+                file=file,
+                field=f"{where}.{key}",
+                value=setting,
+                expected="a name" if str in wanted else "an int >= 1",
+            )
+    return {str(k): v for k, v in sorted(settings.items())}
 
 
 def effective_scenario(scenario: LogicalScenario, fixed: Mapping[str, Any]) -> LogicalScenario:
@@ -594,12 +669,7 @@ def _run_pipeline(
     from safety_val.reliability.persistence import RESULT_FILE, load_result_report
 
     run_pipeline(
-        scenario_file,
-        root,
-        budget=job.budget,
-        target=job.entry.target,
-        seed=job.entry.seed,
-        executor=executor,
+        scenario_file, root, config=job.entry.pipeline_config(job.budget), executor=executor
     )
     preferred = root / "reliability" / RESULT_FILE  # where run_pipeline saves its estimate
     found = (

@@ -143,6 +143,18 @@ class PipelineConfig:
                 raise ValidationError(
                     "must be positive", field=name, value=getattr(self, name), expected=">= 1"
                 )
+        from safety_val.doe import DESIGNS
+        from safety_val.robustness import parse_ambiguity
+
+        if self.design not in DESIGNS:
+            raise ValidationError(
+                "unknown design of experiments",
+                field="design",
+                value=self.design,
+                expected=f"one of {', '.join(DESIGNS)}",
+            )
+        if self.ambiguity is not None:
+            parse_ambiguity(self.ambiguity)
         if self.budget is not None and self.budget < 10:
             raise ValidationError(
                 "budget too small", field="budget", value=self.budget, expected=">= 10"

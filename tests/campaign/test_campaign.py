@@ -16,6 +16,7 @@ from safety_val.cli import main
 from safety_val.errors import ValidationError
 from safety_val.history import RunHistory
 from safety_val.reliability.persistence import load_result_report
+from tests.helpers import pipeline_scenario
 
 MakeCampaign = Callable[..., Path]
 
@@ -60,6 +61,18 @@ def test_missing_scenario_file_is_one_line_and_nothing_runs(
         ),
         ({"entry_options": {"n_per_level": 5}}, "campaign.scenarios[0].options", "invalid options"),
         ({"method": "magic"}, "campaign.method", "unknown reliability method"),
+        ({"entry_pipeline": {"warp": 1}}, "campaign.scenarios[0].pipeline.warp", "unknown key"),
+        ({"entry_pipeline": {"n_doe": 0}}, "campaign.scenarios[0].pipeline.n_doe", "invalid value"),
+        (
+            {"entry_analyses": ["pipeline"], "entry_pipeline": {"design": "halton"}},
+            "campaign.scenarios[0].pipeline.design",
+            "unknown design",
+        ),
+        (
+            {"entry_analyses": ["pipeline"], "entry_pipeline": {"ambiguity": "0sd"}},
+            "campaign.scenarios[0].pipeline.ambiguity",
+            "zero width",
+        ),
         ({"alpha": 2}, "campaign.alpha", "probability in (0, 1)"),
     ],
 )
@@ -74,8 +87,49 @@ def test_bad_campaign_files_are_refused(
 
 
 def test_pipeline_analysis_is_a_job(campaign_file: MakeCampaign) -> None:
-    campaign = load_campaign(campaign_file(entry_analyses=["estimate", "pipeline"]))
-    assert [j.analysis for j in campaign.jobs()] == ["estimate", "pipeline"]
+    campaign = load_campaign(
+        campaign_file(entry_analyses=["estimate", "pipeline"], entry_pipeline={"n_doe": 50})
+    )
+    estimate, pipeline = campaign.jobs()
+    assert [estimate.analysis, pipeline.analysis] == ["estimate", "pipeline"]
+    # pipeline settings are part of the pipeline job's identity only
+    assert "pipeline" not in estimate.identity()
+    assert pipeline.identity()["pipeline"] == {"n_doe": 50}
+    config = pipeline.entry.pipeline_config(pipeline.budget)
+    assert (config.n_doe, config.budget, config.target, config.method) == (50, 300, 0.5, "mc")
+
+
+def test_pipeline_job_runs_the_whole_pipeline_and_is_re_used(
+    tmp_path: Path, campaign_file: MakeCampaign, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 'pipeline' job runs every stage into its run directory; its pf is the reliability
+    stage's; an unchanged re-run re-uses it without a simulation."""
+    small = {"n_doe": 120, "n_holdout": 60, "n_reference": 150, "ambiguity": None,
+             "per_mode": 1, "robustness_calls": 200}
+    pipeline_scenario(tmp_path)  # three inputs: the robustness stage stays small
+    file = campaign_file(
+        entry_file="scenario.yaml",
+        entry_analyses=["pipeline"],
+        entry_pipeline=small,
+        entry_target=0.99,
+    )
+    out, history = tmp_path / "out", tmp_path / "history"
+    args = ["campaign", "run", str(file), "--out", str(out), "--history", str(history)]
+    code, text, _ = _run(args, capsys)
+    assert code == 0 and "PASSED" in text
+    (folder,) = (out / "jobs").iterdir()
+    stages = json.loads((folder / "pipeline.json").read_text())["stages"]
+    assert all(stages[name]["status"] == "done" for name in
+               ("doe", "sensitivity", "reliability", "regions", "robustness", "report"))
+    stored = load_result_report(folder / "reliability")["result"]
+    rows = RunHistory(history).load().frame
+    assert rows["pf"].iloc[0] == stored["pf"] and rows["n_calls"].iloc[0] == stored["n_calls"]
+    assert stored["method"] == "mc" and 0 < stored["n_calls"] <= 300
+
+    code, text, err = _run(args, capsys)
+    assert code == 0 and "re-used" in err
+    rerun = RunHistory(history).load().frame.iloc[-1]
+    assert rerun["reused"] and rerun["new_simulations"] == 0 and rerun["pf"] == stored["pf"]
 
 
 def test_shipped_campaigns_are_valid() -> None:
