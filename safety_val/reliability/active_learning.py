@@ -778,8 +778,10 @@ class _ActiveLearning:
             if estimate.cov_sampling <= self.target_cov / 3 or len(u) >= self.max_population:
                 return u, w, mean, std
             wanted = (estimate.cov_sampling / (0.3 * self.target_cov)) ** 2 * len(u)
+            if not math.isfinite(wanted):  # no failure in the population: nothing to refine
+                return u, w, mean, std
             extra = int(min(self.max_population, math.ceil(wanted))) - len(u)
-            if not math.isfinite(wanted) or extra <= 0:
+            if extra <= 0:
                 return u, w, mean, std
             parts.append(self._population(state, extra))
 

@@ -5,8 +5,13 @@ The choice depends on the dimension, the budget and what the first method learns
 - :math:`d \le` ``ak_max_dimension`` (20): the active-learning surrogate (``"ak"``), whose
   error includes the surrogate's. If it does not converge (a limit state the Gaussian
   process cannot model, no failure region found, budget) and enough budget is left, the
-  remaining calls go to a surrogate-free rare-event sampler (``fallback``, NAIS by
-  default) and the better-supported of the two estimates is returned.
+  remaining calls go to a surrogate-free sampler and the better-supported of the estimates
+  is returned. That sampler starts with a crude Monte Carlo screen: when :math:`p_f` is
+  not rare (say :math:`10^{-2}`, a few thousand calls at CoV 0.1) crude MC is the
+  cheapest unbiased estimator and is immune to discontinuous or multi-modal limit states;
+  it gives up after a pilot of ``min(1000, budget / 10)`` draws as soon as even the upper
+  95 % bound of :math:`p_f` says it needs more than 20,000 draws (or the budget), and the
+  rest goes to the rare-event sampler ``fallback`` (NAIS by default).
 - :math:`d >` ``ak_max_dimension``: a Gaussian process is hopeless, but many such
   problems have one dominant design point. A design-point search in standard space
   (HL-RF with forward-difference gradients, each gradient one batch of :math:`d + 1`
@@ -45,6 +50,8 @@ __all__ = ["run"]
 _Array = np.ndarray[Any, np.dtype[np.float64]]
 
 _MIN_FALLBACK_CALLS = 200
+_MC_SCREEN_PILOT = 1000  # most draws of the crude MC screen before it may give up
+_MC_SCREEN_CALLS = 20_000  # crude MC continues while it may converge within this many draws
 _IS_STOP_FRACTION = 0.8  # stop IS at 0.8 * target_cov: the stopping rule's own bias
 
 
@@ -201,20 +208,50 @@ def _maybe_fallback(
             f"for a fallback to {fallback}",
             chain,
         )
+    reason = f"{name} did not converge ({first.message})"
+    path = name
+    best = first
+    pilot = min(_MC_SCREEN_PILOT, (remaining if remaining is not None else 10**6) // 10)
+    if fallback != "mc" and pilot >= _MIN_FALLBACK_CALLS // 2:
+        from safety_val.reliability.sampling import run_monte_carlo
+
+        screen = run_monte_carlo(
+            model, target_cov=target_cov, max_calls=max_calls, futility_after=pilot,
+            futility_calls=_MC_SCREEN_CALLS,
+        )
+        chain.append(_summary("mc", screen))
+        path += " → mc"
+        if screen.converged:
+            return _relabel(
+                screen, f"auto: {path}", why,
+                reason + "; the crude Monte Carlo screen reached the target CoV",
+                chain, design_points=first.design_points or screen.design_points,
+            )
+        reason += f"; crude Monte Carlo screen: {screen.message}"
+        best = screen if _better(screen, first) else first
+        remaining = _remaining(model, max_calls)
+        if remaining is not None and remaining < _MIN_FALLBACK_CALLS:
+            return _relabel(
+                best, f"auto: {path}", why,
+                reason + f"; {remaining} calls left, too few for {fallback}",
+                chain, design_points=first.design_points or best.design_points,
+            )
+    reason += f"; remaining budget to {fallback}"
+    path += f" → {fallback}"
     second = get_method(fallback)(
         model, target_cov=target_cov, max_calls=max_calls, rng=rng
     )
     chain.append(_summary(fallback, second))
-    reason = f"{name} did not converge ({first.message}); remaining budget to {fallback}"
-    if second.converged or not _better(first, second):
+    if second.converged or not _better(best, second):
         message = reason + (f"; {fallback}: {second.message}" if second.message else "")
-        return _relabel(second, f"auto: {name} → {fallback}", why, message, chain,
+        return _relabel(second, f"auto: {path}", why, message, chain,
                         design_points=first.design_points or second.design_points)
+    kept = name if best is first else "crude Monte Carlo"
     return _relabel(
-        first, f"auto: {name} → {fallback}", why,
+        best, f"auto: {path}", why,
         reason + f"; {fallback} did not converge either ({second.message}); "
-        f"reporting the {name} estimate, the better supported one",
-        chain,
+        f"reporting the {kept} estimate, the better supported one",
+        chain, design_points=first.design_points or best.design_points,
     )
 
 

@@ -106,6 +106,8 @@ def run_monte_carlo(
     max_calls: int | None = None,
     rng: np.random.Generator | None = None,
     block_size: int | None = None,
+    futility_after: int | None = None,
+    futility_calls: int | None = None,
 ) -> FailureProbabilityResult:
     r"""Crude Monte Carlo until ``target_cov`` or the budget.
 
@@ -122,6 +124,13 @@ def run_monte_carlo(
     block_size
         Points per OpenTURNS block (one batch through the executor); default
         ``min(1000, budget / 20)`` but at least 4 per worker.
+    futility_after
+        Give up once this many draws show that crude MC cannot reach ``target_cov`` within
+        the budget: even at the upper 95 % Clopper–Pearson bound :math:`p^+` of
+        :math:`p_f` it needs :math:`(1 - p^+)/(p^+ \delta^2)` draws, more than
+        ``futility_calls`` (default: the budget). ``None`` (default): never give up.
+    futility_calls
+        See ``futility_after``.
 
     Returns
     -------
@@ -173,10 +182,24 @@ def run_monte_carlo(
     algorithm.setMaximumOuterSampling(outer)
     algorithm.setMaximumCoefficientOfVariation(target_cov)
     calls: list[int] = []
+    gave_up: list[str] = []
+    affordable = remaining if futility_calls is None else min(remaining, int(futility_calls))
 
     def record() -> bool:
         calls.append(model.n_calls)
-        return False
+        drawn = model.n_calls - start
+        if futility_after is None or drawn < futility_after:
+            return False
+        k = int(np.count_nonzero(model.recorded()[1][start:] <= 0.0))
+        upper = clopper_pearson_interval(k, drawn)[1]
+        needed = math.ceil((1.0 - upper) / (upper * target_cov**2))
+        if needed <= affordable:
+            return False
+        gave_up.append(
+            f"gave up after {drawn} calls ({k} failures): even at the upper 95 % bound "
+            f"pf = {upper:.3g} crude MC needs about {needed} calls, more than {affordable}"
+        )
+        return True
 
     algorithm.setStopCallback(record)
     exhausted: BudgetExhausted | None = None
@@ -208,6 +231,8 @@ def run_monte_carlo(
         )
     if exhausted is not None:
         message = f"{exhausted}; {message}" if message else str(exhausted)
+    if gave_up and not converged:
+        message = gave_up[0]
     return make_result(
         model,
         method="mc",

@@ -76,3 +76,47 @@ def test_high_dimension_importance_sampling_stops_with_a_margin() -> None:
     )
     assert result.converged, result.message
     assert result.cov <= 0.08
+
+
+def _islands(x: np.ndarray, *, rare: bool) -> np.ndarray:
+    """Failure where sin(6 x0) > 0.9 and (sin(6 x1) > 0.9, or x1 > 3 if ``rare``): a binary,
+    discontinuous limit state no Gaussian process models, with an exact pf."""
+    second = x[:, 1] > 3.0 if rare else np.sin(6.0 * x[:, 1]) > 0.9
+    return np.where((np.sin(6.0 * x[:, 0]) > 0.9) & second, -1.0, 1.0)
+
+
+def _island_probability() -> float:
+    """P(sin(6 X) > 0.9) for a standard normal X: a sum over the intervals where it holds."""
+    a, k = math.asin(0.9), np.arange(-40, 41)
+    low, high = (a + 2 * np.pi * k) / 6.0, (np.pi - a + 2 * np.pi * k) / 6.0
+    return float(np.sum(stats.norm.cdf(high) - stats.norm.cdf(low)))
+
+
+def test_surrogate_failure_on_a_common_event_goes_to_crude_monte_carlo() -> None:
+    """pf about 0.02: after ak gives up, the crude MC screen converges in about
+    (1 - pf) / (pf 0.1^2) draws instead of handing ~30,000 calls to NAIS."""
+    exact = _island_probability() ** 2
+    result = estimate_failure_probability(
+        lambda x: _islands(x, rare=False), ot.Normal(2), seed=2, max_calls=30_000
+    )
+    assert result.method == "auto: ak → mc" and result.converged, result.message
+    assert [stage["method"] for stage in result.details["chain"]] == ["ak", "mc"]
+    assert result.ci[0] <= exact <= result.ci[1]
+    needed = (1 - exact) / (exact * 0.1**2)
+    assert result.n_calls <= 1.5 * needed + 1000
+
+
+def test_crude_monte_carlo_screen_gives_up_on_a_rare_event() -> None:
+    """pf about 2e-4: the screen stops after its pilot of 1,000 draws (0 failures: even at
+    the upper bound crude MC would need more than 20,000) and NAIS gets the rest."""
+    exact = _island_probability() * float(stats.norm.sf(3.0))
+    result = estimate_failure_probability(
+        lambda x: _islands(x, rare=True), ot.Normal(2), seed=0, max_calls=30_000
+    )
+    chain = result.details["chain"]
+    assert result.method == "auto: ak → mc → nais"
+    assert [stage["method"] for stage in chain] == ["ak", "mc", "nais"]
+    assert chain[1]["n_calls"] - chain[0]["n_calls"] == 1000
+    assert "gave up after 1000 calls (0 failures)" in chain[1]["message"]
+    # NAIS cannot move on a binary limit state: nothing is claimed beyond the bound
+    assert not result.converged and result.ci[0] <= exact <= result.ci[1]

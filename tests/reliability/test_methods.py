@@ -172,3 +172,21 @@ def test_ray_matches_serial(ray_cluster: object, method: str) -> None:
     assert parallel.pf == serial.pf
     assert parallel.cov == serial.cov
     assert parallel.n_calls == serial.n_calls
+
+
+def test_crude_monte_carlo_gives_up_when_it_cannot_reach_the_target() -> None:
+    """pf = Phi(-4.5) = 3.4e-6: after 1,000 draws without a failure the upper 95 % bound
+    (3.7e-3) already needs ~27,000 draws for CoV 0.1, more than the 20,000 allowed."""
+    from safety_val.reliability.model import LimitStateModel
+    from safety_val.reliability.sampling import run_monte_carlo
+
+    ot.RandomGenerator.SetSeed(0)
+    model = LimitStateModel(lambda x: 4.5 - x[:, 0], ot.Normal(1), max_calls=50_000)
+    result = run_monte_carlo(model, futility_after=1000, futility_calls=20_000, block_size=500)
+    assert result.details["n_samples"] == 1000 and not result.converged
+    assert "gave up after 1000 calls (0 failures)" in result.message
+    # a common event is not given up on: pf = 0.1587 converges as before
+    ot.RandomGenerator.SetSeed(0)
+    model = LimitStateModel(lambda x: 1.0 - x[:, 0], ot.Normal(1), max_calls=50_000)
+    result = run_monte_carlo(model, futility_after=1000, futility_calls=20_000, block_size=500)
+    assert result.converged and result.details["n_samples"] <= 1000
