@@ -357,6 +357,7 @@ def robustness_stage(
         max_calls=max_calls,
         seed=seed,
         modes=modes,
+        method=robustness_analysis.follow_up_method(result),
     )
     atomic_write_text(
         run / "robustness.json", json.dumps(analysis.to_dict(), indent=2, allow_nan=False) + "\n"

@@ -49,6 +49,7 @@ __all__ = [
     "Shift",
     "WorstCase",
     "analyze",
+    "follow_up_method",
     "margin_reading",
     "parse_ambiguity",
     "parse_shift",
@@ -695,6 +696,7 @@ class _Context:
     rng: np.random.Generator
     executor: Executor | None
     max_calls: int | None
+    method: str = "auto"
     n_calls: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -738,13 +740,15 @@ class _Context:
         result = estimate_failure_probability(
             self.limit_state,
             joint,
-            method="auto",
+            method=self.method,
             seed=derive_seed(self.rng),
             executor=self.executor,
             max_calls=self.max_calls,
         )
         self.n_calls += result.n_calls
-        self.notes.append(f"{what}: new simulations ({'; '.join(reasons)})")
+        self.notes.append(
+            f"{what}: new simulations, {result.method} ({'; '.join(reasons)})"
+        )
         return {
             "pf": result.pf,
             "cov": result.cov,
@@ -937,6 +941,32 @@ def _worst_case(context: _Context, ambiguity: float | str, direction: _Array) ->
 
 
 # ---------------------------------------------------------------------------- entry point
+def follow_up_method(result: FailureProbabilityResult) -> str:
+    """The method that produced ``result``'s converged estimate, for estimates near it.
+
+    ``"auto"`` chains methods (``"auto: ak → mc"``); what a shifted distribution needs is
+    usually what worked at nominal, so the last method of a converged chain is re-used
+    (``"mc"`` here) rather than paying again for the stages that failed. ``"auto"`` when
+    ``result`` did not converge.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as R
+    >>> follow_up_method(R(method="auto: ak → mc", converged=True))
+    'mc'
+    >>> follow_up_method(R(method="subset", converged=True))
+    'subset'
+    >>> follow_up_method(R(method="auto: ak → nais", converged=False))
+    'auto'
+    """
+    if not result.converged:
+        return "auto"
+    last = result.method.removeprefix("auto:").split("→")[-1].strip()
+    from safety_val.reliability.registry import METHODS
+
+    return last if last in METHODS and last != "auto" else "auto"
+
+
 def analyze(
     result: FailureProbabilityResult,
     *,
@@ -951,6 +981,7 @@ def analyze(
     seed: SeedLike = None,
     executor: Executor | None = None,
     modes: CriticalRegions | None = None,
+    method: str = "auto",
 ) -> RobustnessResult:
     r"""Robustness of a failure probability to its input assumptions.
 
@@ -992,6 +1023,9 @@ def analyze(
         margins are then given per mode (with its share of pf) rather than per design
         point of the reliability method (NAIS, for one, reports one per mixture
         component).
+    method
+        Reliability method of new simulations (default ``"auto"``; see
+        :func:`follow_up_method` for re-using the one that converged on ``result``).
 
     Returns
     -------
@@ -1098,7 +1132,9 @@ def analyze(
             expected=f"dimension {sample.x.shape[1]}",
         )
     shift_list = _normalise_shifts(shifts, inputs)
-    context = _Context(sample, inputs, limit_state, float(min_ess), rng, executor, max_calls)
+    context = _Context(
+        sample, inputs, limit_state, float(min_ess), rng, executor, max_calls, method
+    )
     pf, cov = sample.pf()
     if not np.any(sample.failure()):
         raise ValidationError(

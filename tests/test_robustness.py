@@ -140,6 +140,25 @@ def test_unreliable_reweighting_runs_new_simulations(form_result: FailureProbabi
     assert result.n_calls > 500
 
 
+def test_new_simulations_use_the_method_asked_for(form_result: FailureProbabilityResult) -> None:
+    """The pipeline re-uses the method that converged at nominal (follow_up_method)."""
+    result = analyze(
+        form_result,
+        limit_state=linear,
+        distribution=ot.Normal(2),
+        shifts=[Shift("x1", mean=-3.0)],
+        n_reference=500,
+        min_ess=10_000,
+        max_calls=20_000,
+        seed=4,
+        method="subset",
+    )
+    row = result.shifts.iloc[0]
+    exact = float(stats.norm.cdf(-(BETA + 3.0 * A[1])))
+    assert row["how"] == "new simulations" and row["ci_low"] <= exact <= row["ci_high"]
+    assert "new simulations, subset (" in result.notes[0]
+
+
 def test_unreliable_without_limit_state_is_refused(robust: RobustnessResult) -> None:
     with pytest.raises(ValidationError, match="limit_state"):
         analyze(
