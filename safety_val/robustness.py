@@ -942,12 +942,14 @@ def _worst_case(context: _Context, ambiguity: float | str, direction: _Array) ->
 
 # ---------------------------------------------------------------------------- entry point
 def follow_up_method(result: FailureProbabilityResult) -> str:
-    """The method that produced ``result``'s converged estimate, for estimates near it.
+    """Method of new estimates near ``result``: ``"mc"`` if crude MC produced it, else ``"auto"``.
 
-    ``"auto"`` chains methods (``"auto: ak → mc"``); what a shifted distribution needs is
-    usually what worked at nominal, so the last method of a converged chain is re-used
-    (``"mc"`` here) rather than paying again for the stages that failed. ``"auto"`` when
-    ``result`` did not converge.
+    When ``result`` came from crude Monte Carlo (chosen, or reached by ``"auto"`` after a
+    surrogate gave up: ``"auto: ak → mc"``), :math:`p_f` is not rare and the limit state
+    defeated the surrogate, so estimates under shifted distributions go straight to crude
+    MC — unbiased at any budget — instead of paying again for the failed stages. Other
+    methods need minimum budgets (subset, NAIS: levels of ``n_per_step`` points), so
+    ``"auto"`` chooses for them.
 
     Examples
     --------
@@ -955,16 +957,12 @@ def follow_up_method(result: FailureProbabilityResult) -> str:
     >>> follow_up_method(R(method="auto: ak → mc", converged=True))
     'mc'
     >>> follow_up_method(R(method="subset", converged=True))
-    'subset'
-    >>> follow_up_method(R(method="auto: ak → nais", converged=False))
+    'auto'
+    >>> follow_up_method(R(method="auto: ak → mc → nais", converged=True))
     'auto'
     """
-    if not result.converged:
-        return "auto"
     last = result.method.removeprefix("auto:").split("→")[-1].strip()
-    from safety_val.reliability.registry import METHODS
-
-    return last if last in METHODS and last != "auto" else "auto"
+    return "mc" if result.converged and last == "mc" else "auto"
 
 
 def analyze(
