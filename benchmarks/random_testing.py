@@ -17,6 +17,10 @@ Usage::
     python benchmarks/random_testing.py                    # 5,000 vehicles, 100 egos
     python benchmarks/random_testing.py --traffic 1000 --egos 20 --duration 60
     python benchmarks/random_testing.py --skip-scaling
+    python benchmarks/random_testing.py --traffic 1000 --egos 20 --skip-scaling --no-captures
+
+``--no-captures`` runs part 1 again without the event detector's close-encounter
+captures (which give SSM-only events their states) and prints their CPU overhead.
 """
 
 from __future__ import annotations
@@ -55,10 +59,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=20)
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--no-captures", action="store_true",
+                        help="also run part 1 without the close-encounter captures and print "
+                             "their overhead")
     args = parser.parse_args(argv)
 
     from safety_val.execution import make_executor
     from traffic_ai.network import generate_network
+    from traffic_ai.random_testing.events import Thresholds
     from traffic_ai.random_testing.runner import InstanceSpec, run_instance, run_random_test
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
         network = generate_network("grid", folder / "city.net.xml", size=args.size,
                                    default_lanenumber=2, tls_guess=True)
         routes = _demand(network, folder, args.traffic, 1)
+        if args.no_captures:  # warm up (lazy imports) so that both timed runs are alike
+            run_instance(InstanceSpec("warm", str(network), str(routes), 2.0, args.egos, 1,
+                                      str(folder / "run")))
         spec = InstanceSpec("bench", str(network), str(routes), args.duration, args.egos, 1,
                             str(folder / "run"))
         result = run_instance(spec)
@@ -81,6 +92,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  real-time factor: {rtf_wall:.2f} (wall)  {rtf_cpu:.2f} (CPU of this process)")
         print(f"  vehicles x RTF:   {s['mean_vehicles'] * rtf_wall:,.0f} (wall)  "
               f"{s['mean_vehicles'] * rtf_cpu:,.0f} (CPU)")
+        ssm = result.events["event_type"].str.startswith("ssm")
+        print(f"  SSM-only events with states: {int(result.events.loc[ssm, 'has_states'].sum())}"
+              f" of {int(ssm.sum())}; close-encounter captures hold "
+              f"{s['capture_rows']:,.0f} states")
+        if args.no_captures:
+            bare = run_instance(InstanceSpec(
+                "bare", str(network), str(routes), args.duration, args.egos, 1,
+                str(folder / "run"), thresholds=Thresholds(capture_encounters=False)))
+            b = bare.stats
+            print(f"  without captures: RTF {b['simulated_s'] / b['cpu_s']:.2f} (CPU); capture "
+                  f"overhead {100 * (s['cpu_s'] / b['cpu_s'] - 1):+.1f} % CPU")
         if args.skip_scaling:
             return
         small = [_demand(network, folder, max(args.traffic // 5, 100), 10 + i)

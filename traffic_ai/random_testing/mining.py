@@ -28,7 +28,13 @@ from safety_val._io import atomic_write_text
 from safety_val._random import SeedLike, as_generator, derive_seed
 from safety_val.errors import ValidationError
 
-__all__ = ["TEMPLATE_MAPPING", "CandidateScenario", "candidate_scenarios", "template_values"]
+__all__ = [
+    "TEMPLATE_MAPPING",
+    "CandidateScenario",
+    "candidate_scenarios",
+    "template_coverage",
+    "template_values",
+]
 
 #: Template -> {template parameter: (event column, ODD attribute or None, unit)}.
 TEMPLATE_MAPPING: Mapping[str, Mapping[str, tuple[str, str | None, str]]] = {
@@ -77,6 +83,45 @@ def template_values(events: pd.DataFrame, template: str) -> pd.DataFrame:
     if template == "lead_braking":
         frame = frame[frame["lead_decel"] > 0.1]
     return frame
+
+
+def template_coverage(events: pd.DataFrame) -> pd.DataFrame:
+    """How many events of each conflict type map onto a built-in template.
+
+    Parameters
+    ----------
+    events
+        NG events with ``conflict_type``, ``template`` and ``has_states`` columns.
+
+    Returns
+    -------
+    DataFrame
+        One row per conflict type (``"none"`` for events without another vehicle,
+        ``"no_states"`` for events without states) plus ``all``: ``events``, one
+        column of counts per template and ``mapped_share``.
+
+    Examples
+    --------
+    >>> events = pd.DataFrame({"conflict_type": ["rear_end", "rear_end", "crossing"],
+    ...                        "template": ["lead_braking", "", ""],
+    ...                        "has_states": [True, True, True]})
+    >>> template_coverage(events)[["conflict_type", "events", "lead_braking", "mapped_share"]]
+      conflict_type  events  lead_braking  mapped_share
+    0      crossing       1             0      0.000000
+    1      rear_end       2             1      0.500000
+    2           all       3             1      0.333333
+    """
+    kind = events["conflict_type"].fillna("").replace("", "none").astype(str)
+    kind = kind.where(events["has_states"].fillna(False).astype(bool), "no_states")
+    template = events["template"].fillna("").astype(str)
+    rows = []
+    for label, mask in [*((k, kind == k) for k in sorted(set(kind))),
+                        ("all", pd.Series(True, index=events.index))]:
+        counts = {t: int((template[mask] == t).sum()) for t in TEMPLATE_MAPPING}
+        total = int(mask.sum())
+        rows.append({"conflict_type": label, "events": total, **counts,
+                     "mapped_share": sum(counts.values()) / total if total else float("nan")})
+    return pd.DataFrame(rows)
 
 
 def _cluster(values: pd.DataFrame, max_clusters: int, min_events: int,

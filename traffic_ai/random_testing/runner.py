@@ -3,7 +3,8 @@
 :func:`run_instance` runs one instance (one network, one time window of demand, one
 seed, one ego region) in this process with libsumo: background traffic from the
 route file, ``N`` egos driven every step by the ADS under test, NG events recorded by
-:class:`~traffic_ai.random_testing.events.EventDetector` and SUMO's SSM device.
+:class:`~traffic_ai.random_testing.events.EventDetector` and SUMO's SSM device (whose
+conflicts get their states from the detector's close-encounter captures).
 libsumo holds one simulation per process, so each instance is one task of an
 executor (:func:`safety_val.execution.make_executor`): with the process or Ray
 executor every instance gets its own worker process.
@@ -150,7 +151,8 @@ class InstanceResult:
         Per ego: ``distance_km``, ``hours``, ``min_ttc``, ``min_gap``, ``max_deceleration``.
     stats
         ``simulated_s``, ``wall_s``, ``cpu_s``, ``mean_vehicles``, ``mean_egos``,
-        ``distance_km``, ``ego_hours``.
+        ``distance_km``, ``ego_hours``, ``capture_rows`` (states held by the
+        detector's close-encounter captures at the end, a measure of their memory).
     folder
         Where the instance wrote its files.
     """
@@ -189,7 +191,8 @@ def _additional(spec: InstanceSpec, ssm_file: Path) -> Path:
         "has.ssm.device": "true", "device.ssm.measures": "TTC DRAC PET",
         "device.ssm.thresholds": f"{spec.thresholds.ttc} {spec.thresholds.drac} "
                                  f"{spec.thresholds.pet}",
-        "device.ssm.range": "50", "device.ssm.extratime": f"{spec.thresholds.post}",
+        "device.ssm.range": f"{spec.thresholds.ssm_range}",
+        "device.ssm.extratime": f"{spec.thresholds.post}",
         "device.ssm.file": str(ssm_file), "device.ssm.trajectories": "false",
         "device.ssm.geo": "false",
     }
@@ -442,6 +445,7 @@ def _simulate(spec: InstanceSpec) -> InstanceResult:
             detector.record_step(now, egos, contexts)
             collisions = [(c.collider, c.victim) for c in libsumo.simulation.getCollisions()]
             detector.observe(view, egos, collisions)
+            detector.observe_encounters(now)
             detector.flush(now)
             _update_kpis(kpis, view, egos, dt)
             active = [e in fleet.controlled for e in view.ego_ids]
@@ -460,7 +464,9 @@ def _simulate(spec: InstanceSpec) -> InstanceResult:
             libsumo.close()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     events, states = detector.records()
-    events = merge_ssm(events, read_ssm(ssm_file), spec.thresholds, spec.instance_id)
+    events, ssm_states = merge_ssm(events, read_ssm(ssm_file), spec.thresholds,
+                                   spec.instance_id, states_of=detector.captured_states)
+    states = _concat([states, ssm_states], STATE_COLUMNS)
     ego_kpis = pd.DataFrame.from_dict(kpis, orient="index").rename_axis("ego_id").reset_index()
     distance_km = float(ego_kpis["distance_km"].sum()) if len(ego_kpis) else 0.0
     simulated = steps * dt
@@ -468,6 +474,7 @@ def _simulate(spec: InstanceSpec) -> InstanceResult:
         "simulated_s": simulated, "wall_s": wall, "cpu_s": cpu,
         "mean_vehicles": vehicles / max(steps, 1), "mean_egos": ego_steps / max(steps, 1),
         "distance_km": distance_km, "ego_hours": ego_steps * dt / 3600.0,
+        "capture_rows": float(detector.capture_rows),
     }
     _write_frame(spec.folder / "events.parquet", events)
     _write_frame(spec.folder / "states.parquet", states)

@@ -59,3 +59,20 @@ def test_too_few_events_give_no_candidate(tmp_path: Path) -> None:
 def test_min_events_below_ten_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="min_events"):
         candidate_scenarios(_events(), tmp_path, odd=URBAN, min_events=5)
+
+
+def test_template_coverage_counts_every_event_once() -> None:
+    from traffic_ai.random_testing.mining import template_coverage
+
+    events = pd.DataFrame({
+        "conflict_type": ["rear_end", "lane_change", "crossing", "opposing", "", "crossing"],
+        "template": ["lead_braking", "cut_in", "", "", "", ""],
+        "has_states": [True, True, True, True, True, False],
+    })
+    table = template_coverage(events).set_index("conflict_type")
+    assert table.loc["all", "events"] == 6
+    assert table.drop(index="all")["events"].sum() == 6
+    assert table.loc["no_states", "events"] == 1 and table.loc["none", "events"] == 1
+    assert (table.loc["all", "lead_braking"], table.loc["all", "cut_in"]) == (1, 1)
+    assert table.loc["all", "mapped_share"] == pytest.approx(2 / 6)
+    assert table.loc["crossing", "mapped_share"] == 0.0
