@@ -16,7 +16,7 @@ import pandas as pd
 
 from safety_val.errors import ValidationError
 
-__all__ = ["GEH_THRESHOLD", "TARGET_SHARE", "GehResult", "geh", "geh_check"]
+__all__ = ["GEH_THRESHOLD", "TARGET_SHARE", "GehResult", "geh", "geh_check", "hourly_geh"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -159,3 +159,51 @@ def geh_check(
     table["geh"] = geh(table["modelled"].to_numpy(), table["counted"].to_numpy())
     share = float(np.mean(table["geh"].to_numpy() < threshold))
     return GehResult(table.reset_index(drop=True), share, threshold, target_share)
+
+
+def hourly_geh(
+    windows: pd.DataFrame,
+    *,
+    threshold: float = GEH_THRESHOLD,
+    target_share: float = TARGET_SHARE,
+    min_count: float = 0.0,
+) -> GehResult:
+    """GEH of hourly volumes from equal-length time windows within each hour.
+
+    Parameters
+    ----------
+    windows
+        One row per segment and window: ``segment``, ``hour`` (the hour the window
+        belongs to), ``counted`` and ``modelled`` (veh/h over the window), e.g. the
+        tables of several windows' :func:`geh_check` with ``min_count=0``.
+    threshold, target_share
+        The criterion.
+    min_count
+        Only segments whose counted hourly volume is at least this are compared (veh/h).
+
+    Returns
+    -------
+    GehResult
+        One row per segment and hour; the volumes are the means of the windows' rates,
+        that is the hourly volumes when the windows cover the hour in equal parts.
+
+    Raises
+    ------
+    ValidationError
+        If a column is missing or nothing is left to compare.
+
+    Examples
+    --------
+    >>> windows = pd.DataFrame({"segment": "a", "hour": 0, "counted": [100.0, 300.0],
+    ...                         "modelled": [160.0, 250.0]})
+    >>> hourly_geh(windows).table[["counted", "modelled"]].to_numpy().tolist()
+    [[200.0, 205.0]]
+    """
+    missing = {"segment", "hour", "counted", "modelled"} - set(windows.columns)
+    if missing:
+        raise ValidationError("missing column", field="windows", value=sorted(missing)[0],
+                              expected="columns segment, hour, counted, modelled")
+    means = windows.groupby(["segment", "hour"], as_index=False)[["counted", "modelled"]].mean()
+    return geh_check(means.rename(columns={"modelled": "flow"})[["segment", "hour", "flow"]],
+                     means.rename(columns={"counted": "flow"})[["segment", "hour", "flow"]],
+                     threshold=threshold, target_share=target_share, min_count=min_count)

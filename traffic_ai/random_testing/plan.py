@@ -21,7 +21,7 @@ import pandas as pd
 from safety_val._io import atomic_write_text
 from safety_val.errors import ValidationError
 from traffic_ai.random_testing.demand import Demand, check_demand, random_demand, sample_routes
-from traffic_ai.random_testing.geh import GehResult
+from traffic_ai.random_testing.geh import GEH_THRESHOLD, GehResult, hourly_geh
 from traffic_ai.random_testing.runner import InstanceSpec, RandomTestResult, run_random_test
 
 __all__ = ["RandomTestPlan", "network_regions", "plan_random_test", "random_test"]
@@ -38,12 +38,19 @@ class RandomTestPlan:
     demands
         The demand of each window.
     geh
-        GEH of the simulated against the forecast volumes (``None`` without a model).
+        GEH of the simulated against the forecast volumes, one row per counted segment
+        and window (``None`` without a model).
+    geh_hourly
+        The same as hourly volumes (the means of the windows of each hour), the usual
+        form of the calibration criterion (``None`` without a model).
+    notes
+        Settings of the check: ``min_count`` (veh/h) of a counted segment.
     """
 
     specs: list[InstanceSpec]
     demands: list[Demand]
     geh: GehResult | None = None
+    geh_hourly: GehResult | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,6 +80,7 @@ def plan_random_test(
     vtypes: str | Path | None = None,
     peak_vehicles_per_hour: float = 3000.0,
     check: bool = True,
+    min_count: float = 50.0,
 ) -> RandomTestPlan:
     """Build the demand of every window and the instances of a random test.
 
@@ -101,6 +109,9 @@ def plan_random_test(
         Demand level without a model.
     check
         With a model: simulate each window's demand and compare with GEH.
+    min_count
+        A segment is counted (compared by GEH) in a window, or an hour, when its
+        forecast is at least this (veh/h).
 
     Returns
     -------
@@ -140,9 +151,10 @@ def plan_random_test(
             part = forecast_table[(times >= begin) & (times < begin + pd.Timedelta(seconds=length))]
             demand = sample_routes(network, part, target, seed=w)
             if check:
-                result = check_demand(network, demand, part, target, seed=w,
+                result = check_demand(network, demand, part, target, seed=w, min_count=0.0,
                                       additional=Path(vtypes) if vtypes else None)
-                geh_tables.append(result.table.assign(window=w))
+                geh_tables.append(result.table.assign(hour=int((w * length) // 3600.0),
+                                                      window=w))
         else:
             hour = begin.hour + begin.minute / 60.0
             demand = random_demand(network, target, hours=length / 3600.0, seed=w,
@@ -160,13 +172,16 @@ def plan_random_test(
                     vtypes=str(vtypes) if vtypes else None, region=box,
                     window=str(pd.Timestamp(first + pd.Timedelta(seconds=w * length))),
                 ))
-    geh = None
+    geh = geh_hourly = None
     if geh_tables:
-        from traffic_ai.random_testing.geh import GehResult as _Geh
-
         table = pd.concat(geh_tables, ignore_index=True)
-        geh = _Geh(table, float(np.mean(table["geh"].to_numpy() < 5.0)))
-    return RandomTestPlan(specs, demands, geh)
+        counted = table[table["counted"] >= min_count].reset_index(drop=True)
+        if counted.empty:
+            raise ValidationError("no counted segment to compare", field="min_count",
+                                  value=min_count, expected="a forecast flow >= min_count")
+        geh = GehResult(counted, float(np.mean(counted["geh"].to_numpy() < GEH_THRESHOLD)))
+        geh_hourly = hourly_geh(table, min_count=min_count)
+    return RandomTestPlan(specs, demands, geh, geh_hourly, {"min_count": min_count})
 
 
 def random_test(
@@ -184,7 +199,8 @@ def random_test(
 
     Writes to ``out_dir``: ``events.parquet``, ``states.parquet``, ``instances.parquet``,
     ``ego_errors.parquet``, ``rates.csv``, ``summary.json``, ``xosc/<event>.xosc`` (the
-    most severe ``max_xosc`` events with states) and ``candidates/*.yaml``.
+    most severe ``max_xosc`` events with states) with the road network they reference,
+    ``xosc/network.xodr`` (OpenDRIVE from ``netconvert``), and ``candidates/*.yaml``.
 
     Parameters
     ----------
@@ -223,7 +239,7 @@ def random_test(
             ["severity", "min_ttc"], ascending=[False, True]).head(max_xosc)
         for row in ranked.to_dict("records"):
             export_xosc({str(k): v for k, v in row.items()}, result.states,
-                        folder / "xosc" / f"{row['event_id']}.xosc")
+                        folder / "xosc" / f"{row['event_id']}.xosc", network=network)
     odd_path = Path(odd) if odd else Path(__file__).resolve().parents[2] / "scenarios" / "odd" \
         / "urban.yaml"
     candidates = (candidate_scenarios(events, folder / "candidates", odd=odd_path, seed=seed)
@@ -233,6 +249,8 @@ def random_test(
         "instances_ok": int((result.instances["status"] == "ok").sum()),
         "distance_km": result.distance_km, "ego_hours": result.ego_hours,
         "events": len(events), "geh": plan.geh.to_dict() if plan.geh else None,
+        "geh_hourly": plan.geh_hourly.to_dict() if plan.geh_hourly else None,
+        "geh_min_count": plan.notes.get("min_count"),
         "rates": result.rates.to_dict("records"),
         "candidates": [str(c.path) for c in candidates],
     }

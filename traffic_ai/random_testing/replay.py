@@ -4,8 +4,9 @@
 :mod:`scenariogeneration`): the ego and the other vehicle start where they were at the
 beginning of the record and follow their recorded trajectories
 (``FollowTrajectoryAction`` with a timed ``Polyline`` in world coordinates of the SUMO
-network; the road is referenced as ``<network>.xodr``, which SUMO's ``netconvert
---opendrive-output`` writes for the network). Positions are the centres of the
+network). The road network is referenced as an OpenDRIVE file beside the scenarios
+(``network.xodr``), which :func:`write_opendrive` converts from the SUMO network with
+SUMO's ``netconvert --opendrive-output`` (same world coordinates). Positions are the centres of the
 vehicles (SUMO reports the front bumper), headings are converted from SUMO's compass
 angle (degrees clockwise from north) to OpenSCENARIO's (radians counter-clockwise
 from ``x``).
@@ -18,6 +19,9 @@ ADS, so an event found in traffic becomes a concrete scenario of the continuous 
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,8 +34,10 @@ from scenariogeneration import xosc
 from safety_val._io import atomic_write_text
 from safety_val.errors import ValidationError
 
-__all__ = ["concrete_values", "export_xosc", "resimulate"]
+__all__ = ["ROADFILE", "concrete_values", "export_xosc", "resimulate", "write_opendrive"]
 
+#: Name of the OpenDRIVE road network written beside the exported scenarios.
+ROADFILE = "network.xodr"
 CAR_HEIGHT = 1.5
 CAR_WIDTH = 1.8
 
@@ -57,8 +63,56 @@ def _trigger(name: str, time: float, point: str = "start") -> xosc.ValueTrigger:
                              triggeringpoint=point)
 
 
+def write_opendrive(network: str | Path, out: str | Path) -> Path:
+    """Convert a SUMO network to OpenDRIVE with ``netconvert --opendrive-output``.
+
+    Parameters
+    ----------
+    network
+        The SUMO network (``.net.xml``).
+    out
+        The ``.xodr`` file to write; written to a temporary file in the same folder and
+        renamed, so concurrent writers and readers never see a partial file.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    ValidationError
+        When the network is missing or netconvert rejects it.
+    """
+    from traffic_ai.network import sumo_binary
+
+    network, target = Path(network), Path(out)
+    if not network.is_file():
+        raise ValidationError("network file not found", file=network, field="network")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp.xodr",
+                                    dir=target.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        proc = subprocess.run([
+            sumo_binary("netconvert"), "--sumo-net-file", str(network),
+            "--opendrive-output", str(tmp), "--no-warnings",
+        ], capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or tmp.stat().st_size == 0:
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            errors = [line for line in lines if line.startswith("Error")] or lines
+            raise ValidationError(
+                "netconvert failed: " + (errors[0] if errors else f"exit {proc.returncode}"),
+                file=network, field="network")
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
 def export_xosc(event: Mapping[Any, Any], states: pd.DataFrame, path: str | Path, *,
-                roadfile: str = "network.xodr") -> Path:
+                roadfile: str = ROADFILE, network: str | Path | None = None) -> Path:
     """Write one event record as a replayable OpenSCENARIO file.
 
     Parameters
@@ -70,7 +124,11 @@ def export_xosc(event: Mapping[Any, Any], states: pd.DataFrame, path: str | Path
     path
         The ``.xosc`` file to write.
     roadfile
-        OpenDRIVE file of the network, referenced from the scenario.
+        OpenDRIVE file of the network, referenced from the scenario (relative paths are
+        relative to the folder of ``path``).
+    network
+        The SUMO network of the event: when given and ``roadfile`` does not exist yet,
+        it is written with :func:`write_opendrive` (once per folder).
 
     Returns
     -------
@@ -79,8 +137,10 @@ def export_xosc(event: Mapping[Any, Any], states: pd.DataFrame, path: str | Path
     Raises
     ------
     ValidationError
-        When the event has no recorded states (SSM-only events).
+        When the event has no recorded states (SSM-only events), or the network cannot be
+        converted.
     """
+    out = Path(path)
     own = states[states["event_id"] == event["event_id"]].sort_values("t")
     if own.empty:
         raise ValidationError("the event has no recorded states to replay", field="event_id",
@@ -126,8 +186,10 @@ def export_xosc(event: Mapping[Any, Any], states: pd.DataFrame, path: str | Path
     element = scenario.get_element()
     ET.indent(element, space="  ")
     text = '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(element, encoding="unicode")
-    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    road = out.parent / roadfile
+    if network is not None and not road.is_file():
+        write_opendrive(network, road)
     atomic_write_text(out, text + "\n")
     return out
 

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import defusedxml.ElementTree as DET
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -41,9 +42,12 @@ def test_forecast_on_unknown_segment_is_refused(tmp_path: Path) -> None:
         forecast_to_edgedata(forecast, tmp_path / "c.xml", segments={"A0B0"})
 
 
-def test_sampled_routes_reproduce_consistent_counts(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def counted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """A 3 x 3 grid and, as forecast, the edge counts of 15 min of random trips on it."""
     from traffic_ai.network import generate_network, sumo_binary
 
+    tmp_path = tmp_path_factory.mktemp("counted")
     network = generate_network("grid", tmp_path / "g.net.xml", size=3)
     # target counts that some route set can meet: those of 15 min of random trips
     trips = random_demand(network, tmp_path / "truth", hours=0.25, seed=1,
@@ -60,7 +64,46 @@ def test_sampled_routes_reproduce_consistent_counts(tmp_path: Path) -> None:
         "time": START + pd.to_timedelta(counts["begin"], unit="s"),
         "flow": (counts["count"] + departed["count"]) * 12.0,
     })
+    return network, forecast
+
+
+def test_sampled_routes_reproduce_consistent_counts(
+    counted: tuple[Path, pd.DataFrame], tmp_path: Path,
+) -> None:
+    network, forecast = counted
     demand = sample_routes(network, forecast, tmp_path / "sampled", seed=2)
     result = check_demand(network, demand, forecast, tmp_path / "check", min_count=50.0)
     assert len(result.table) >= 10
     assert result.passed, result.table.sort_values("geh").tail()
+
+
+def test_optimisation_fits_counts_that_are_not_flow_conserving(
+    counted: tuple[Path, pd.DataFrame], tmp_path: Path,
+) -> None:
+    # a forecast with independent errors per segment and interval (like a GNN's) is not
+    # flow-conserving at junctions: no route set meets every count
+    network, truth = counted
+    rng = np.random.default_rng(3)
+    forecast = truth.assign(flow=truth["flow"] * rng.lognormal(0.0, 0.3, len(truth)))
+    results = {}
+    for optimize in (0, 10):
+        demand = sample_routes(network, forecast, tmp_path / f"o{optimize}", seed=2,
+                               optimize=optimize)
+        results[optimize] = check_demand(network, demand, forecast, tmp_path / f"o{optimize}",
+                                         min_count=50.0)
+        assert (tmp_path / f"o{optimize}" / "mismatch.edgedata.xml").is_file()
+    greedy, fitted = results[0].table, results[10].table
+    # sampling alone never exceeds a count, so the under-counted edges stay short ...
+    assert greedy["modelled"].sum() < 0.95 * greedy["counted"].sum()
+    # ... the linear program trades overshoot against undershoot and meets the criterion
+    assert abs(fitted["modelled"].sum() / fitted["counted"].sum() - 1.0) < 0.05
+    assert results[10].passed, fitted.sort_values("geh").tail()
+    assert results[10].share_below > results[0].share_below
+
+
+def test_bad_optimisation_level_is_refused(counted: tuple[Path, pd.DataFrame],
+                                           tmp_path: Path) -> None:
+    network, forecast = counted
+    with pytest.raises(ValidationError, match="invalid routeSampler optimisation"):
+        sample_routes(network, forecast, tmp_path, optimize=-1)
+    assert not any(tmp_path.iterdir())

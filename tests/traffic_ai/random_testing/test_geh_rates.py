@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import poisson
 
 from safety_val.errors import ValidationError
-from traffic_ai.random_testing.geh import geh, geh_check
+from traffic_ai.random_testing.geh import geh, geh_check, hourly_geh
 from traffic_ai.random_testing.rates import event_rate, rate_table
 
 
@@ -32,6 +32,27 @@ def test_geh_check_share_and_criterion() -> None:
     assert result.share_below == pytest.approx(0.75)  # a 4.47, b 0, d 4.47 pass; c fails
     assert not result.passed
     assert geh_check(modelled, counted, min_count=50.0).share_below == pytest.approx(2 / 3)
+
+
+def test_hourly_geh_averages_the_windows_of_each_hour() -> None:
+    # four 15-minute windows of hour 0 and two of hour 1 (rates in veh/h)
+    windows = pd.DataFrame({
+        "segment": ["a"] * 6 + ["b"] * 6, "hour": [0, 0, 0, 0, 1, 1] * 2,
+        "counted": [100.0, 200.0, 300.0, 400.0, 40.0, 50.0] * 2,
+        "modelled": [160.0, 140.0, 380.0, 320.0, 45.0, 45.0,
+                     0.0, 0.0, 0.0, 1000.0, 0.0, 0.0],
+    })
+    result = hourly_geh(windows, min_count=50.0)
+    table = result.table.set_index("segment")
+    # window GEH of a is up to 5.3, yet its hourly volume matches: 250 against 250
+    assert (table.loc["a", "counted"], table.loc["a", "modelled"]) == (250.0, 250.0)
+    assert table.loc["a", "geh"] == 0.0
+    assert table.loc["b", "modelled"] == 250.0
+    # hour 1 (45 veh/h) is below min_count and not compared
+    assert (table["hour"] == 0).all() and len(table) == 2
+    assert result.share_below == 1.0
+    with pytest.raises(ValidationError, match="missing column"):
+        hourly_geh(windows.drop(columns="modelled"))
 
 
 def test_geh_refuses_negative_volumes() -> None:

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from safety_val.errors import ValidationError
-from traffic_ai.random_testing.replay import concrete_values, export_xosc, resimulate
+from traffic_ai.random_testing.replay import (
+    concrete_values,
+    export_xosc,
+    resimulate,
+    write_opendrive,
+)
 from traffic_ai.random_testing.runner import InstanceResult
 
 
@@ -61,3 +66,43 @@ def test_event_without_states_is_refused(crash: InstanceResult, tmp_path: Path) 
     event = crash.events.iloc[0].to_dict() | {"event_id": "nope"}
     with pytest.raises(ValidationError, match="no recorded states"):
         export_xosc(event, crash.states, tmp_path / "x.xosc")
+
+
+def test_export_writes_the_referenced_opendrive_road_network_once(
+    crash: InstanceResult, road: tuple[Path, Path], tmp_path: Path,
+) -> None:
+    network, _ = road
+    event = crash.events.iloc[0].to_dict()
+    folder = tmp_path / "xosc"
+    path = export_xosc(event, crash.states, folder / "a.xosc", network=network)
+    logic = DET.parse(str(path)).getroot().find("RoadNetwork/LogicFile")
+    roadfile = path.parent / logic.get("filepath")
+    assert roadfile.is_file()
+    xodr = DET.parse(str(roadfile)).getroot()
+    assert xodr.tag == "OpenDRIVE"
+    # the straight road is one 800 m SUMO edge each way: two OpenDRIVE roads outside
+    # junctions, in the SUMO world coordinates the trajectories use
+    roads = [r for r in xodr.findall("road") if r.get("junction") == "-1"]
+    assert len(roads) == 2
+    assert [float(r.get("length")) for r in roads] == pytest.approx([800.0, 800.0])
+    starts = sorted(float(r.find("planView/geometry").get("x")) for r in roads)
+    assert starts == pytest.approx([0.0, 800.0])
+    # a second export into the same folder reuses the file and leaves no temporary files
+    stamp = roadfile.stat().st_mtime_ns
+    export_xosc(event, crash.states, folder / "b.xosc", network=network)
+    assert roadfile.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in folder.iterdir()) == ["a.xosc", "b.xosc", "network.xodr"]
+
+
+def test_opendrive_of_a_missing_network_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="network file not found"):
+        write_opendrive(tmp_path / "none.net.xml", tmp_path / "network.xodr")
+    assert not (tmp_path / "network.xodr").exists()
+
+
+def test_netconvert_failure_is_reported_without_partial_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.net.xml"
+    broken.write_text("<net><edge id='x'>")
+    with pytest.raises(ValidationError, match="netconvert failed"):
+        write_opendrive(broken, tmp_path / "network.xodr")
+    assert list(tmp_path.iterdir()) == [broken]
