@@ -58,6 +58,9 @@ def network_command(
     size: Annotated[int, typer.Option(help="Size of the generated network.", min=2)] = 4,
     seed: Annotated[int, typer.Option(help="netgenerate seed.")] = 0,
     lanes: Annotated[int, typer.Option(help="Lanes per edge.", min=1)] = 1,
+    tls: Annotated[
+        bool, typer.Option("--tls/--no-tls", help="Traffic lights at the junctions (a city).")
+    ] = False,
     net_file: Annotated[
         Path | None, typer.Option("--from", help="Read this .net.xml instead of generating.")
     ] = None,
@@ -73,7 +76,9 @@ def network_command(
     out.mkdir(parents=True, exist_ok=True)
     if net_file is None:
         net_file = generate_network(
-            kind, out / "network.net.xml", size=size, seed=seed, default_lanenumber=lanes
+            kind, out / "network.net.xml", size=size, seed=seed, default_lanenumber=lanes,
+            # every junction where roads cross gets a light, whatever the roads' speeds
+            **({"tls_guess": True, "tls_guess_threshold": 0} if tls else {}),
         )
     graph = load_road_graph(net_file)
     nodes, arcs = graph.to_frames()

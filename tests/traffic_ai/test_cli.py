@@ -97,3 +97,21 @@ def test_cli_rejects_a_file_that_is_not_a_network(
     bad.write_text("<additional/>")
     assert main(["traffic", "network", str(tmp_path / "o"), "--from", str(bad)]) == 2
     assert "city.net.xml" in capsys.readouterr().err
+
+
+def test_network_with_traffic_lights(tmp_path: Path) -> None:
+    """--tls: netgenerate guesses a traffic light at every junction with crossing traffic."""
+    import defusedxml.ElementTree as DET
+
+    signalised, plain = tmp_path / "city", tmp_path / "plain"
+    assert main(["traffic", "network", str(signalised), "--size", "3", "--tls"]) == 0
+    assert main(["traffic", "network", str(plain), "--size", "3"]) == 0
+
+    def lights(folder: Path) -> int:
+        root = DET.parse(str(folder / "network.net.xml")).getroot()
+        return len(root.findall("tlLogic"))
+
+    # a 3 x 3 grid: the centre and the four edge midpoints have 3+ arms, the corners only 2
+    assert lights(plain) == 0 and lights(signalised) == 5
+    segments = pd.read_csv(signalised / "segments.csv")
+    assert len(segments) == len(pd.read_csv(plain / "segments.csv")) == 24

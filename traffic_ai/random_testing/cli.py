@@ -71,10 +71,17 @@ def register(app: typer.Typer) -> None:
                                   "per_1000km_upper", "per_hour", "per_hour_lower",
                                   "per_hour_upper"]]
             sv.stdout.print(sv._table(rates, "NG events and rates (95 % Garwood intervals)"))
-        if plan.geh is not None:
-            g = plan.geh
-            sv._say(f"demand GEH < 5 on {100 * g.share_below:.1f} % of {len(g.table)} "
-                    f"segment-windows (target 85 %: {'met' if g.passed else 'NOT met'})")
+        if len(result.events) and "conflict_type" in result.events.columns:
+            from traffic_ai.random_testing.mining import template_coverage
+
+            sv.stdout.print(sv._table(template_coverage(result.events),
+                                      "NG events by conflict type and matching template"))
+        min_count = plan.notes.get("min_count")
+        for g, what in ((plan.geh, "segment-windows"), (plan.geh_hourly, "segment-hours")):
+            if g is not None:
+                sv._say(f"demand GEH < 5 on {100 * g.share_below:.1f} % of {len(g.table)} "
+                        f"{what} with a forecast >= {min_count:g} veh/h "
+                        f"(target 85 %: {'met' if g.passed else 'NOT met'})")
         failed = instances[instances["status"] != "ok"]
         for row in failed.itertuples(index=False):
             sv.stderr.print(f"instance {row.instance_id} {row.status} after {row.attempts} "

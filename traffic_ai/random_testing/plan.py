@@ -225,7 +225,7 @@ def random_test(
     (RandomTestPlan, RandomTestResult, list of CandidateScenario)
     """
     from traffic_ai.random_testing.events import SEVERITY
-    from traffic_ai.random_testing.mining import candidate_scenarios
+    from traffic_ai.random_testing.mining import candidate_scenarios, template_coverage
     from traffic_ai.random_testing.replay import export_xosc
 
     folder = Path(out_dir)
@@ -252,6 +252,8 @@ def random_test(
         "geh_hourly": plan.geh_hourly.to_dict() if plan.geh_hourly else None,
         "geh_min_count": plan.notes.get("min_count"),
         "rates": result.rates.to_dict("records"),
+        "template_coverage": (template_coverage(events).to_dict("records")
+                              if "conflict_type" in events.columns and len(events) else []),
         "candidates": [str(c.path) for c in candidates],
     }
     atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2, default=str))
