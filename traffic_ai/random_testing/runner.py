@@ -128,8 +128,9 @@ class InstanceSpec:
 
     @property
     def folder(self) -> Path:
-        """Output folder of the instance."""
-        return Path(self.out_dir) / "instances" / self.instance_id
+        """Output folder of the instance (absolute: SUMO resolves relative output paths of an
+        additional file against that file's folder, not the working directory)."""
+        return Path(self.out_dir).resolve() / "instances" / self.instance_id
 
 
 @dataclass

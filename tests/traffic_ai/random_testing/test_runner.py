@@ -61,6 +61,18 @@ def test_always_braking_ego_produces_no_event(road: tuple[Path, Path], tmp_path:
     assert kpis["min_gap"] > 50.0
 
 
+def test_relative_output_folder(
+    road: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative --out once made SUMO write the SSM file under out/instances/i0/out/...:
+    it resolves an additional file's output paths against that file's folder."""
+    monkeypatch.chdir(tmp_path)
+    result = run_instance(_spec(road, Path("rel"), AlwaysBrake(), duration=5.0))
+    assert result.status == "ok", result.message
+    assert (tmp_path / "rel" / "instances" / "i0" / "ssm.xml").is_file()
+    assert not (tmp_path / "rel" / "instances" / "i0" / "rel").exists()
+
+
 def test_reference_ads_follows_without_collision(road: tuple[Path, Path], tmp_path: Path) -> None:
     result = run_instance(_spec(road, tmp_path, "reference"))
     assert result.status == "ok", result.message
