@@ -11,17 +11,22 @@ al. 2021). :func:`vtype_distribution` samples vehicle types from the fitted
 parameter distributions (truncated normal per parameter, as SUMO's
 ``createVehTypeDistribution.py`` does) and writes a ``vTypeDistribution``.
 
-:func:`estimate_lc_assertiveness` estimates LC2013's ``lcAssertive`` from the time
-gaps drivers accepted to the new follower when changing lanes (highD
-``*FollowingId`` columns): LC2013 divides the required gap by ``lcAssertive``, so
-``lcAssertive = tau / median(accepted time gap)`` relative to SUMO's default
-``tau = 1 s``, clipped to [0.5, 5].
+:func:`estimate_lc_assertiveness` calibrates LC2013's ``lcAssertive`` from lane changes
+(highD ``*FollowingId`` columns): each driver's critical time gap to the new follower
+lies between the largest gap they let pass in the seconds before the change and the gap
+they accepted, and :func:`fit_critical_gap` fits a log-normal critical gap to those
+intervals by maximum likelihood (Troutbeck 1992, the method of the HCM; solved with
+:func:`scipy.optimize.minimize`). LC2013 divides the required gap by ``lcAssertive``, so
+``lcAssertive = tau / median critical gap`` relative to SUMO's default ``tau = 1 s``,
+clipped to [0.5, 5].
 
 References
 ----------
 Treiber, M., Hennecke, A., Helbing, D. (2000). Congested traffic states in empirical
 observations and microscopic simulations. Phys. Rev. E 62, 1805.
 doi:10.1103/PhysRevE.62.1805
+Troutbeck, R. J. (1992). Estimating the critical acceptance gap from traffic movements.
+Physical Infrastructure Centre, QUT, Research Report 92-5.
 Punzo, V., Zheng, Z., Montanino, M. (2021). About calibration of car-following
 dynamics of automated and human-driven vehicles. Transp. Res. C 128, 103165.
 doi:10.1016/j.trc.2021.103165
@@ -43,10 +48,13 @@ from safety_val.errors import ValidationError
 
 __all__ = [
     "IDM_BOUNDS",
+    "CriticalGapFit",
     "IdmFit",
     "estimate_lc_assertiveness",
+    "fit_critical_gap",
     "fit_idm",
     "idm_acceleration",
+    "lane_change_gaps",
     "read_highd",
     "simulate_follower",
     "vtype_distribution",
@@ -214,37 +222,155 @@ def fit_idm(samples: pd.DataFrame, *, min_duration: float = 5.0) -> IdmFit:
     return IdmFit(pd.DataFrame(rows))
 
 
-def estimate_lc_assertiveness(path: str | Path, *, frame_rate: float = 25.0,
-                              tau: float = 1.0) -> float:
-    """LC2013 ``lcAssertive`` from the time gaps accepted to the new follower.
+@dataclass(frozen=True)
+class CriticalGapFit:
+    """A log-normal critical time gap fitted to lane changes.
 
-    Needs highD columns ``laneId``, ``leftFollowingId``/``rightFollowingId``; returns
-    1.0 (SUMO's default) when no lane change with a follower is observed.
+    Attributes
+    ----------
+    median, sigma
+        Median (s) and log-standard deviation of the critical gap.
+    changes, with_rejection
+        Lane changes used, and how many of them let a smaller gap pass first.
+    method
+        ``"mle"`` (maximum likelihood) or ``"median accepted"`` (no rejected gap, so the
+        likelihood has no lower bound: the median accepted gap, an upper bound).
+    """
+
+    median: float
+    sigma: float
+    changes: int
+    with_rejection: int
+    method: str
+
+    def lc_assertive(self, tau: float = 1.0) -> float:
+        """LC2013 ``lcAssertive`` for SUMO's ``tau``: ``tau / median``, clipped to [0.5, 5]."""
+        return float(np.clip(tau / self.median, 0.5, 5.0))
+
+
+def fit_critical_gap(accepted: npt.ArrayLike, rejected: npt.ArrayLike) -> CriticalGapFit:
+    r"""Maximum-likelihood log-normal critical gap from accepted and largest rejected gaps.
+
+    Driver :math:`i`'s critical gap lies between their largest rejected gap :math:`r_i`
+    (0 if none) and their accepted gap :math:`a_i`, so the log-likelihood is
+    :math:`\sum_i \ln[F(a_i) - F(r_i)]` with :math:`F` the log-normal CDF (Troutbeck 1992).
+
+    Parameters
+    ----------
+    accepted
+        Accepted time gaps (s), > 0.
+    rejected
+        Largest rejected time gap of the same drivers (s); 0 or NaN when none. Rejected
+        gaps not below the accepted one (a driver who was not yet looking) count as none.
+
+    Returns
+    -------
+    CriticalGapFit
+
+    Raises
+    ------
+    ValidationError
+        Empty or non-positive accepted gaps, or arrays of different lengths.
+
+    Examples
+    --------
+    >>> fit = fit_critical_gap([1.0, 1.2, 0.9, 1.5], [0.6, 0.8, 0.0, 1.1])
+    >>> fit.method, round(fit.median, 2), fit.with_rejection
+    ('mle', 0.93, 3)
+    """
+    from scipy.optimize import minimize
+    from scipy.stats import norm
+
+    a = np.asarray(accepted, dtype=np.float64)
+    r = np.nan_to_num(np.asarray(rejected, dtype=np.float64), nan=0.0)
+    if a.shape != r.shape or a.ndim != 1 or len(a) == 0:
+        raise ValidationError("accepted and rejected gaps must be 1-D of the same length",
+                              field="gaps", value=(a.shape, r.shape))
+    if not np.all(np.isfinite(a)) or np.any(a <= 0):
+        raise ValidationError("accepted gaps must be finite and > 0", field="accepted")
+    r = np.where((r > 0) & (r < a), r, 0.0)
+    has = r > 0
+    if not np.any(has):
+        return CriticalGapFit(float(np.median(a)), float(np.std(np.log(a))), len(a), 0,
+                              "median accepted")
+    log_a, log_r = np.log(a), np.log(np.where(has, r, 1.0))
+
+    def negative_log_likelihood(theta: FloatArray) -> float:
+        mu, sigma = float(theta[0]), float(np.exp(theta[1]))
+        upper = norm.cdf((log_a - mu) / sigma)
+        lower = np.where(has, norm.cdf((log_r - mu) / sigma), 0.0)
+        return float(-np.sum(np.log(np.maximum(upper - lower, 1e-300))))
+
+    start = np.array([float(np.mean(np.log(np.where(has, np.sqrt(a * r), a)))), np.log(0.3)])
+    solution = minimize(negative_log_likelihood, start, method="Nelder-Mead",
+                        options={"xatol": 1e-6, "fatol": 1e-9, "maxiter": 4000})
+    mu, sigma = float(solution.x[0]), float(np.exp(solution.x[1]))
+    return CriticalGapFit(float(np.exp(mu)), sigma, len(a), int(has.sum()), "mle")
+
+
+def lane_change_gaps(path: str | Path, *, frame_rate: float = 25.0,
+                     lookback: float = 3.0) -> pd.DataFrame:
+    """Accepted and largest rejected time gaps to the new follower of each lane change.
+
+    Needs highD columns ``frame``, ``id``, ``x``, ``width``, ``xVelocity``, ``laneId``,
+    ``leftFollowingId`` and ``rightFollowingId``; with ``followingId`` the target side is
+    the one whose follower is the new follower after the change, else the only side with
+    a follower. The rejected gaps are those to the target side's follower in the
+    ``lookback`` seconds before the change.
+
+    Returns
+    -------
+    DataFrame
+        ``id``, ``frame`` (last frame before the change), ``accepted``, ``rejected`` (s;
+        0 when none); empty when a column is missing or nobody changed lanes.
     """
     tracks = pd.read_csv(path)
     needed = {"laneId", "leftFollowingId", "rightFollowingId", "frame", "id", "x", "width",
               "xVelocity"}
+    columns = ["id", "frame", "accepted", "rejected"]
     if not needed <= set(tracks.columns):
-        return 1.0
+        return pd.DataFrame(columns=columns)
     tracks = tracks.sort_values(["id", "frame"])
     by_key = tracks.set_index(["frame", "id"])
-    accepted = []
-    for _vid, track in tracks.groupby("id"):
-        change = np.flatnonzero(np.diff(track["laneId"].to_numpy()) != 0)
-        for k in change:
-            before = track.iloc[k]
-            followers = [before["leftFollowingId"], before["rightFollowingId"]]
-            for follower in followers:
-                if follower <= 0 or (before["frame"], follower) not in by_key.index:
-                    continue
-                f = by_key.loc[(before["frame"], follower)]
-                gap = abs(before["x"] - f["x"]) - f["width"]
-                speed = abs(f["xVelocity"])
-                if speed > 1.0 and gap > 0:
-                    accepted.append(gap / speed)
-    if not accepted:
+    window = max(1, round(lookback * frame_rate))
+
+    def time_gap(row: pd.Series, follower: float) -> float:
+        if follower <= 0 or (row["frame"], follower) not in by_key.index:
+            return np.nan
+        f = by_key.loc[(row["frame"], follower)]
+        gap, speed = abs(row["x"] - f["x"]) - f["width"], abs(f["xVelocity"])
+        return gap / speed if speed > 1.0 and gap > 0 else np.nan
+
+    rows = []
+    for vid, track in tracks.groupby("id"):
+        lanes = track["laneId"].to_numpy()
+        for k in np.flatnonzero(np.diff(lanes) != 0):
+            before, after = track.iloc[k], track.iloc[k + 1]
+            sides = [c for c in ("leftFollowingId", "rightFollowingId") if before[c] > 0]
+            if "followingId" in track.columns:
+                sides = [c for c in sides if before[c] == after["followingId"]]
+            if len(sides) != 1:
+                continue
+            accepted = time_gap(before, before[sides[0]])
+            if not np.isfinite(accepted):
+                continue
+            earlier = track.iloc[max(0, k - window):k]
+            gaps = [time_gap(row, row[sides[0]]) for _, row in earlier.iterrows()]
+            smaller = [g for g in gaps if np.isfinite(g) and g < accepted]
+            rows.append((vid, int(before["frame"]), accepted, max(smaller, default=0.0)))
+    return pd.DataFrame(rows, columns=columns)
+
+
+def estimate_lc_assertiveness(path: str | Path, *, frame_rate: float = 25.0,
+                              tau: float = 1.0) -> float:
+    """LC2013 ``lcAssertive`` from highD lane changes (see :func:`fit_critical_gap`).
+
+    Returns 1.0 (SUMO's default) when no lane change with a follower is observed.
+    """
+    gaps = lane_change_gaps(path, frame_rate=frame_rate)
+    if gaps.empty:
         return 1.0
-    return float(np.clip(tau / np.median(accepted), 0.5, 5.0))
+    return fit_critical_gap(gaps["accepted"], gaps["rejected"]).lc_assertive(tau)
 
 
 def vtype_distribution(fit: IdmFit, path: str | Path, *, count: int = 20, seed: SeedLike = None,

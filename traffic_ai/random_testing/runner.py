@@ -128,8 +128,11 @@ class InstanceSpec:
 
     @property
     def folder(self) -> Path:
-        """Output folder of the instance (absolute: SUMO resolves relative output paths of an
-        additional file against that file's folder, not the working directory)."""
+        """Output folder of the instance, absolute.
+
+        SUMO resolves the relative output paths of an additional file against that file's
+        folder, not the working directory.
+        """
         return Path(self.out_dir).resolve() / "instances" / self.instance_id
 
 
