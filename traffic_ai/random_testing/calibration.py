@@ -3,7 +3,7 @@
 :func:`read_highd` reads car-following pairs from a highD-layout CSV (columns
 ``frame``, ``id``, ``x``, ``width`` (length along ``x``), ``xVelocity``,
 ``precedingId``, optionally ``xAcceleration``, ``laneId``, ``frameRate`` is 25 Hz
-unless given) or :func:`read_fcd` from SUMO FCD output with leader ids.
+unless given); SUMO FCD output can be converted to that layout beforehand.
 :func:`fit_idm` calibrates the Intelligent Driver Model of every follower with
 :func:`scipy.optimize.least_squares` on the spacing (the follower is simulated
 behind the observed leader; spacing is the most robust calibration target, Punzo et

@@ -19,6 +19,42 @@ def register(app: typer.Typer) -> None:
     """Add the ``random-test`` command to ``app`` (the ``safety-val traffic`` group)."""
     from safety_val import cli as sv
 
+    @app.command("calibrate")
+    def calibrate_command(
+        tracks: Annotated[Path, typer.Argument(help="highD-layout tracks CSV.")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Additional file to write.")] = (
+            Path("vtypes.add.xml")),
+        count: Annotated[int, typer.Option(help="Vehicle types in the distribution.", min=1)] = 20,
+        frame_rate: Annotated[float, typer.Option(help="Frames per second.", min=0.1)] = 25.0,
+        seed: Annotated[int, typer.Option(help="Seed of the sampled types.")] = 0,
+    ) -> None:
+        """Calibrate IDM and LC2013 from trajectories; write the 'traffic' vTypeDistribution."""
+        from traffic_ai.random_testing.calibration import (
+            fit_critical_gap,
+            fit_idm,
+            lane_change_gaps,
+            read_highd,
+            vtype_distribution,
+        )
+
+        fit = fit_idm(read_highd(tracks, frame_rate=frame_rate))
+        parameters = fit.to_frame()
+        summary = parameters[["v0", "T", "s0", "a", "b", "rmse_gap"]].describe().loc[
+            ["count", "mean", "std", "min", "max"]].reset_index(names="")
+        sv.stdout.print(sv._table(summary, f"IDM of {len(parameters)} followers"))
+        gaps = lane_change_gaps(tracks, frame_rate=frame_rate)
+        lc_assertive = 1.0
+        if len(gaps):
+            gap = fit_critical_gap(gaps["accepted"], gaps["rejected"])
+            lc_assertive = gap.lc_assertive()
+            sv._say(f"critical lane-change gap: median {gap.median:.3g} s, sigma {gap.sigma:.3g} "
+                    f"({gap.method}, {gap.changes} lane changes, {gap.with_rejection} with a "
+                    f"rejected gap) -> lcAssertive {lc_assertive:.3g}")
+        else:
+            sv._say("no lane change with a follower observed: lcAssertive stays 1 (SUMO's default)")
+        vtype_distribution(fit, out, count=count, seed=seed, lc_assertive=lc_assertive)
+        sv._say(f"wrote {out} (use it with: safety-val traffic random-test --vtypes {out})")
+
     @app.command("random-test")
     def random_test_command(
         network: Annotated[Path, typer.Option("--network", "-n", help="SUMO network (.net.xml).")],

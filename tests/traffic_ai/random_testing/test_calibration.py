@@ -135,3 +135,22 @@ def test_lane_change_gaps_reads_rejected_and_accepted_gaps(tmp_path: Path) -> No
     assert gaps["rejected"].iloc[0] == pytest.approx(0.6)
     # one driver: the critical gap lies in (0.6, 0.8]
     assert 1.0 / 0.8 <= estimate_lc_assertiveness(csv) <= 1.0 / 0.6
+
+
+def test_calibrate_cli_writes_the_vtype_distribution(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safety_val.cli import main
+
+    csv, out = tmp_path / "tracks.csv", tmp_path / "vtypes.add.xml"
+    _highd_csv(csv)
+    args = ["traffic", "calibrate", str(csv), "--out", str(out), "--count", "4",
+            "--frame-rate", str(RATE)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "IDM of 2 followers" in printed and "lcAssertive stays 1" in printed
+    types = DET.parse(str(out)).getroot().find("vTypeDistribution").findall("vType")
+    assert len(types) == 4 and {v.get("lcAssertive") for v in types} == {"1.000"}
+    # a file without car-following pairs is bad input: exit 2, one line
+    pd.DataFrame({"frame": [0], "id": [1]}).to_csv(csv, index=False)
+    assert main([*args[:2], str(csv), "--out", str(out)]) == 2
