@@ -9,6 +9,7 @@ with a goodness-of-fit test. The result converts directly into the
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -172,7 +173,9 @@ def _fit_continuous(values: np.ndarray, column: str, families: Sequence[str], al
     for family in families:
         fitter = _FITTERS[family]
         try:
-            dist = _maximum_likelihood(fitter.factory().build(sample), sample, fitter.refine)
+            with _quiet_openturns():
+                start = fitter.factory().build(sample)
+                dist = _maximum_likelihood(start, sample, fitter.refine)
             params = dict(zip(fitter.names, (float(x) for x in dist.getParameter()), strict=True))
             params = {k: v for k, v in parse_distribution(
                 {"family": family, **params}, file=file, field=f"{column}.{family}",
@@ -197,8 +200,26 @@ def _fit_continuous(values: np.ndarray, column: str, families: Sequence[str], al
     return rows
 
 
+@contextlib.contextmanager
+def _quiet_openturns() -> Iterator[None]:
+    """Silence OpenTURNS' log while fitting.
+
+    Its optimisers print e.g. "TNC algorithm failed" to stderr; a family that fails is a
+    row of the BIC table, not console noise.
+    """
+    flags = ot.Log.Flags()
+    ot.Log.Show(ot.Log.NONE)
+    try:
+        yield
+    finally:
+        ot.Log.Show(flags)
+
+
 def _maximum_likelihood(start: ot.Distribution, sample: ot.Sample, refine: bool) -> ot.Distribution:
-    """Polish a factory estimate (some are moment-based) by maximum likelihood."""
+    """Polish a factory estimate (some are moment-based) by maximum likelihood.
+
+    A failed polish keeps the factory estimate.
+    """
     if not refine:
         return start
     try:
