@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from traffic_ai.dataset import MacroDataset
-from traffic_ai.ensemble import TrafficModel
+from traffic_ai.ensemble import COMBINERS, TrafficModel
 from traffic_ai.evaluation import evaluate_model
 from traffic_ai.forecasting import forecast
 from traffic_ai.macro_data import load_macro_data, simulate_macro_data
@@ -101,7 +101,7 @@ def main() -> None:
 
 
 def print_meta_learner(model: TrafficModel) -> None:
-    """Out-of-fold MAE (standardised) of the members and the guarded ensemble, and its choice."""
+    """Out-of-fold MAE (standardised) of the members and the chosen candidate, and the choice."""
     names = [*model.stacked_names, "stacking"]
     print("\nout-of-fold MAE (standardised units) and meta-learner choice per horizon:")
     for k, channel in enumerate(model.channels):
@@ -110,8 +110,8 @@ def print_meta_learner(model: TrafficModel) -> None:
             scores = " ".join(
                 f"{name} {model.meta.oof_mae_[m, h, k]:.3f}" for m, name in enumerate(names)
             )
-            chosen = model.meta.selected_[h, k]
-            choice = "combination" if chosen < 0 else f"{model.stacked_names[chosen]} alone"
+            chosen = int(model.meta.selected_[h, k])
+            choice = COMBINERS[chosen] if chosen < 0 else f"{model.stacked_names[chosen]} alone"
             print(f"  {channel:8s} {horizon}: {scores} -> {choice}")
 
 

@@ -6,6 +6,11 @@ channels, graph signature, scaler, meta-learner, member names) and ``weights.pt`
 Loading uses ``torch.load(..., weights_only=True)``, so nothing is unpickled. A model
 refuses (:class:`~safety_val.errors.ValidationError`) a graph whose signature differs from
 the one it was trained on.
+
+The meta-learner is stored as its weights and intercepts, which alone define the forecast;
+``selected`` records the choice (a key of :data:`traffic_ai.ensemble.COMBINERS` or a member
+index). Models saved before the convex combination and the backbone mean were candidates use
+only ``-1`` and member indices, and load and forecast as before (same format version).
 """
 
 from __future__ import annotations
