@@ -5,7 +5,8 @@ default stacking ensemble on CPU, prints the masked MAE/RMSE/MAPE table by horiz
 model, whether the ensemble beats every backbone and the historical average at every
 horizon, the training time and the time to forecast a day for the whole network.
 
-Run: ``nice -n 10 python benchmarks/traffic_model.py [--days 16] [--work DIR]``
+Run: ``nice -n 10 python benchmarks/traffic_model.py [--days 16] [--work DIR]``; with
+``--data-seed 1 --work DIR`` on another dataset (the data of a ``--work`` folder is re-used).
 
 16 days from a Monday: the test period (last 20 %) holds a weekend and two weekdays.
 """
@@ -36,6 +37,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/traffic-benchmark"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument(
+        "--data-seed", type=int, default=0, help="seed of the simulated traffic (a new dataset)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -47,7 +51,7 @@ def main() -> None:
     graph = load_road_graph(net)
     if not data.exists():
         started = time.perf_counter()
-        simulate_macro_data(graph, data, days=args.days, seed=0)
+        simulate_macro_data(graph, data, days=args.days, seed=args.data_seed)
         print(f"simulated {args.days:g} days in {time.perf_counter() - started:.1f} s")
     dataset = MacroDataset.from_frame(load_macro_data(data), graph=graph, file=data)
     print(f"data: {dataset.values.shape} (time, segments, channels); {dataset.gaps.describe()}")
