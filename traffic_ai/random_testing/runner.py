@@ -331,6 +331,8 @@ class _EgoMap:
 
         lane = str(values[VAR_LANE_ID])
         values[VAR_NEXT_TLS] = ()
+        if not lane:  # teleporting: SUMO has lifted a jammed vehicle off the road, no map
+            return
         speed, length = self._lane(lane)
         if lane.startswith(":"):
             values[VAR_ALLOWED_SPEED] = min(values[VAR_ALLOWED_SPEED], speed)

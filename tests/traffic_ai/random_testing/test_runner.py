@@ -117,3 +117,19 @@ def test_killed_sumo_worker_is_retried(road: tuple[Path, Path], tmp_path: Path) 
     assert row["status"] == "ok"
     assert row["attempts"] == 2
     assert row["simulated_s"] == pytest.approx(3.0)
+
+
+def test_ego_map_skips_a_teleporting_ego() -> None:
+    """A jammed ego that SUMO teleports has lane id '' for a while: the map must not ask
+    libsumo about lane '' (it raised "Lane '' is not known" and killed a whole instance)."""
+    from traffic_ai.random_testing.egos import (
+        VAR_ALLOWED_SPEED,
+        VAR_LANE_ID,
+        VAR_LANEPOSITION,
+        VAR_NEXT_TLS,
+    )
+    from traffic_ai.random_testing.runner import _EgoMap
+
+    values = {VAR_LANE_ID: "", VAR_ALLOWED_SPEED: 13.9, VAR_LANEPOSITION: 0.0}
+    _EgoMap().update("ego0", values)  # no simulation is loaded: any libsumo call would raise
+    assert values[VAR_NEXT_TLS] == () and values[VAR_ALLOWED_SPEED] == 13.9
