@@ -44,9 +44,10 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 
 from safety_val.backends.base import Simulator  # noqa: E402
 from safety_val.backends.callable import CallableSimulator  # noqa: E402
-from safety_val.execution import make_executor, run_batches, simulate_batch  # noqa: E402
+from safety_val.execution import make_executor  # noqa: E402
 from safety_val.execution.base import Executor  # noqa: E402
 from safety_val.execution.batching import calibrate, plan_batch_size  # noqa: E402
+from safety_val.runs import run_batches, simulate_batch  # noqa: E402
 
 TOY_STEPS = 6000
 

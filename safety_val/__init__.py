@@ -12,8 +12,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from safety_val.errors import SafetyValError, SimulationError, ValidationError
 from safety_val.odd import ODD, load_odd
+from safety_val.runs.simulate import SimulationRun, simulate
 from safety_val.scenario import LogicalScenario, Parameter, load_scenario
-from safety_val.simulation import SimulationRun, simulate
 
 try:
     __version__ = version("safety-val")

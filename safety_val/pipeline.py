@@ -45,12 +45,12 @@ from safety_val.report.rundir import PIPELINE_FILE, PIPELINE_SCHEMA
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from safety_val.evaluation import ScenarioEvaluator
     from safety_val.execution.base import Executor
     from safety_val.regions import CriticalRegions
     from safety_val.reliability.importance import ImportanceSample
     from safety_val.reliability.result import FailureProbabilityResult
     from safety_val.robustness import RobustnessResult
+    from safety_val.runs.evaluator import ScenarioEvaluator
     from safety_val.scenario import LogicalScenario
     from safety_val.sensitivity.reduction import ReductionCheck
     from safety_val.sensitivity.result import SensitivityResult
@@ -234,9 +234,9 @@ def estimate_stage(
     result. Returns the result and the number of new simulations (a resumed run re-uses
     the stored ones).
     """
-    from safety_val.evaluation import ScenarioEvaluator
     from safety_val.reliability import estimate_failure_probability, get_method
     from safety_val.reliability.persistence import save_result
+    from safety_val.runs.evaluator import ScenarioEvaluator
 
     get_method(method)  # an unknown method is refused before anything is written
     evaluator = ScenarioEvaluator(
@@ -282,8 +282,8 @@ def reference_sample(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[ScenarioEvaluator, ImportanceSample]:
     """The importance sample shared by regions and robustness (stored in RUN/reference)."""
-    from safety_val.evaluation import ScenarioEvaluator
     from safety_val.reliability.importance import draw_importance_sample
+    from safety_val.runs.evaluator import ScenarioEvaluator
 
     evaluator = ScenarioEvaluator(
         scenario,
@@ -650,7 +650,7 @@ def _doe(
     tick: Callable[[int], None],
     **_: Any,
 ) -> str:
-    from safety_val.simulation import simulate
+    from safety_val.runs.simulate import simulate
 
     simulated = simulate(
         scenario,
@@ -680,9 +680,9 @@ def _sensitivity(
 ) -> str:
     import pandas as pd
 
-    from safety_val.evaluation import ScenarioEvaluator
+    from safety_val.runs.evaluator import ScenarioEvaluator
+    from safety_val.runs.store import RunStore
     from safety_val.sensitivity import analyze_given_data, check_reduction, reduce_scenario
-    from safety_val.store import RunStore
 
     out = run / "sensitivity"
     stored = RunStore.open(run / "doe").read_samples()

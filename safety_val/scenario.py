@@ -360,7 +360,7 @@ class LogicalScenario:
             ``n`` margins; NaN where the simulation failed (status ``error``/``timeout``).
         """
         from safety_val.execution.registry import make_executor
-        from safety_val.execution.runner import run_batches
+        from safety_val.runs.batches import run_batches
 
         frame = (
             batch

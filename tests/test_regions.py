@@ -15,10 +15,10 @@ from matplotlib.figure import Figure
 
 from safety_val import load_scenario
 from safety_val.errors import ValidationError
-from safety_val.evaluation import ScenarioEvaluator
 from safety_val.regions import CriticalRegions, analyze
 from safety_val.reliability import estimate_failure_probability
 from safety_val.reliability.result import FailureProbabilityResult, clopper_pearson_interval
+from safety_val.runs.evaluator import ScenarioEvaluator
 from tests.helpers import ROOT, scenario_body, write_scenario
 
 FOUR_BRANCH_PF = 2.2228e-3

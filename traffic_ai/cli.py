@@ -70,7 +70,7 @@ def network_command(
     Writes ``network.net.xml`` (when generated), ``segments.csv`` and ``connections.csv``.
     """
     from safety_val._io import atomic_write_text
-    from safety_val.cli import _say, stdout
+    from safety_val.cli.common import say, stdout
     from traffic_ai.network import generate_network, load_road_graph
 
     out.mkdir(parents=True, exist_ok=True)
@@ -91,7 +91,7 @@ def network_command(
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     table.add_row("signature", graph.signature()[:16])
     stdout.print(table)
-    _say(f"wrote {out / 'segments.csv'} and {out / 'connections.csv'}")
+    say(f"wrote {out / 'segments.csv'} and {out / 'connections.csv'}")
 
 
 @app.command("simulate-data")
@@ -109,7 +109,7 @@ def simulate_data_command(
     """Simulate multi-day traffic in SUMO; write flow, speed, density per segment per 5 min."""
     import pandas as pd
 
-    from safety_val.cli import _say
+    from safety_val.cli.common import say
     from traffic_ai.macro_data import DemandProfile, simulate_macro_data
 
     started = time.perf_counter()
@@ -118,7 +118,7 @@ def simulate_data_command(
         network, out, days=days, seed=seed, profile=profile, mesoscopic=not microscopic
     )
     table = pd.read_parquet(out)
-    _say(
+    say(
         f"wrote {out}: {len(table)} rows, {table['segment'].nunique()} segments, "
         f"{table['time'].nunique()} intervals, "
         f"{int(table['incident'].sum())} segment-intervals under incident, "
@@ -141,18 +141,18 @@ def train_command(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
 ) -> None:
     """Train the stacking ensemble (STGCN, DCRNN, Graph WaveNet + baselines)."""
-    from safety_val.cli import _say, stderr
+    from safety_val.cli.common import say, stderr
     from traffic_ai.ensemble import TrafficModel
     from traffic_ai.persistence import save_model
     from traffic_ai.training import TrainConfig
 
     dataset = _load_dataset(data, network, adjacency)
-    _say(
+    say(
         f"data: {len(dataset.times)} intervals × {dataset.n_segments} segments; "
         f"{dataset.gaps.describe()}"
     )
     config = TrainConfig(epochs=epochs, hidden=hidden, folds=folds, seed=seed, device=device)
-    _say(f"device: {config.torch_device()}")
+    say(f"device: {config.torch_device()}")
 
     def progress(label: str, epoch: int, total: int, loss: float, val: float) -> None:
         stderr.print(
@@ -163,7 +163,7 @@ def train_command(
 
     model = TrafficModel.fit(dataset, config, progress=progress)
     save_model(model, out)
-    _say(f"trained in {model.training_seconds:.1f} s; wrote {out}")
+    say(f"trained in {model.training_seconds:.1f} s; wrote {out}")
 
 
 @app.command("evaluate")
@@ -177,7 +177,7 @@ def evaluate_command(
     ] = None,
 ) -> None:
     """MAE, RMSE, MAPE at 15, 30, 60 minutes on the test period for every model."""
-    from safety_val.cli import _say, _table, stdout
+    from safety_val.cli.common import frame_table, say, stdout
     from traffic_ai.evaluation import evaluate_model
     from traffic_ai.persistence import check_graph, load_model
 
@@ -187,8 +187,8 @@ def evaluate_command(
     table = evaluate_model(model, dataset)
     if channel is not None:
         table = table[table["channel"] == channel]
-    stdout.print(_table(table.round(4), f"test period of {data}"))
-    _say(f"{dataset.gaps.describe()} (masked in the metrics)")
+    stdout.print(frame_table(table.round(4), f"test period of {data}"))
+    say(f"{dataset.gaps.describe()} (masked in the metrics)")
 
 
 @app.command("forecast")
@@ -203,14 +203,14 @@ def forecast_command(
 ) -> None:
     """Forecast flow, speed and density of every segment (e.g. a day)."""
     from safety_val._io import atomic_path
-    from safety_val.cli import _say
+    from safety_val.cli.common import say
     from traffic_ai.forecasting import forecast
 
     started = time.perf_counter()
     table = forecast(model_dir, network, start, hours)
     with atomic_path(out) as tmp:
         table.to_parquet(tmp, index=False)
-    _say(
+    say(
         f"forecast {hours:g} h for {table['segment'].nunique()} segments "
         f"({len(table)} rows) in {time.perf_counter() - started:.2f} s; wrote {out}"
     )

@@ -1,4 +1,4 @@
-"""Executors (serial, processes, Ray), batch sizing and the simulation runner.
+"""Executors (serial, processes, Ray) and batch sizing: how batches are spread over workers.
 
 Only this package imports Ray, and only when a Ray executor is asked for.
 """
@@ -11,7 +11,6 @@ from safety_val.execution.base import Executor, ExecutorBase
 from safety_val.execution.batching import Calibration, calibrate, plan_batch_size, split_batches
 from safety_val.execution.process import ProcessExecutor
 from safety_val.execution.registry import EXECUTORS, make_executor
-from safety_val.execution.runner import run_batches, simulate_batch
 from safety_val.execution.serial import SerialExecutor
 
 __all__ = [
@@ -25,8 +24,6 @@ __all__ = [
     "calibrate",
     "make_executor",
     "plan_batch_size",
-    "run_batches",
-    "simulate_batch",
     "split_batches",
 ]
 

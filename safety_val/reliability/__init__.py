@@ -108,7 +108,7 @@ def estimate_failure_probability(
     limit_state
         Batch limit state: ``(n, d)`` array → ``n`` margins, failure when :math:`g \le 0`;
         or a :class:`~safety_val.scenario.LogicalScenario` (simulated with its own backend)
-        or a :class:`~safety_val.evaluation.ScenarioEvaluator` — the scenario's
+        or a :class:`~safety_val.runs.evaluator.ScenarioEvaluator` — the scenario's
         distribution is then used.
     distribution
         Joint input distribution (:class:`openturns.Distribution`); required for a plain
@@ -169,7 +169,7 @@ def estimate_failure_probability(
     seed_openturns(rng)
     if isinstance(limit_state, LogicalScenario):
         # a scenario runs through its own backend; the executor parallelises its batches
-        from safety_val.evaluation import ScenarioEvaluator
+        from safety_val.runs.evaluator import ScenarioEvaluator
 
         limit_state = ScenarioEvaluator(limit_state, executor=executor, purpose="reliability")
         executor = None

@@ -514,7 +514,7 @@ def _not_run(layout: RunLayout, names: Sequence[str], default: str) -> tuple[str
 
 
 def _simulation(layout: RunLayout) -> SimulationSection:
-    from safety_val.simulation import summarise
+    from safety_val.runs.simulate import summarise
 
     if layout.doe is None or not (layout.doe / "manifest.json").is_file():
         status, message = _not_run(layout, ("doe", "simulation"), "no design of experiments")

@@ -11,7 +11,7 @@ Two layouts are understood:
     and one sub-directory per stage: ``doe/`` (a run store), ``sensitivity/`` and
     ``reliability/`` (the ``estimate`` layout).
 
-Everything here only reads: unlike :meth:`safety_val.store.RunStore.open` it never
+Everything here only reads: unlike :meth:`safety_val.runs.store.RunStore.open` it never
 moves a damaged file; a damaged file is an error that names it. A run directory
 written by a newer safety-val (a newer schema or version) is refused.
 """
@@ -157,7 +157,7 @@ def check_not_newer(version: Any, *, file: Path, field: str) -> None:
 
 
 def _check_manifest(store: Path) -> dict[str, Any]:
-    from safety_val.store import SCHEMA_VERSION
+    from safety_val.runs.store import SCHEMA_VERSION
 
     file = store / "manifest.json"
     manifest = require_json(file, what="run manifest")

@@ -2,7 +2,7 @@ r"""The sensitivity API: stage 1 (SALib, model-free ranking) then stage 2 (surro
 
 :func:`analyze` samples and evaluates a model — a batch function with an OpenTURNS
 distribution, or a logical scenario simulated through
-:class:`safety_val.evaluation.ScenarioEvaluator` — and :func:`analyze_given_data` does
+:class:`safety_val.runs.evaluator.ScenarioEvaluator` — and :func:`analyze_given_data` does
 the same on an existing sample (e.g. a simulated DOE) without any new model call.
 """
 
@@ -41,8 +41,8 @@ from safety_val.sensitivity.selection import MIN_CLASS_MEMBERS, forward_selectio
 from safety_val.sensitivity.sobol import sample_saltelli, sobol_indices, sobol_minimum_calls
 
 if TYPE_CHECKING:
-    from safety_val.evaluation import ScenarioEvaluator
     from safety_val.execution.base import Executor
+    from safety_val.runs.evaluator import ScenarioEvaluator
     from safety_val.scenario import LogicalScenario
 
 __all__ = ["METHODS", "MethodSpec", "analyze", "analyze_given_data", "rank_parameters"]
@@ -180,7 +180,7 @@ class _FunctionModel:
 
 
 class _ScenarioModel:
-    """A logical scenario simulated through :class:`safety_val.evaluation.ScenarioEvaluator`."""
+    """A logical scenario simulated through :class:`safety_val.runs.evaluator.ScenarioEvaluator`."""
 
     def __init__(
         self,
@@ -189,7 +189,7 @@ class _ScenarioModel:
         executor: Any,
         evaluator: ScenarioEvaluator | None = None,
     ) -> None:
-        from safety_val.evaluation import ScenarioEvaluator
+        from safety_val.runs.evaluator import ScenarioEvaluator
 
         if output is not None and output not in scenario.kpis:
             raise ValidationError(
@@ -516,7 +516,7 @@ def analyze(
     """
     chosen = _check_methods(methods)
     budget = _check_budget(n)
-    from safety_val.evaluation import ScenarioEvaluator
+    from safety_val.runs.evaluator import ScenarioEvaluator
     from safety_val.scenario import LogicalScenario
 
     adapter: _FunctionModel | _ScenarioModel

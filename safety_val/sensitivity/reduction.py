@@ -23,8 +23,8 @@ from safety_val.errors import ValidationError
 from safety_val.sensitivity._common import child_seed
 
 if TYPE_CHECKING:
-    from safety_val.evaluation import ScenarioEvaluator
     from safety_val.execution.base import Executor
+    from safety_val.runs.evaluator import ScenarioEvaluator
     from safety_val.scenario import LogicalScenario, Parameter
 
 __all__ = [
@@ -462,7 +462,7 @@ def check_reduction(
             value=n_holdout,
             expected="an int >= 1",
         )
-    from safety_val.evaluation import ScenarioEvaluator
+    from safety_val.runs.evaluator import ScenarioEvaluator
 
     if isinstance(model, LogicalScenario | ScenarioEvaluator):
         from safety_val.doe import generate_design

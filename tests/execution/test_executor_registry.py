@@ -38,6 +38,6 @@ def test_importing_execution_does_not_import_ray() -> None:
     import subprocess
     import sys
 
-    code = "import sys, safety_val.execution, safety_val.store; print('ray' in sys.modules)"
+    code = "import sys, safety_val.execution, safety_val.runs.store; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from safety_val.errors import SimulationError
-from safety_val.execution import ProcessExecutor, SerialExecutor, run_batches
+from safety_val.execution import ProcessExecutor, SerialExecutor
 from safety_val.execution.base import Executor, in_order
+from safety_val.runs import run_batches
 
 from .toy import (
     KillOnceSimulator,

@@ -80,7 +80,7 @@ def make_estimate_run(scenario: Path, out: Path, *, analyses: bool = True) -> Pa
 def make_pipeline_run(scenario: Path, estimate_run: Path, out: Path) -> Path:
     """A ``safety-val run`` layout assembled from real stages (what pipeline.py writes)."""
     from safety_val.report import config_hash
-    from safety_val.store import file_sha256
+    from safety_val.runs.store import file_sha256
 
     out.mkdir(parents=True)
     run_cli(

@@ -1,4 +1,4 @@
-"""Fixtures: a stand-in for ``safety_val.evaluation`` while the real module is being written."""
+"""Fixtures: a stand-in for ``safety_val.runs.evaluator`` while the real module is being written."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class StandInEvaluator:
 
     def evaluate(self, points: Any) -> pd.DataFrame:
         from safety_val.execution.registry import make_executor
-        from safety_val.execution.runner import run_batches
+        from safety_val.runs.batches import run_batches
 
         frame = self.scenario.to_frame(points)
         executor = self.executor if self.executor is not None else make_executor("serial")
@@ -50,13 +50,13 @@ class StandInEvaluator:
 
 @pytest.fixture
 def evaluator_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[type]:
-    """Use the real ``safety_val.evaluation`` if it exists, else install the stand-in."""
+    """Use the real ``safety_val.runs.evaluator`` if it exists, else install the stand-in."""
     try:
-        import safety_val.evaluation as real
+        import safety_val.runs.evaluator as real
 
         yield real.ScenarioEvaluator
     except ImportError:
-        module = types.ModuleType("safety_val.evaluation")
+        module = types.ModuleType("safety_val.runs.evaluator")
         module.ScenarioEvaluator = StandInEvaluator  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "safety_val.evaluation", module)
+        monkeypatch.setitem(sys.modules, "safety_val.runs.evaluator", module)
         yield StandInEvaluator

@@ -17,7 +17,7 @@ __all__ = ["register"]
 
 def register(app: typer.Typer) -> None:
     """Add the ``random-test`` command to ``app`` (the ``safety-val traffic`` group)."""
-    from safety_val import cli as sv
+    from safety_val.cli import common as sv
 
     @app.command("calibrate")
     def calibrate_command(
@@ -41,19 +41,19 @@ def register(app: typer.Typer) -> None:
         parameters = fit.to_frame()
         summary = parameters[["v0", "T", "s0", "a", "b", "rmse_gap"]].describe().loc[
             ["count", "mean", "std", "min", "max"]].reset_index(names="")
-        sv.stdout.print(sv._table(summary, f"IDM of {len(parameters)} followers"))
+        sv.stdout.print(sv.frame_table(summary, f"IDM of {len(parameters)} followers"))
         gaps = lane_change_gaps(tracks, frame_rate=frame_rate)
         lc_assertive = 1.0
         if len(gaps):
             gap = fit_critical_gap(gaps["accepted"], gaps["rejected"])
             lc_assertive = gap.lc_assertive()
-            sv._say(f"critical lane-change gap: median {gap.median:.3g} s, sigma {gap.sigma:.3g} "
+            sv.say(f"critical lane-change gap: median {gap.median:.3g} s, sigma {gap.sigma:.3g} "
                     f"({gap.method}, {gap.changes} lane changes, {gap.with_rejection} with a "
                     f"rejected gap) -> lcAssertive {lc_assertive:.3g}")
         else:
-            sv._say("no lane change with a follower observed: lcAssertive stays 1 (SUMO's default)")
+            sv.say("no lane change with a follower observed: lcAssertive stays 1 (SUMO's default)")
         vtype_distribution(fit, out, count=count, seed=seed, lc_assertive=lc_assertive)
-        sv._say(f"wrote {out} (use it with: safety-val traffic random-test --vtypes {out})")
+        sv.say(f"wrote {out} (use it with: safety-val traffic random-test --vtypes {out})")
 
     @app.command("random-test")
     def random_test_command(
@@ -89,8 +89,8 @@ def register(app: typer.Typer) -> None:
         """Drive many egos through random city traffic; record NG events, rates, scenarios."""
         from traffic_ai.random_testing.plan import random_test
 
-        with sv._executor(executor, workers, ray_address) as pool, \
-                sv._progress("simulated seconds") as tick:
+        with sv.open_executor(executor, workers, ray_address) as pool, \
+                sv.progress_bar("simulated seconds") as tick:
             plan, result, candidates = random_test(
                 network, out, executor=pool, progress=lambda done, total: tick(int(done),
                                                                               int(total)),
@@ -99,23 +99,23 @@ def register(app: typer.Typer) -> None:
                 peak_vehicles_per_hour=peak,
             )
         instances = result.instances
-        sv.stdout.print(sv._table(
+        sv.stdout.print(sv.frame_table(
             instances[["instance_id", "window", "status", "attempts", "mean_vehicles",
                        "distance_km", "wall_s"]], "SUMO instances"))
         if not result.rates.empty:
             rates = result.rates[["event_type", "events", "per_1000km", "per_1000km_lower",
                                   "per_1000km_upper", "per_hour", "per_hour_lower",
                                   "per_hour_upper"]]
-            sv.stdout.print(sv._table(rates, "NG events and rates (95 % Garwood intervals)"))
+            sv.stdout.print(sv.frame_table(rates, "NG events and rates (95 % Garwood intervals)"))
         if len(result.events) and "conflict_type" in result.events.columns:
             from traffic_ai.random_testing.mining import template_coverage
 
-            sv.stdout.print(sv._table(template_coverage(result.events),
+            sv.stdout.print(sv.frame_table(template_coverage(result.events),
                                       "NG events by conflict type and matching template"))
         min_count = plan.notes.get("min_count")
         for g, what in ((plan.geh, "segment-windows"), (plan.geh_hourly, "segment-hours")):
             if g is not None:
-                sv._say(f"demand GEH < 5 on {100 * g.share_below:.1f} % of {len(g.table)} "
+                sv.say(f"demand GEH < 5 on {100 * g.share_below:.1f} % of {len(g.table)} "
                         f"{what} with a forecast >= {min_count:g} veh/h "
                         f"(target 85 %: {'met' if g.passed else 'NOT met'})")
         failed = instances[instances["status"] != "ok"]
@@ -125,6 +125,6 @@ def register(app: typer.Typer) -> None:
         if len(result.ego_errors):
             sv.stderr.print(f"{result.ego_errors['ego_id'].nunique()} egos' policies failed "
                             "(see ego_errors.parquet)", markup=False)
-        sv._say(f"{len(result.events)} events over {result.distance_km:.1f} km and "
+        sv.say(f"{len(result.events)} events over {result.distance_km:.1f} km and "
                 f"{result.ego_hours:.2f} ego hours; {len(candidates)} candidate scenarios; "
                 f"wrote {out}")

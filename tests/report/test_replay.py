@@ -13,7 +13,7 @@ import pytest
 
 from safety_val.cli import main
 from safety_val.errors import ValidationError
-from safety_val.replay import replay
+from safety_val.report.replay import replay
 from safety_val.scenario import load_scenario
 from tests.report.runs import run_cli, write_hostile_scenario
 

@@ -4,9 +4,10 @@ import pandas as pd
 import pytest
 
 from safety_val.errors import ValidationError
-from safety_val.execution import SerialExecutor, run_batches, simulate_batch
+from safety_val.execution import SerialExecutor
+from safety_val.runs import run_batches, simulate_batch
 
-from .toy import KPIS, toy_design, toy_simulator
+from tests.execution.toy import KPIS, toy_design, toy_simulator
 
 
 class BuggyOnSecondBatch:

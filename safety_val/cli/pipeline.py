@@ -10,6 +10,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from safety_val.cli.common import (
+    ExecutorOption,
+    RayAddressOption,
+    WorkersOption,
+    open_executor,
+    progress_bar,
+    say,
+    stdout,
+)
+
 __all__ = ["register"]
 
 
@@ -44,14 +54,9 @@ def run(
         typer.Option(help="Comma-separated stages to run (default: all): doe, sensitivity, "
                      "reliability, regions, robustness, report."),
     ] = None,
-    executor: Annotated[str, typer.Option(help="serial | process | ray")] = "serial",
-    workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: all cores).")
-    ] = None,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(help="Join a Ray cluster (HOST:PORT or 'auto') instead of starting one."),
-    ] = None,
+    executor: ExecutorOption = "serial",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Run directory (default: runs/<scenario>-run-<time>)."),
@@ -62,7 +67,6 @@ def run(
     Every stage is stored in the run directory; running the same command with the same
     --out resumes after a kill (stages done are skipped, simulations done are re-used).
     """
-    from safety_val._cli_common import _executor, _progress, _say, stdout
     from safety_val.pipeline import PipelineConfig, run_pipeline
     from safety_val.scenario import load_scenario
 
@@ -75,13 +79,13 @@ def run(
         name = load_scenario(scenario_file).name
         out = Path("runs") / f"{name}-run-{datetime.now():%Y%m%d-%H%M%S}"
     with (
-        _executor(executor, workers, ray_address) as pool,
-        _progress(f"pipeline → {out}") as tick,
+        open_executor(executor, workers, ray_address) as pool,
+        progress_bar(f"pipeline → {out}") as tick,
     ):
         result = run_pipeline(
             scenario_file, out, config=config, executor=pool, stages=chosen,
             progress=lambda stage, done, total: tick(done, total),
-            say=lambda line: _say(escape(line)),
+            say=lambda line: say(escape(line)),
         )
     table = Table(title=f"{escape(str(scenario_file))} → {escape(str(out))}")
     table.add_column("stage")
@@ -99,4 +103,4 @@ def run(
             markup=False, highlight=False,
         )
     for file in result.files:
-        _say(f"report: {escape(str(file))}")
+        say(f"report: {escape(str(file))}")

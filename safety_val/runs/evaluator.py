@@ -24,7 +24,7 @@ from safety_val.scenario import LogicalScenario
 if TYPE_CHECKING:
     from safety_val.backends.base import Simulator
     from safety_val.execution.base import Executor
-    from safety_val.store import RunStore
+    from safety_val.runs.store import RunStore
 
 __all__ = ["ScenarioEvaluator"]
 
@@ -50,7 +50,7 @@ class ScenarioEvaluator:
         What the evaluations are for (e.g. ``"reliability"``); stored in the manifest.
     batch_size
         Scenarios per task (default: calibrated, see
-        :func:`safety_val.execution.runner.run_batches`).
+        :func:`safety_val.runs.batches.run_batches`).
     progress
         Called with the total number of simulations run so far after every batch.
 
@@ -66,7 +66,7 @@ class ScenarioEvaluator:
     --------
     >>> from pathlib import Path
     >>> from safety_val import load_scenario
-    >>> cut_in = load_scenario(Path(__file__).parent.parent / "scenarios/cut_in.yaml")
+    >>> cut_in = load_scenario(Path(__file__).parents[2] / "scenarios/cut_in.yaml")
     >>> evaluator = ScenarioEvaluator(cut_in)
     >>> points = cut_in.to_array(cut_in.to_frame(cut_in.distribution.getSample(4)))
     >>> g = evaluator(points)
@@ -169,7 +169,7 @@ class ScenarioEvaluator:
 
     def _simulate(self, fresh: pd.DataFrame) -> None:
         from safety_val.execution.registry import make_executor
-        from safety_val.execution.runner import run_batches
+        from safety_val.runs.batches import run_batches
 
         executor = self.executor if self.executor is not None else make_executor("serial")
 
@@ -213,7 +213,7 @@ class ScenarioEvaluator:
         return pd.DataFrame(columns=columns)
 
     def _open_store(self, path: Path) -> RunStore:
-        from safety_val.store import RunStore
+        from safety_val.runs.store import RunStore
 
         identity = {
             "scenario": self.scenario.name,

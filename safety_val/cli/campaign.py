@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from safety_val import _cli_common as cli
+from safety_val.cli import common as cli
 from safety_val.errors import SafetyValError
 
 __all__ = ["register"]
@@ -65,11 +65,11 @@ def campaign_run(
         campaign = campaign.with_seed(seed)
     folder = out if out is not None else Path("runs") / "campaigns" / campaign.name
     jobs = campaign.jobs()
-    cli._say(f"campaign [bold]{escape(campaign.name)}[/]: {len(jobs)} jobs → {escape(str(folder))}")
+    cli.say(f"campaign [bold]{escape(campaign.name)}[/]: {len(jobs)} jobs → {escape(str(folder))}")
 
     with (
-        cli._executor(executor, workers, ray_address) as pool,
-        cli._progress(f"campaign {campaign.name}") as tick,
+        cli.open_executor(executor, workers, ray_address) as pool,
+        cli.progress_bar(f"campaign {campaign.name}") as tick,
     ):
 
         def progress(done: int, total: int, outcome: Any) -> None:
@@ -218,7 +218,7 @@ def history(
         )
     frame = table_data.frame
     if frame.empty:
-        cli._say(f"no campaign runs in {escape(str(store.path))}")
+        cli.say(f"no campaign runs in {escape(str(store.path))}")
         return
     runs = summarise_runs(frame)
     overview = Table(title=f"campaign runs in {store.path}")

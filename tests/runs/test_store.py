@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from safety_val.errors import ValidationError
-from safety_val.store import RunStore, environment_info, file_sha256
+from safety_val.runs.store import RunStore, environment_info, file_sha256
 
 IDENTITY = {"scenario": "cut_in", "scenario_sha256": "ab" * 32, "seed": 1, "design": "lhs", "n": 10}
 

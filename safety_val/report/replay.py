@@ -8,7 +8,7 @@ any difference means the scenario file, the simulator or its version changed.
 
 Usage (``safety-val replay RUN SCENARIO_ID`` does the same)::
 
-    from safety_val.replay import replay
+    from safety_val.report.replay import replay
 
     r = replay("runs/cut_in_pf", "81efaced9945a551")
     r.matches, r.kpis["min_ttc"]      # (True, 0.53...)

@@ -9,8 +9,8 @@ import pytest
 from safety_val import load_scenario
 from safety_val.backends.callable import CallableSimulator
 from safety_val.errors import ValidationError
-from safety_val.evaluation import ScenarioEvaluator
 from safety_val.execution.registry import make_executor
+from safety_val.runs.evaluator import ScenarioEvaluator
 from tests.helpers import SCENARIOS
 
 CUT_IN = SCENARIOS / "cut_in.yaml"

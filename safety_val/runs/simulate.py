@@ -26,7 +26,7 @@ from safety_val.scenario import LogicalScenario
 if TYPE_CHECKING:
     from safety_val.backends.base import Simulator
     from safety_val.execution.base import Executor
-    from safety_val.store import RunStore
+    from safety_val.runs.store import RunStore
 
 __all__ = ["RunSummary", "SimulationRun", "simulate", "summarise"]
 
@@ -193,8 +193,8 @@ def simulate(
         If ``out`` exists and ``resume`` is not set, or the existing run does not match.
     """
     from safety_val.execution.registry import make_executor
-    from safety_val.execution.runner import run_batches
-    from safety_val.store import RunStore, environment_info
+    from safety_val.runs.batches import run_batches
+    from safety_val.runs.store import RunStore, environment_info
 
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ValidationError(

@@ -1,8 +1,7 @@
 """Plumbing shared by the command modules: consoles, option types, executor, progress.
 
-Kept apart from :mod:`safety_val.cli` so that the modules adding commands
-(``_cli_pipeline``, ``_cli_report``, ``_cli_campaign``) can import it at any time
-without a circular import.
+Every command module imports these (``traffic_ai``'s too); this module imports no
+command module, so it can be imported first, from anywhere, without a cycle.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from safety_val.errors import ValidationError
 if TYPE_CHECKING:
     from safety_val.execution.base import Executor
 
-_STATE: dict[str, bool] = {"quiet": False, "debug": False}
+STATE: dict[str, bool] = {"quiet": False, "debug": False}
 stdout = Console()
 stderr = Console(stderr=True)
 
@@ -48,14 +47,7 @@ RayAddressOption = Annotated[
 ]
 
 
-def _save_png(figure: Any, path: Path) -> None:
-    """Write a matplotlib figure as PNG, atomically."""
-    from safety_val.pipeline import save_png
-
-    save_png(figure, path)
-
-
-def _table(frame: Any, title: str) -> Table:
+def frame_table(frame: Any, title: str) -> Table:
     """A rich table of a small DataFrame (numbers to 4 significant digits)."""
     table = Table(title=title)
     for column in frame.columns:
@@ -66,7 +58,8 @@ def _table(frame: Any, title: str) -> Table:
 
 
 @contextmanager
-def _executor(kind: str, workers: int | None, ray_address: str | None) -> Iterator[Executor]:
+def open_executor(kind: str, workers: int | None, ray_address: str | None) -> Iterator[Executor]:
+    """The executor ``--executor``, ``--workers`` and ``--ray-address`` ask for; closed after."""
     from safety_val.execution.registry import make_executor
 
     options: dict[str, Any] = {}
@@ -86,9 +79,9 @@ def _executor(kind: str, workers: int | None, ray_address: str | None) -> Iterat
 
 
 @contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
+def progress_bar(description: str) -> Iterator[Callable[[int, int | None], None]]:
     """A progress bar with ETA on stderr, shown from the first report of work on."""
-    if _STATE["quiet"]:
+    if STATE["quiet"]:
         yield lambda done, total: None
         return
     progress = Progress(
@@ -116,6 +109,7 @@ def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
             progress.stop()
 
 
-def _say(text: str) -> None:
-    if not _STATE["quiet"]:
-        stdout.print(text)
+def say(text: str) -> None:
+    """Print an informational line (not under ``--quiet``), without wrapping paths."""
+    if not STATE["quiet"]:
+        stdout.print(text, soft_wrap=True)

@@ -1,6 +1,6 @@
 """The ``report`` and ``replay`` commands of the ``safety-val`` CLI (thin wrappers).
 
-:func:`register` is called by :mod:`safety_val.cli` when it builds its app.
+:func:`register` is called by :mod:`safety_val.cli.application` when it builds its app.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from safety_val._cli_common import _STATE, stdout
+from safety_val.cli.common import say, stdout
 from safety_val.errors import ValidationError
 
 __all__ = ["register"]
@@ -60,7 +60,7 @@ def report(
         soft_wrap=True,
     )
     for file in files:
-        _say(f"wrote {escape(str(file))}")
+        say(f"wrote {escape(str(file))}")
 
 
 def replay(
@@ -88,7 +88,7 @@ def replay(
     from rich.markup import escape
 
     from safety_val._io import atomic_write_bytes, atomic_write_text
-    from safety_val.replay import replay as replay_scenario
+    from safety_val.report.replay import replay as replay_scenario
 
     kind = (output_format or (out.suffix.lstrip(".") if out is not None else "") or "png").lower()
     if kind not in ("png", "html"):
@@ -117,13 +117,7 @@ def replay(
         )
     colour = "green" if result.matches else "red"
     stdout.print(f"[{colour}]{escape(result.summary())}[/]", soft_wrap=True)
-    _say(f"wrote {escape(str(target))}")
-
-
-def _say(text: str) -> None:
-    """Print an informational line (not under ``--quiet``), without wrapping paths."""
-    if not _STATE["quiet"]:
-        stdout.print(text, soft_wrap=True)
+    say(f"wrote {escape(str(target))}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,386 @@
+"""``safety-val sensitivity|estimate|robustness|regions``: the analyses of one scenario."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from safety_val.cli.common import (
+    ExecutorOption,
+    RayAddressOption,
+    ReferenceSizeOption,
+    ScenarioFileOption,
+    WorkersOption,
+    frame_table,
+    open_executor,
+    progress_bar,
+    say,
+    stdout,
+)
+from safety_val.errors import ValidationError
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``sensitivity``, ``estimate``, ``robustness`` and ``regions`` commands."""
+    app.command("sensitivity")(sensitivity)
+    app.command("estimate")(estimate)
+    app.command("robustness")(robustness)
+    app.command("regions")(regions)
+
+
+# -- sensitivity --------------------------------------------------------------------------------
+
+
+def sensitivity(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")],
+    n: Annotated[int, typer.Option("--n", help="Simulations per sampling scheme.", min=1)] = 1024,
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated: morris, sobol, delta, rbd_fast, pawn.")
+    ] = "morris,sobol,delta",
+    output: Annotated[
+        str | None, typer.Option(help="A KPI to analyse instead of the margin g.")
+    ] = None,
+    nominal: Annotated[
+        str, typer.Option(help="Value of the fixed parameters: median | mean | random.")
+    ] = "median",
+    holdout: Annotated[
+        int, typer.Option(help="Held-out scenarios to check the reduction (0: skip).", min=0)
+    ] = 500,
+    samples: Annotated[
+        Path | None,
+        typer.Option(help="A 'simulate' run directory: analyse its samples (no new simulations)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
+    executor: ExecutorOption = "serial",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output folder (default: runs/<scenario>-sensitivity-<time>)."
+        ),
+    ] = None,
+) -> None:
+    """Rank the parameters, select the influential ones and write the reduced scenario.
+
+    Simulations are stored in OUT/evaluations: re-running with the same --out and seed
+    reuses them. With --samples, the given-data methods (delta, rbd_fast, pawn) analyse
+    an existing simulated design instead.
+    """
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    from safety_val.pipeline import sensitivity_outputs
+    from safety_val.runs.evaluator import ScenarioEvaluator
+    from safety_val.scenario import load_scenario
+    from safety_val.sensitivity import METHODS, analyze, analyze_given_data, check_reduction
+
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown or not chosen:  # refused before anything is simulated or written
+        raise ValidationError(
+            f"unknown sensitivity method {unknown[0]!r}" if unknown else "no method given",
+            field="--methods",
+            value=methods,
+            expected=f"names among {', '.join(METHODS)}",
+        )
+    s = load_scenario(scenario_file)
+    if out is None:
+        out = Path("runs") / f"{s.name}-sensitivity-{datetime.now():%Y%m%d-%H%M%S}"
+    with (
+        open_executor(executor, workers, ray_address) as pool,
+        progress_bar(f"sensitivity of {s.name}") as tick,
+    ):
+        evaluator = ScenarioEvaluator(
+            s,
+            executor=pool,
+            store=out / "evaluations",
+            purpose="sensitivity",
+            progress=lambda done: tick(done, None),
+        )
+        if samples is not None:
+            from safety_val.runs.store import RunStore
+
+            run = RunStore.open(samples)
+            if run.manifest.get("scenario_sha256") != s.source_sha256:
+                raise ValidationError(
+                    "the samples were simulated from another scenario file",
+                    file=run.path / "manifest.json",
+                    field="scenario_sha256",
+                    value=run.manifest.get("scenario"),
+                    expected=f"a run of {scenario_file}",
+                )
+            stored = run.read_samples()
+            ok = stored["status"] == "ok"
+            x = pd.DataFrame(s.to_array(stored.loc[ok]), columns=list(s.names))
+            y = stored.loc[ok, output or "g"].to_numpy(dtype=float)
+            result = analyze_given_data(x, y, methods=chosen, seed=seed)
+        else:
+            result = analyze(evaluator, n=n, methods=chosen, output=output, seed=seed)
+        check = None
+        if holdout and nominal != "random" and len(result.selected) < len(result.parameters):
+            check = check_reduction(
+                evaluator, result.selected, nominal=nominal, n_holdout=holdout, seed=seed
+            )
+    reduced = result.reduced_scenario(nominal=nominal) if samples is None else None
+    if reduced is None:
+        from safety_val.sensitivity import reduce_scenario
+
+        reduced = reduce_scenario(s, result.selected, nominal=nominal)
+    reduced_file = sensitivity_outputs(
+        out, s, result, reduced, check=check, seed=seed, simulations=evaluator.n_calls
+    )
+    table = Table(title=f"{s.name}: parameter ranking → {out}")
+    for column in ("rank", "parameter", "selected"):
+        table.add_column(column)
+    for row in result.ranking.itertuples(index=False):
+        table.add_row(
+            str(row.rank), str(row.parameter), "yes" if row.parameter in result.selected else ""
+        )
+    stdout.print(table)
+    costs = ", ".join(f"{k} {v}" for k, v in result.costs.items())
+    stdout.print(f"simulator calls: {costs}", markup=False)
+    if check is not None:
+        stdout.print(
+            f"reduction check on {check.n_holdout} held-out scenarios: agreement "
+            f"{check.agreement:.3f}, false passes {check.false_pass}, false fails "
+            f"{check.false_fail}, kappa {check.kappa:.3f} ({check.n_calls} simulations)",
+            markup=False,
+        )
+    for note in result.notes:
+        stdout.print(f"note: {note}", markup=False, highlight=False)
+    stdout.print(f"reduced scenario: {reduced_file}", markup=False)
+
+
+# -- estimate -----------------------------------------------------------------------------------
+
+
+def estimate(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")],
+    method: Annotated[
+        str, typer.Option(help="auto | ak | nais | subset | ce_is | mc | ...")
+    ] = "auto",
+    target_cov: Annotated[float, typer.Option(help="Target coefficient of variation.")] = 0.1,
+    max_calls: Annotated[
+        int | None, typer.Option(help="Simulation budget (default: the method's).", min=10)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed repeats the same run.", min=0)] = 0,
+    executor: ExecutorOption = "serial",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Concrete scenarios per task.", min=1)
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run directory (default: runs/<scenario>-pf-<time>)."),
+    ] = None,
+) -> None:
+    """Estimate the failure probability of a logical scenario (every simulation is stored).
+
+    Re-running with the same --out, method and seed resumes: scenarios already simulated
+    are read from the run directory instead of being simulated again.
+    """
+    from safety_val.pipeline import estimate_stage
+    from safety_val.reliability import get_method
+    from safety_val.scenario import load_scenario
+
+    get_method(method)  # an unknown method is refused before anything is written
+    s = load_scenario(scenario_file)
+    if out is None:
+        out = Path("runs") / f"{s.name}-pf-{datetime.now():%Y%m%d-%H%M%S}"
+    with (
+        open_executor(executor, workers, ray_address) as pool,
+        progress_bar(f"estimating pf of {s.name}") as tick,
+    ):
+        result, new_simulations = estimate_stage(
+            s,
+            scenario_file,
+            out,
+            method=method,
+            target_cov=target_cov,
+            max_calls=max_calls,
+            seed=seed,
+            executor=pool,
+            batch_size=batch_size,
+            progress=lambda done: tick(done, max_calls),
+        )
+    lo, hi = result.ci
+    table = Table(title=f"{s.name}: P(g ≤ 0) by {result.method} → {out}")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row("pf", f"{result.pf:.4g}")
+    table.add_row("95 % interval", f"{lo:.3g} – {hi:.3g}")
+    table.add_row("β (sigma)", f"{result.beta:.3f}")
+    table.add_row("CoV", f"{result.cov:.3g}")
+    table.add_row("limit-state calls", str(result.n_calls))
+    table.add_row("new simulations", str(new_simulations))
+    table.add_row("converged", "yes" if result.converged else "[red]no[/]")
+    stdout.print(table)
+    if result.message:
+        stdout.print(result.message, markup=False, highlight=False)
+
+
+# -- robustness and critical regions -----------------------------------------------------------
+
+
+def _reliability_run(run: Path, scenario_file: Path | None) -> tuple[Any, Any]:
+    """The saved result of an ``estimate`` run and its scenario (checked to be the same file)."""
+    from safety_val.reliability.persistence import load_result, load_result_report
+    from safety_val.scenario import load_scenario
+
+    report = load_result_report(run)
+    file = scenario_file or Path(str(report.get("scenario_file") or ""))
+    if not str(file):
+        raise ValidationError(
+            "the run does not name its scenario file",
+            file=run / "result.json",
+            field="scenario_file",
+            expected="pass --scenario",
+        )
+    scenario = load_scenario(file)
+    if report.get("scenario_sha256") != scenario.source_sha256:
+        raise ValidationError(
+            "the run directory was made from another scenario (or the file changed since)",
+            file=run / "result.json",
+            field="scenario_sha256",
+            value=report.get("scenario"),
+            expected=f"a run of {file} as it is now",
+        )
+    return load_result(run), scenario
+
+
+def _reference_sample(
+    result: Any, scenario: Any, run: Path, pool: Any, n: int, seed: int, tick: Any
+) -> Any:
+    """The importance sample shared by robustness and regions (stored in RUN/reference)."""
+    from safety_val.pipeline import reference_sample
+
+    return reference_sample(
+        result, scenario, run, n=n, seed=seed, executor=pool, progress=lambda d: tick(d, None)
+    )
+
+
+def robustness(
+    run: Annotated[Path, typer.Argument(help="A run directory written by 'safety-val estimate'.")],
+    shift: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="What-if shift, e.g. rain_intensity=+2sd, cut_in_gap=-1sd, ego_speed=x1.5."
+        ),
+    ] = None,
+    ambiguity: Annotated[
+        str | None, typer.Option(help="Worst case with each mean within ±k sd ('1sd') or 'odd'.")
+    ] = None,
+    n_reference: ReferenceSizeOption = 1000,
+    max_calls: Annotated[
+        int,
+        typer.Option(help="Budget of each new estimate where re-weighting is unreliable.", min=10),
+    ] = 2000,
+    scenario_file: ScenarioFileOption = None,
+    seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
+    executor: ExecutorOption = "serial",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
+) -> None:
+    """Safety margins in sigma, pf under distribution shifts, sensitivities and the worst case."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from safety_val import regions as regions_analysis
+    from safety_val import robustness as robustness_analysis
+    from safety_val.pipeline import robustness_stage
+
+    shifts = [robustness_analysis.parse_shift(text) for text in shift or []] or None
+    result, scenario = _reliability_run(run, scenario_file)
+    with (
+        open_executor(executor, workers, ray_address) as pool,
+        progress_bar(f"robustness of {scenario.name}") as tick,
+    ):
+        evaluator, sample = _reference_sample(result, scenario, run, pool, n_reference, seed, tick)
+        # margins per failure mode of the critical regions (one per connected region)
+        modes = regions_analysis.analyze(result, scenario=scenario, sample=sample, seed=seed)
+        analysis = robustness_stage(
+            result,
+            run,
+            evaluator=evaluator,
+            sample=sample,
+            shifts=shifts,
+            ambiguity=ambiguity,
+            max_calls=max_calls,
+            seed=seed,
+            modes=modes,
+        )
+    stdout.print(
+        frame_table(analysis.margins, f"{scenario.name}: safety margin (β = {analysis.beta:.2f} σ)")
+    )
+    columns = ["parameter", "shift", "pf", "ci_low", "ci_high", "ratio_to_nominal", "ess", "how"]
+    stdout.print(frame_table(analysis.shifts[columns], "pf under distribution shifts"))
+    worst = analysis.worst_case
+    if worst is not None:
+        stdout.print(
+            f"worst case: {json.dumps(worst if isinstance(worst, dict) else worst.to_dict())}",
+            markup=False,
+            highlight=False,
+        )
+    for note in analysis.notes:
+        stdout.print(f"note: {note}", markup=False, highlight=False)
+    say(f"wrote {escape(str(run / 'robustness.json'))} and tornado.png")
+
+
+def regions(
+    run: Annotated[Path, typer.Argument(help="A run directory written by 'safety-val estimate'.")],
+    export_xosc: Annotated[
+        Path | None,
+        typer.Option(help="Write the most critical scenarios of each mode as .xosc here."),
+    ] = None,
+    per_mode: Annotated[int, typer.Option(help="Critical scenarios exported per mode.", min=1)] = 3,
+    n_reference: ReferenceSizeOption = 1000,
+    scenario_file: ScenarioFileOption = None,
+    seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
+    executor: ExecutorOption = "serial",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
+) -> None:
+    """Failure modes with their pf share, design point and readable rules; replayable .xosc."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from safety_val.pipeline import regions_stage
+
+    result, scenario = _reliability_run(run, scenario_file)
+    with (
+        open_executor(executor, workers, ray_address) as pool,
+        progress_bar(f"critical regions of {scenario.name}") as tick,
+    ):
+        _, sample = _reference_sample(result, scenario, run, pool, n_reference, seed, tick)
+        found, written = regions_stage(
+            result, scenario, run, sample=sample, seed=seed, export_xosc=export_xosc,
+            per_mode=per_mode,
+        )
+    summary = found.modes[["mode", "share", "pf", "ci_low", "ci_high", "beta", "n_failures"]]
+    stdout.print(frame_table(summary, f"{scenario.name}: failure modes"))
+    for row in found.rules.itertuples(index=False):
+        stdout.print(
+            f"mode {row.mode}: {row.rule}   (precision {row.precision:.2f}, recall "
+            f"{row.recall:.2f}; held out: {row.precision_holdout:.2f}, {row.recall_holdout:.2f})",
+            markup=False,
+            highlight=False,
+        )
+    for note in found.notes:
+        stdout.print(f"note: {note}", markup=False, highlight=False)
+    if export_xosc is not None:
+        say(
+            f"wrote {len(written)} OpenSCENARIO files (+ .xodr roads) to {escape(str(export_xosc))}"
+        )
+
+

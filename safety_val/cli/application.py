@@ -1,0 +1,133 @@
+"""The ``safety-val`` application: its command groups, registered here in one place, and ``main``.
+
+Errors in user input print one line on stderr and exit with code 2; ``--debug``
+(anywhere on the command line) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+
+from safety_val.cli import analysis, campaign, definitions, pipeline, report, simulation
+from safety_val.cli.common import STATE, QuietOption, stderr
+from safety_val.errors import SafetyValError, ValidationError
+from traffic_ai.cli import app as traffic_app
+
+__all__ = ["app", "main"]
+
+
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """The click exception ``name`` from click and from Typer's vendored copy, if any."""
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module_name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        cls = getattr(module, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in found:
+            found.append(cls)
+    return tuple(found)
+
+
+_CLICK_EXIT = _click_classes("Exit")
+_CLICK_ERROR = _click_classes("ClickException")
+_CLICK_ABORT = _click_classes("Abort")
+
+app = typer.Typer(
+    name="safety-val",
+    help="Scenario-based safety validation of automated driving systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _root(
+    quiet: QuietOption = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Scenario-based safety validation of automated driving systems.
+
+    ``--quiet`` and ``--debug`` may stand anywhere on the command line.
+    """
+    STATE["quiet"] = STATE["quiet"] or quiet
+    STATE["debug"] = STATE["debug"] or debug
+
+
+
+for _group in (definitions, simulation, analysis, pipeline, report, campaign):
+    _group.register(app)
+app.add_typer(traffic_app, name="traffic")
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Warnings as one line on stderr (the library also records them in its results)."""
+    stderr.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (2 for bad input)."""
+    import warnings
+
+    warnings.showwarning = _show_warning
+    args = list(sys.argv[1:] if argv is None else argv)
+    STATE.update(quiet=False, debug=False)
+    for flag, key in (("--debug", "debug"), ("--quiet", "quiet"), ("-q", "quiet")):
+        while flag in args:
+            args.remove(flag)
+            STATE[key] = True
+    try:
+        app(args=args, prog_name="safety-val", standalone_mode=False)
+    except ValidationError as exc:
+        if STATE["debug"]:
+            raise
+        stderr.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except _CLICK_EXIT as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except _CLICK_ERROR as exc:
+        exc.show()  # type: ignore[attr-defined]
+        return int(getattr(exc, "exit_code", 2))
+    except _CLICK_ABORT:
+        stderr.print("interrupted; continue a simulation with --resume", markup=False)
+        return 130
+    except KeyboardInterrupt:
+        stderr.print("interrupted; continue a simulation with --resume", markup=False)
+        return 130
+    except SafetyValError as exc:
+        if STATE["debug"]:
+            raise
+        stderr.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 1
+    except Exception as exc:
+        if STATE["debug"]:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        stderr.print(
+            f"internal error: {type(exc).__name__}: {first} (run with --debug for the traceback)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
+    return 0
+
+

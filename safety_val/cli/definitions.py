@@ -1,0 +1,270 @@
+"""``safety-val odd …``, ``safety-val scenario …`` and ``safety-val fit``: the definitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.markup import escape
+from rich.table import Table
+
+from safety_val.cli.common import (
+    STATE,
+    say,
+    stderr,
+    stdout,
+)
+from safety_val.errors import ValidationError
+
+__all__ = ["register"]
+
+odd_app = typer.Typer(help="Operational Design Domains.", no_args_is_help=True)
+scenario_app = typer.Typer(
+    help="Logical scenarios: list, show, validate, OpenSCENARIO.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``odd`` and ``scenario`` groups and the ``fit`` command to ``app``."""
+    app.add_typer(odd_app, name="odd")
+    app.add_typer(scenario_app, name="scenario")
+    app.command("fit")(fit)
+
+
+# -- odd ----------------------------------------------------------------------------------------
+
+
+@odd_app.command("validate")
+def odd_validate(
+    files: Annotated[list[Path], typer.Argument(help="ODD YAML files.")],
+) -> None:
+    """Validate ODD files (ISO 34503 categories, units, ranges, allowed sets)."""
+    from safety_val.odd import load_odd
+
+    for file in files:
+        odd = load_odd(file)
+        say(
+            f"[green]valid[/] {escape(str(file))}: ODD '{escape(odd.name)}' "
+            f"with {len(odd)} attributes"
+        )
+
+
+# -- scenario -----------------------------------------------------------------------------------
+
+
+@scenario_app.command("list")
+def scenario_list(
+    folder: Annotated[Path, typer.Argument(help="Folder of scenario files.")] = Path("scenarios"),
+) -> None:
+    """List the logical scenarios in a folder (invalid files are listed with their error)."""
+    from safety_val.scenario import load_scenario
+
+    table = Table("file", "name", "ODD", "template", "parameters", "limit state")
+    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    if not folder.is_dir():
+        raise ValidationError("not a folder", file=folder, expected="a folder of scenario files")
+    for file in files:
+        try:
+            s = load_scenario(file)
+        except ValidationError as exc:
+            table.add_row(str(file), "[red]invalid[/]", "", "", "", exc.message)
+            continue
+        table.add_row(
+            str(file), s.name, s.odd.name, s.template, str(s.dimension), s.criterion.expression
+        )
+    stdout.print(table)
+
+
+@scenario_app.command("show")
+def scenario_show(scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")]) -> None:
+    """Show a logical scenario: parameters, distributions, ODD mapping, dependence, limit state."""
+    from safety_val.distributions import support
+    from safety_val.scenario import load_scenario
+
+    s = load_scenario(scenario_file)
+    stdout.print(f"[bold]{escape(s.name)}[/] — {escape(s.description)}")
+    stdout.print(
+        f"ODD: {s.odd.name}   simulator: {s.simulator['kind']}   template: {s.template}",
+        markup=False,
+    )
+    table = Table("parameter", "unit", "distribution", "support", "ODD attribute")
+    for p in s.parameters:
+        if p.distribution is None:
+            dist, sup = "value set", ""
+        else:
+            spec = p.distribution.to_dict()
+            family = spec.pop("family")
+            dist = f"{family}({', '.join(f'{k}={v}' for k, v in spec.items())})"
+            if p.bounds:
+                dist += f" on [{p.bounds[0]:g}, {p.bounds[1]:g}]"
+            lo, hi = support(p.marginal)
+            sup = ", ".join(p.categories) if p.categories else f"[{lo:g}, {hi:g}]"
+        attribute = ""
+        if p.odd_attribute:
+            attribute = f"{p.odd_attribute} {s.odd.attribute(p.odd_attribute).describe()}"
+        table.add_row(p.name, p.unit, dist, sup, attribute)
+    stdout.print(table)
+    if s.dependence is not None:
+        stdout.print(
+            f"dependence: normal copula ({s.dependence.kind}) over "
+            f"{', '.join(s.dependence.parameters)}: {s.dependence.matrix}"
+        )
+    if s.fixed:
+        stdout.print("fixed: " + ", ".join(f"{k}={v}" for k, v in s.fixed.items()))
+    stdout.print(f"KPIs: {', '.join(s.kpis)}")
+    stdout.print(f"limit state: g = {s.criterion.expression}  (failure when g ≤ 0)")
+
+
+@scenario_app.command("validate")
+def scenario_validate(
+    files: Annotated[list[Path], typer.Argument(help="Scenario YAML files.")],
+) -> None:
+    """Validate scenario files against their ODD and simulator template."""
+    from safety_val.scenario import load_scenario
+
+    for file in files:
+        s = load_scenario(file)
+        say(
+            f"[green]valid[/] {escape(str(file))}: '{s.name}', {s.dimension} parameters, "
+            f"ODD '{escape(s.odd.name)}'"
+        )
+
+
+@scenario_app.command("export-xosc")
+def scenario_export_xosc(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .xosc file to write.")],
+    runs: Annotated[
+        int, typer.Option(help="numberOfTestRuns of the stochastic part.", min=1)
+    ] = 1000,
+    seed: Annotated[int | None, typer.Option(help="randomSeed of the stochastic part.")] = None,
+    scenario_xosc: Annotated[
+        str | None, typer.Option(help="ScenarioFile filepath to reference.")
+    ] = None,
+) -> None:
+    """Export the parameter distributions as an OpenSCENARIO ParameterValueDistribution."""
+    from safety_val.formats.scenario_yaml import scenario_to_dict
+    from safety_val.formats.xosc import ParameterDistributionSet, write_xosc
+    from safety_val.scenario import load_scenario
+
+    s = load_scenario(scenario_file)
+    body = scenario_to_dict(s)
+    dist_set = ParameterDistributionSet(
+        parameters=body["parameters"],
+        value_sets=body.get("value_sets", []),
+        scenario_file=scenario_xosc or f"{s.name}.xosc",
+        number_of_test_runs=runs,
+        random_seed=seed,
+    )
+    write_xosc(dist_set, out, description=f"safety-val logical scenario {s.name}")
+    if s.dependence is not None:
+        stderr.print(
+            "warning: OpenSCENARIO has no copula; the dependence between "
+            f"{', '.join(s.dependence.parameters)} is not in {out}",
+            markup=False,
+        )
+    say(f"wrote {escape(str(out))} ({s.dimension} parameters)")
+
+
+@scenario_app.command("import-xosc")
+def scenario_import_xosc(
+    xosc: Annotated[Path, typer.Argument(help="OpenSCENARIO ParameterValueDistribution file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="YAML file to write.")],
+    into: Annotated[
+        Path | None,
+        typer.Option(
+            help="A scenario whose parameters are replaced by the imported ones (validated)."
+        ),
+    ] = None,
+) -> None:
+    """Import an OpenSCENARIO ParameterValueDistribution as a parameter block or scenario."""
+    from safety_val._io import atomic_write_text
+    from safety_val._yaml import read_yaml_mapping
+    from safety_val.formats.scenario_yaml import scenario_from_dict, scenario_to_dict
+    from safety_val.formats.xosc import merge_into_scenario, read_xosc
+
+    dist_set = read_xosc(xosc)
+    block: dict[str, Any] = {"parameters": dist_set.parameters}
+    if dist_set.value_sets:
+        block["value_sets"] = dist_set.value_sets
+    if into is not None:
+        file, body = read_yaml_mapping(into, root="scenario")
+        body = merge_into_scenario(body, dist_set)
+        out_dir = out.resolve().parent
+        scenario = scenario_from_dict(body, source=file.resolve())
+        document: dict[str, Any] = {"scenario": scenario_to_dict(scenario, relative_to=out_dir)}
+    else:
+        document = block
+    text = f"# imported from {xosc.name} by safety-val\n" + yaml.safe_dump(
+        document, sort_keys=False, allow_unicode=True
+    )
+    atomic_write_text(out, text)
+    say(
+        f"wrote {out} ({len(dist_set.parameters)} parameters, "
+        f"{len(dist_set.value_sets)} value sets)"
+    )
+
+
+# -- fit ----------------------------------------------------------------------------------------
+
+
+def fit(
+    data: Annotated[
+        Path, typer.Argument(help="CSV (or Parquet) file with one column per quantity.")
+    ],
+    columns: Annotated[str, typer.Option(help="Comma-separated columns to fit.")],
+    families: Annotated[
+        str | None, typer.Option(help="Comma-separated candidate families.")
+    ] = None,
+    copula: Annotated[
+        bool, typer.Option("--copula/--no-copula", help="Also fit a normal copula.")
+    ] = False,
+    alpha: Annotated[
+        float, typer.Option(help="Significance level of the goodness-of-fit test.")
+    ] = 0.05,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the parameter block here.")
+    ] = None,
+) -> None:
+    """Fit distributions to data (BIC + goodness of fit) and write a parameter block."""
+    import pandas as pd
+
+    from safety_val._io import atomic_write_text
+    from safety_val.formats.fit import fit_parameters
+
+    try:
+        frame = pd.read_parquet(data) if data.suffix == ".parquet" else pd.read_csv(data)
+    except FileNotFoundError:
+        raise ValidationError("file not found", file=data) from None
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise ValidationError(f"cannot read table: {str(exc).splitlines()[0]}", file=data) from None
+    names = [c.strip() for c in columns.split(",") if c.strip()]
+    result = fit_parameters(
+        frame,
+        names,
+        families=None if families is None else [f.strip() for f in families.split(",")],
+        copula=copula,
+        alpha=alpha,
+    )
+    table = Table("column", "family", "BIC", "p-value", "accepted", "chosen")
+    for row in result.table.itertuples(index=False):
+        table.add_row(
+            str(row.column),
+            str(row.family),
+            f"{row.bic:.1f}",
+            f"{row.p_value:.3g}",
+            "yes" if row.accepted else "no",
+            "◀" if row.chosen else "",
+        )
+    if not STATE["quiet"]:
+        stdout.print(table)
+    text = result.to_yaml()
+    if out is None:
+        stdout.print(text, markup=False, highlight=False)
+    else:
+        atomic_write_text(out, text)
+        say(f"wrote {escape(str(out))}")
+
+
