@@ -2,7 +2,7 @@
 
 Thin: parses, calls :func:`traffic_ai.random_testing.plan.random_test`, renders a summary
 of the events and their rates. SUMO and Ray are imported only when the command runs.
-(No postponed annotations here: typer reads the option aliases of :mod:`safety_val.cli`
+(No postponed annotations here: typer reads the option aliases of :mod:`safety_val.cli.common`
 from the annotations at once.)
 """
 
