@@ -17,18 +17,27 @@ from typing import Any
 
 import pandas as pd
 
-from safety_val.errors import ValidationError
-from safety_val.execution.base import check_positive_int
+from safety_val._validation import Constraint, Interval, check_options, check_value
 
 __all__ = ["Calibration", "calibrate", "plan_batch_size", "split_batches"]
 
 
-def _check_positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValidationError(
-            "must be a positive number", field=name, value=value, expected="a number > 0"
-        )
-    return float(value)
+_POSITIVE_INT = [Interval(int, 1, None)]
+_POSITIVE = [Interval(float, 0, None, closed="neither")]
+_PLAN_CONSTRAINTS: dict[str, list[Constraint]] = {
+    "n_items": [Interval(int, 0, None)],
+    "n_workers": _POSITIVE_INT,
+    "target_batches_per_worker": _POSITIVE_INT,
+    "seconds_per_item": [Interval(float, 0, None)],
+    "min_task_seconds": _POSITIVE,
+    "max_task_seconds": _POSITIVE,
+    "max_batch_size": [None, *_POSITIVE_INT],
+}
+_CALIBRATE_CONSTRAINTS: dict[str, list[Constraint]] = {
+    "first_batch": _POSITIVE_INT,
+    "min_seconds": _POSITIVE,
+    "max_fraction": [Interval(float, 0, 1, closed="right")],
+}
 
 
 def plan_batch_size(
@@ -91,24 +100,16 @@ def plan_batch_size(
     >>> plan_batch_size(1_000, n_workers=8, seconds_per_item=5.0)
     32
     """
-    n_items = check_positive_int(n_items, "n_items", allow_zero=True)
-    n_workers = check_positive_int(n_workers, "n_workers")
-    target_batches_per_worker = check_positive_int(
-        target_batches_per_worker, "target_batches_per_worker"
+    check_options(
+        _PLAN_CONSTRAINTS,
+        n_items=n_items,
+        n_workers=n_workers,
+        target_batches_per_worker=target_batches_per_worker,
+        seconds_per_item=seconds_per_item,
+        min_task_seconds=min_task_seconds,
+        max_task_seconds=max_task_seconds,
+        max_batch_size=max_batch_size,
     )
-    if isinstance(seconds_per_item, bool) or not isinstance(seconds_per_item, int | float) or (
-        not seconds_per_item >= 0
-    ):
-        raise ValidationError(
-            "must be a number >= 0",
-            field="seconds_per_item",
-            value=seconds_per_item,
-            expected="a number >= 0",
-        )
-    min_task_seconds = _check_positive_float(min_task_seconds, "min_task_seconds")
-    max_task_seconds = _check_positive_float(max_task_seconds, "max_task_seconds")
-    if max_batch_size is not None:
-        max_batch_size = check_positive_int(max_batch_size, "max_batch_size")
     if n_items == 0:
         return 1
     size = math.ceil(n_items / (n_workers * target_batches_per_worker))
@@ -130,7 +131,8 @@ def split_batches(frame: pd.DataFrame, batch_size: int) -> list[pd.DataFrame]:
     >>> [len(b) for b in split_batches(pd.DataFrame({"x": range(5)}), 2)]
     [2, 2, 1]
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
+    check_value(batch_size, _POSITIVE_INT, field="batch_size")
+    batch_size = int(batch_size)
     return [frame.iloc[start : start + batch_size] for start in range(0, len(frame), batch_size)]
 
 
@@ -177,8 +179,12 @@ def calibrate(
     >>> 0.0005 < cal.seconds_per_item < 0.01, cal.n_items == sum(map(len, cal.batches))
     (True, True)
     """
-    first_batch = check_positive_int(first_batch, "first_batch")
-    min_seconds = _check_positive_float(min_seconds, "min_seconds")
+    check_options(
+        _CALIBRATE_CONSTRAINTS,
+        first_batch=first_batch,
+        min_seconds=min_seconds,
+        max_fraction=max_fraction,
+    )
     n_total = len(frame)
     limit = max(first_batch, math.floor(max_fraction * n_total))
     batches: list[pd.DataFrame] = []
