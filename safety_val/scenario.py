@@ -239,7 +239,9 @@ class LogicalScenario:
                 [_numeric_code(value_set, i, j) for j in range(len(value_set.parameters))]
                 for i in range(len(value_set.rows))
             ]
-            block = ot.UserDefined(ot.Sample(points), value_set.probabilities.tolist())
+            block = ot.FiniteDiscreteDistribution(
+                ot.Sample(points), value_set.probabilities.tolist()
+            )
             block.setDescription([p.name for p in value_set.parameters])
             blocks.append(block)
         result = blocks[0] if len(blocks) == 1 else ot.BlockIndependentDistribution(blocks)

@@ -69,7 +69,9 @@ def test_gaussian_copula_from_spearman(tmp_path: Path) -> None:
     assert rho == pytest.approx(0.5, abs=4 / np.sqrt(20000))
 
 
-def test_value_set_becomes_joint_discrete_block(tmp_path: Path) -> None:
+def test_value_set_becomes_joint_discrete_block(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     body = scenario_body(
         value_sets=[
             {
@@ -92,6 +94,8 @@ def test_value_set_becomes_joint_discrete_block(tmp_path: Path) -> None:
     block = scenario.distribution
     assert block.getDimension() == 4
     assert block.getMarginal(2).computePDF([6.0]) == pytest.approx(0.75)
+    # OpenTURNS' current class: no deprecation notice on stderr (it ignores --quiet)
+    assert "deprecated" not in capfd.readouterr().err
 
 
 def test_round_trip_to_dict(tmp_path: Path) -> None:
