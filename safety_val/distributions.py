@@ -46,6 +46,7 @@ from typing import Any
 
 import openturns as ot
 
+from safety_val._validation import check_keys
 from safety_val.errors import ValidationError
 
 __all__ = [
@@ -600,13 +601,8 @@ def _thaw(value: Any) -> Any:
 
 
 def _validated(family: Family, raw: Mapping[str, Any], where: _Where) -> dict[str, Any]:
-    known = {p.name for p in family.parameters}
-    for key in raw:
-        if key not in known:
-            raise where.at(str(key)).error(
-                f"unknown parameter for {family.name}", key,
-                "one of " + ", ".join(p.name for p in family.parameters),
-            )
+    check_keys(raw, [p.name for p in family.parameters], file=where.file, where=where.field,
+               what=f"parameter for {family.name}")
     filled: dict[str, Any] = {}
     for parameter in family.parameters:
         if parameter.name in raw:

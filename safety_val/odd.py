@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from safety_val._validation import check_keys
 from safety_val._yaml import read_yaml_mapping, require_mapping
 from safety_val.errors import ValidationError
 
@@ -191,14 +192,7 @@ def odd_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -> ODD
         raise ValidationError(
             "missing or empty name", file=source, field="odd.name", value=name, expected="a string"
         )
-    unknown = set(data) - _META_KEYS - set(CATEGORIES)
-    if unknown:
-        raise ValidationError(
-            "unknown top-level key",
-            file=source,
-            field=f"odd.{sorted(unknown)[0]}",
-            expected=f"one of {', '.join((*CATEGORIES, *sorted(_META_KEYS)))}",
-        )
+    check_keys(data, (*CATEGORIES, *_META_KEYS), file=source, where="odd", what="top-level key")
     attributes: dict[str, OddAttribute] = {}
     for category in CATEGORIES:
         if category not in data:
@@ -246,14 +240,7 @@ def _collect(node: Any, path: str, out: dict[str, OddAttribute], source: Path | 
 
 def _leaf(node: Mapping[str, Any], path: str, source: Path | None) -> OddAttribute:
     field_name = f"odd.{path}"
-    unknown = set(node) - _LEAF_KEYS
-    if unknown:
-        raise ValidationError(
-            "unknown key in attribute",
-            file=source,
-            field=f"{field_name}.{sorted(unknown)[0]}",
-            expected=f"one of {', '.join(sorted(_LEAF_KEYS))}",
-        )
+    check_keys(node, _LEAF_KEYS, file=source, where=field_name, what="key in attribute")
     unit = node.get("unit")
     if not isinstance(unit, str) or not unit:
         raise ValidationError(

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from safety_val._validation import check_keys
 from safety_val.errors import ValidationError
 from safety_val.limit_state import LimitState, parse_limit_state
 
@@ -46,6 +47,8 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+
+_QUANTITY_KEYS = ("name", "expression", "unit", "description")
 
 
 @dataclass(frozen=True)
@@ -147,12 +150,7 @@ def parse_quantities(
         where = f"scenario.quantities[{i}]"
         if not isinstance(item, Mapping):
             raise ValidationError("must be a mapping", file=file, field=where, value=item)
-        extra = sorted(set(item) - {"name", "expression", "unit", "description"})
-        if extra:
-            raise ValidationError(
-                "unknown key", file=file, field=f"{where}.{extra[0]}",
-                expected="name, expression, unit, description",
-            )
+        check_keys(item, _QUANTITY_KEYS, file=file, where=where)
         for key in ("name", "expression", "unit"):
             if not isinstance(item.get(key), str) or not item[key].strip():
                 raise ValidationError(

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from safety_val._validation import check_keys
 from safety_val._yaml import require_mapping
 from safety_val.distributions import DistributionSpec, parse_distribution, support
 from safety_val.errors import ValidationError
@@ -60,14 +61,7 @@ def scenario_from_dict(
     relative to ``source``).
     """
     f = source
-    unknown = set(data) - _SCENARIO_KEYS
-    if unknown:
-        raise ValidationError(
-            "unknown key",
-            file=f,
-            field=f"scenario.{sorted(unknown)[0]}",
-            expected=f"one of {', '.join(sorted(_SCENARIO_KEYS))}",
-        )
+    check_keys(data, _SCENARIO_KEYS, file=f, where="scenario")
     name = _text(data, "name", f, "scenario.name")
     if not name.replace("_", "").replace("-", "").isalnum():
         raise ValidationError(
@@ -255,14 +249,7 @@ def _parameter(
     item: Any, f: Path | None, field_name: str, odd: ODD, *, in_value_set: bool = False
 ) -> Parameter:
     item = require_mapping(item, file=f, field=field_name)
-    unknown = set(item) - _PARAMETER_KEYS
-    if unknown:
-        raise ValidationError(
-            "unknown key",
-            file=f,
-            field=f"{field_name}.{sorted(unknown)[0]}",
-            expected=f"one of {', '.join(sorted(_PARAMETER_KEYS))}",
-        )
+    check_keys(item, _PARAMETER_KEYS, file=f, where=field_name)
     name = _text(item, "name", f, f"{field_name}.name")
     if not name.isidentifier() or name in _RESERVED_COLUMNS:
         raise ValidationError(
@@ -641,15 +628,10 @@ def _criterion(value: Any, f: Path | None, kpis: tuple[str, ...]) -> LimitState:
 
 def _simulation(value: Any, f: Path | None) -> dict[str, float]:
     value = require_mapping(value, file=f, field="scenario.simulation")
+    check_keys(value, ("dt", "duration"), file=f, where="scenario.simulation",
+               what="simulation setting")
     out: dict[str, float] = {}
     for key, item in value.items():
-        if key not in ("dt", "duration"):
-            raise ValidationError(
-                "unknown simulation setting",
-                file=f,
-                field=f"scenario.simulation.{key}",
-                expected="dt or duration",
-            )
         if isinstance(item, bool) or not isinstance(item, int | float) or not item > 0:
             raise ValidationError(
                 "must be a positive number of seconds",

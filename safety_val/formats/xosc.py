@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +52,7 @@ from typing import Any
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
+from safety_val._io import atomic_write_bytes
 from safety_val.distributions import parse_distribution
 from safety_val.errors import ValidationError
 
@@ -908,23 +907,8 @@ def write_xosc(
             single = ET.SubElement(body, "StochasticDistribution", parameterName=entry["name"])
             single.append(_encode(entry, False, _Ctx(file, f"parameters[{i}]")))
     ET.indent(root)
-    _atomic_write(path, ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed before os.replace
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(handle.name).replace(path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
 
 
 def merge_into_scenario(
