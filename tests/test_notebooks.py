@@ -9,7 +9,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from safety_val.history import HISTORY_COLUMNS, RunHistory
+from safety_val.campaign.history import HISTORY_COLUMNS, RunHistory
 from tests.helpers import ROOT
 
 nbclient = pytest.importorskip("nbclient")

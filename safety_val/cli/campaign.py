@@ -59,6 +59,7 @@ def campaign_run(
 ) -> None:
     """Run a campaign resumably; exit 1 on a missed target or a significant regression."""
     from safety_val.campaign import load_campaign, run_campaign
+    from safety_val.campaign.summary import is_true
 
     campaign = load_campaign(campaign_file)  # everything validated before anything runs
     if seed is not None:
@@ -113,7 +114,7 @@ def campaign_run(
             _g(row.ratio),
             _g(row.z),
             _g(row.p_value),
-            "[red bold]YES[/]" if _true(row.regression) else "no",
+            "[red bold]YES[/]" if is_true(row.regression) else "no",
         )
     cli.stdout.print(table)
     compared = int(run.results["previous_run_id"].notna().sum())
@@ -152,8 +153,12 @@ def campaign_compare(
     ] = 0.01,
 ) -> None:
     """Compare two campaign runs job by job: pf ratio, z statistic, p-value, flag."""
-    from safety_val.history import RunHistory
-    from safety_val.regression import TEST_DESCRIPTION, check_probability, compare_estimates
+    from safety_val.campaign.history import RunHistory
+    from safety_val.campaign.regression import (
+        TEST_DESCRIPTION,
+        check_probability,
+        compare_estimates,
+    )
 
     check_probability(alpha, field="--alpha")
     store = RunHistory(history_path or DEFAULT_HISTORY)
@@ -205,7 +210,7 @@ def history(
     campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
 ) -> None:
     """Trends per scenario over the campaign runs in a history."""
-    from safety_val.history import RunHistory, summarise_runs
+    from safety_val.campaign.history import RunHistory, summarise_runs
 
     store = RunHistory(history_path or DEFAULT_HISTORY)
     table_data = store.load(campaign=campaign, scenario=scenario)
@@ -255,21 +260,18 @@ def history(
 
 def _change(row: Any, previous: Any) -> str:
     """The change from the previous run: ratio, the regression flag, changed inputs."""
+    from safety_val.campaign.summary import is_true
+
     if previous is None:
         return "–"
     parts = []
     if previous.pf and not math.isnan(previous.pf) and not math.isnan(row.pf):
         parts.append(f"×{row.pf / previous.pf:.3g}")
-    if _true(row.regression):
+    if is_true(row.regression):
         parts.append("[red bold]REGRESSION[/]")
     if row.fixed_sha256 != previous.fixed_sha256 or row.scenario_sha256 != previous.scenario_sha256:
         parts.append("[dim]inputs changed[/]")
     return " ".join(parts) or "–"
-
-
-def _true(value: Any) -> bool:
-    """Whether a nullable boolean cell is true (``pd.NA`` and ``None`` are not)."""
-    return value is not None and str(value) == "True"
 
 
 def _verdict(text: str) -> str:

@@ -4,7 +4,9 @@ An executor applies a picklable function to a sequence of batches. The core of
 safety-val never imports a pool library; it receives an executor and calls
 :meth:`Executor.map` (results in input order) or :meth:`Executor.imap_unordered`
 (results as they complete, each with the position of its batch, for incremental
-writes and progress bars).
+writes and progress bars). :func:`map_with_executor` runs whole tasks that need an
+executor of their own (campaign jobs): as nested tasks where the executor can nest
+(:meth:`ExecutorBase.nested`), otherwise one after another with the executor itself.
 
 Failures are split in two kinds:
 
@@ -17,13 +19,14 @@ Failures are split in two kinds:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 from safety_val.errors import ValidationError
 
-__all__ = ["Executor", "ExecutorBase", "check_positive_int", "in_order"]
+__all__ = ["Executor", "ExecutorBase", "check_positive_int", "in_order", "map_with_executor"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -89,6 +92,45 @@ def in_order(results: Iterable[tuple[int, R]]) -> Iterator[R]:
         )
 
 
+def map_with_executor(
+    executor: Executor | None,
+    fn: Callable[[T, Executor | None], R],
+    items: Iterable[T],
+) -> Iterator[tuple[int, R]]:
+    """Yield ``(position, fn(item, inner))`` for every item; ``inner`` runs ``fn``'s batches.
+
+    When ``executor`` can nest (its ``nested()`` returns a factory, as the Ray executor's
+    does) and there is more than one item, each item runs as a task of ``executor`` with
+    ``inner`` a fresh executor on the same cluster, built inside the task; results come as
+    they complete. Otherwise the items run one after another in this process with
+    ``inner = executor`` (which then parallelises their batches), in input order.
+
+    ``fn`` and the items must be picklable when ``executor`` nests.
+
+    Examples
+    --------
+    >>> from safety_val.execution.serial import SerialExecutor
+    >>> list(map_with_executor(SerialExecutor(), lambda x, ex: (x, ex.name), [1, 2]))
+    [(0, (1, 'serial')), (1, (2, 'serial'))]
+    """
+    tasks = list(items)
+    nested = getattr(executor, "nested", None)
+    factory = nested() if callable(nested) and len(tasks) > 1 else None
+    if executor is None or factory is None:
+        for position, task in enumerate(tasks):
+            yield position, fn(task, executor)
+        return
+    yield from executor.imap_unordered(functools.partial(_with_nested, fn, factory), tasks)
+
+
+def _with_nested(
+    fn: Callable[[T, Executor | None], R], factory: Callable[[], Executor], task: T
+) -> R:
+    """Body of a nested task: ``fn(task, inner)`` with ``inner`` built (and closed) here."""
+    with factory() as inner:
+        return fn(task, inner)
+
+
 def check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
     """Validate an integer option; raise :class:`~safety_val.errors.ValidationError` otherwise.
 
@@ -125,6 +167,14 @@ class ExecutorBase:
 
     def close(self) -> None:
         """Release workers. Idempotent."""
+
+    def nested(self) -> Callable[[], Executor] | None:
+        """A picklable factory of an executor usable *inside* this executor's tasks, or ``None``.
+
+        ``None`` (the default: serial, process) means tasks cannot nest, so
+        :func:`map_with_executor` runs them one after another with this executor itself.
+        """
+        return None
 
     def __enter__(self) -> Self:
         return self

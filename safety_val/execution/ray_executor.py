@@ -12,6 +12,7 @@ propagate. Results are gathered with :func:`ray.wait` in the order they complete
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -143,6 +144,14 @@ class RayExecutor(ExecutorBase):
         finally:
             for ref in in_flight:
                 ray.cancel(ref, force=False)
+
+    def nested(self) -> Callable[[], RayExecutor]:
+        """A factory, run inside a task, of an executor on the same (already running) Ray.
+
+        Ray is initialised in a task's worker, so the executor attaches to it (and never
+        shuts it down); its tasks are nested tasks on the same cluster.
+        """
+        return functools.partial(RayExecutor, n_workers=self.n_workers)
 
     def close(self) -> None:
         """Shut Ray down if this executor started it. Idempotent."""

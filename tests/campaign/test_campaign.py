@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from safety_val.campaign import load_campaign, run_campaign
+from safety_val.campaign.history import RunHistory
 from safety_val.cli import main
 from safety_val.errors import ValidationError
-from safety_val.history import RunHistory
 from safety_val.reliability.persistence import load_result_report
 from tests.helpers import pipeline_scenario
 

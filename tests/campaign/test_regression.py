@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from safety_val.campaign.regression import check_probability, compare_estimates
 from safety_val.errors import ValidationError
-from safety_val.regression import check_probability, compare_estimates
 
 
 def test_identical_estimates_give_z_zero() -> None:
