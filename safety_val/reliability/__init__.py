@@ -166,7 +166,7 @@ def estimate_failure_probability(
     run = get_method(method)
     check_options(run, method, options)
     rng = as_generator(seed)
-    seed_openturns(rng)
+    seed_openturns(rng)  # for the model's input probe; each method seeds its own runs
     if isinstance(limit_state, LogicalScenario):
         # a scenario runs through its own backend; the executor parallelises its batches
         from safety_val.runs.evaluator import ScenarioEvaluator

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from safety_val._random import derive_seed
-from safety_val.errors import ValidationError
+from safety_val._validation import Constraint, Interval, check_options
 from safety_val.reliability._mixture import DefensiveMixture
 from safety_val.reliability._surrogate import GaussianProcessSurrogate
 from safety_val.reliability.model import LimitStateModel
@@ -82,6 +82,23 @@ class _State:
     rounds: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+_PARAMETER_CONSTRAINTS: dict[str, list[Constraint]] = {
+    "target_cov": [Interval(float, 0, 1, closed="neither")],
+    "batch_size": [None, Interval(int, 1, None)],
+    "n_initial": [None, Interval(int, 2, None)],
+    "initial_radius": [Interval(float, 0, 8, closed="right")],
+    "population_size": [Interval(int, 100, None)],
+    "max_population": [Interval(int, 100, None)],
+    "n_check": [Interval(int, 0, None)],
+    "max_rounds": [Interval(int, 0, None)],
+    "max_modes": [Interval(int, 1, None)],
+    "defensive": [Interval(float, 0, 1, closed="right")],
+    "max_exploration_rounds": [Interval(int, 0, None)],
+    "patience": [Interval(int, 1, None)],
+}
+"""The options of :func:`run` and what each accepts (checked by ``check_options``)."""
 
 
 def run(
@@ -287,7 +304,8 @@ def run(
     >>> bool(result.ci[0] <= 1.3499e-3 <= result.ci[1])
     True
     """
-    options = _check_options(
+    check_options(
+        _PARAMETER_CONSTRAINTS,
         target_cov=target_cov,
         batch_size=batch_size,
         n_initial=n_initial,
@@ -302,46 +320,14 @@ def run(
         patience=patience,
     )
     rng = np.random.default_rng() if rng is None else rng
-    runner = _ActiveLearning(model, target_cov=float(target_cov), max_calls=max_calls, rng=rng,
-                             **options)
+    runner = _ActiveLearning(
+        model, target_cov=float(target_cov), max_calls=max_calls, rng=rng,
+        batch_size=batch_size, n_initial=n_initial, initial_radius=initial_radius,
+        population_size=population_size, max_population=max_population, n_check=n_check,
+        max_rounds=max_rounds, max_modes=max_modes, defensive=defensive,
+        max_exploration_rounds=max_exploration_rounds, patience=patience,
+    )
     return runner.run()
-
-
-def _check_options(**options: Any) -> dict[str, Any]:
-    def positive_int(name: str, low: int = 1, allow_none: bool = False) -> None:
-        value = options[name]
-        if value is None and allow_none:
-            return
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise ValidationError(
-                f"must be an int >= {low}" + (" or None" if allow_none else ""),
-                field=name,
-                value=value,
-                expected=f"an int >= {low}",
-            )
-
-    positive_int("batch_size", allow_none=True)
-    positive_int("n_initial", low=2, allow_none=True)
-    positive_int("population_size", low=100)
-    positive_int("max_population", low=100)
-    positive_int("n_check", low=0)
-    positive_int("max_rounds", low=0)
-    positive_int("max_modes")
-    positive_int("max_exploration_rounds", low=0)
-    positive_int("patience")
-    for name, low, high in (("initial_radius", 0.0, 8.0), ("defensive", 0.0, 1.0)):
-        value = options[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            low < float(value) <= high
-        ):
-            raise ValidationError(
-                f"must be a number in ({low}, {high}]", field=name, value=value,
-                expected=f"a number in ({low}, {high}]",
-            )
-    target = options.pop("target_cov")
-    if not 0.0 < float(target) < 1.0:
-        raise ValidationError("must be in (0, 1)", field="target_cov", value=target)
-    return options
 
 
 class _LevelSurrogate:

@@ -216,7 +216,7 @@ def _maybe_fallback(
         from safety_val.reliability.sampling import run_monte_carlo
 
         screen = run_monte_carlo(
-            model, target_cov=target_cov, max_calls=max_calls, futility_after=pilot,
+            model, target_cov=target_cov, max_calls=max_calls, rng=rng, futility_after=pilot,
             futility_calls=_MC_SCREEN_CALLS,
         )
         chain.append(_summary("mc", screen))

@@ -2,19 +2,20 @@
 
 Every method is a plain function
 ``run(model, *, target_cov, max_calls, rng, **options) -> FailureProbabilityResult``.
-Entries are ``"module:function"`` strings imported only when used, so a method whose
-module is missing or broken does not break the others.
+Entries are ``"module:function"`` strings imported only when used (by
+:func:`safety_val._registry.resolve`, the project's one registry mechanism), so a method
+whose module is missing or broken does not break the others.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
+from safety_val._registry import resolve
 from safety_val.errors import ValidationError
 from safety_val.reliability.model import LimitStateModel
 from safety_val.reliability.result import FailureProbabilityResult
@@ -92,9 +93,8 @@ def get_method(name: str) -> Callable[..., FailureProbabilityResult]:
     target = METHODS[name]
     if callable(target):
         return target
-    module_name, _, attribute = target.partition(":")
     try:
-        function = getattr(importlib.import_module(module_name), attribute)
+        function = resolve(target)
     except (ImportError, AttributeError) as exc:
         raise ValidationError(
             f"reliability method {name!r} is registered but {target} cannot be loaded "

@@ -30,6 +30,7 @@ import numpy as np
 import openturns as ot
 import pandas as pd
 
+from safety_val._random import SeedLike, as_generator, seed_openturns
 from safety_val.errors import ValidationError
 from safety_val.reliability.model import LimitStateModel
 from safety_val.reliability.result import (
@@ -104,7 +105,7 @@ def run_monte_carlo(
     *,
     target_cov: float = 0.1,
     max_calls: int | None = None,
-    rng: np.random.Generator | None = None,
+    rng: SeedLike = None,
     block_size: int | None = None,
     futility_after: int | None = None,
     futility_calls: int | None = None,
@@ -120,7 +121,9 @@ def run_monte_carlo(
     max_calls
         Budget (the model's, if it has one, takes precedence).
     rng
-        Unused: OpenTURNS' generator has been seeded by the caller.
+        Seed (``int``, :class:`numpy.random.Generator` or ``None`` for fresh entropy);
+        OpenTURNS' generator is seeded from it just before the algorithm runs, so a fixed
+        seed gives the same estimate whatever OpenTURNS' global state.
     block_size
         Points per OpenTURNS block (one batch through the executor); default
         ``min(1000, budget / 20)`` but at least 4 per worker.
@@ -153,9 +156,8 @@ def run_monte_carlo(
     Examples
     --------
     >>> import openturns as ot
-    >>> ot.RandomGenerator.SetSeed(0)
     >>> model = LimitStateModel(lambda x: 1.0 - x[:, 0], ot.Normal(1), max_calls=5000)
-    >>> result = run_monte_carlo(model, target_cov=0.1)
+    >>> result = run_monte_carlo(model, target_cov=0.1, rng=0)
     >>> result.converged, bool(result.ci[0] < 0.1587 < result.ci[1])
     (True, True)
     """
@@ -203,6 +205,7 @@ def run_monte_carlo(
 
     algorithm.setStopCallback(record)
     exhausted: BudgetExhausted | None = None
+    seed_openturns(as_generator(rng))
     try:
         with model.stage("mc"), model.openturns_errors():
             algorithm.run()
@@ -254,7 +257,7 @@ def run_directional(
     *,
     target_cov: float = 0.1,
     max_calls: int | None = None,
-    rng: np.random.Generator | None = None,
+    rng: SeedLike = None,
     directions_per_block: int | None = None,
     maximum_distance: float = 8.0,
     step_size: float = 1.0,
@@ -292,9 +295,8 @@ def run_directional(
     Examples
     --------
     >>> import openturns as ot
-    >>> ot.RandomGenerator.SetSeed(0)
     >>> model = LimitStateModel(lambda x: 2.0 - x[:, 0], ot.Normal(2), max_calls=5000)
-    >>> result = run_directional(model, target_cov=0.2)
+    >>> result = run_directional(model, target_cov=0.2, rng=0)
     >>> result.converged, bool(result.ci[0] < 0.02275 < result.ci[1])
     (True, True)
     """
@@ -324,6 +326,7 @@ def run_directional(
 
     algorithm.setStopCallback(record)
     exhausted: BudgetExhausted | None = None
+    seed_openturns(as_generator(rng))
     try:
         with model.stage("directional"), model.openturns_errors():
             algorithm.run()
@@ -389,13 +392,16 @@ def _run_repetitions(
     target_cov: float,
     max_calls: int | None,
     max_repetitions: int,
+    rng: SeedLike,
     standard_space: bool = False,
 ) -> FailureProbabilityResult:
     """Repeat an adaptive OpenTURNS algorithm until the pooled CoV reaches the target.
 
     With ``standard_space`` (or discrete marginals) the algorithm sees the event in
-    standard normal space.
+    standard normal space. OpenTURNS' generator is seeded from ``rng`` before each
+    repetition.
     """
+    generator = as_generator(rng)
     remaining = _remaining(model, max_calls)
     start = model.n_calls
     # OpenTURNS' own iso-probabilistic transformation maps the upper tail of a discrete
@@ -426,6 +432,7 @@ def _run_repetitions(
             break
         algorithm = make_algorithm(event, n_per_step)
         before = model.n_calls
+        seed_openturns(generator)
         try:
             with model.stage(method), model.openturns_errors():
                 algorithm.run()
@@ -508,7 +515,7 @@ def run_subset(
     *,
     target_cov: float = 0.1,
     max_calls: int | None = None,
-    rng: np.random.Generator | None = None,
+    rng: SeedLike = None,
     n_per_step: int | None = None,
     conditional_probability: float = 0.1,
     proposal_range: float = 2.0,
@@ -548,9 +555,8 @@ def run_subset(
     Examples
     --------
     >>> import openturns as ot
-    >>> ot.RandomGenerator.SetSeed(0)
     >>> model = LimitStateModel(lambda x: 3.0 - x[:, 0], ot.Normal(2), max_calls=20000)
-    >>> result = run_subset(model, target_cov=0.2, n_per_step=500)
+    >>> result = run_subset(model, target_cov=0.2, n_per_step=500, rng=4)
     >>> bool(result.ci[0] < 1.35e-3 < result.ci[1])
     True
     """
@@ -576,6 +582,7 @@ def run_subset(
         target_cov=target_cov,
         max_calls=max_calls,
         max_repetitions=max_repetitions,
+        rng=rng,
     )
 
 
@@ -584,7 +591,7 @@ def run_cross_entropy(
     *,
     target_cov: float = 0.1,
     max_calls: int | None = None,
-    rng: np.random.Generator | None = None,
+    rng: SeedLike = None,
     n_per_step: int | None = None,
     quantile_level: float = 0.25,
     max_repetitions: int = 50,
@@ -630,10 +637,9 @@ def run_cross_entropy(
     Examples
     --------
     >>> import openturns as ot
-    >>> ot.RandomGenerator.SetSeed(1)
     >>> g = lambda x: 3.0 - x.sum(axis=1) / 2**0.5
     >>> model = LimitStateModel(g, ot.Normal(2), max_calls=20000)
-    >>> result = run_cross_entropy(model, n_per_step=500)
+    >>> result = run_cross_entropy(model, n_per_step=500, rng=1)
     >>> bool(result.ci[0] < 1.35e-3 < result.ci[1])
     True
     """
@@ -658,6 +664,7 @@ def run_cross_entropy(
         target_cov=target_cov,
         max_calls=max_calls,
         max_repetitions=max_repetitions,
+        rng=rng,
     )
 
 
@@ -666,7 +673,7 @@ def run_nais(
     *,
     target_cov: float = 0.1,
     max_calls: int | None = None,
-    rng: np.random.Generator | None = None,
+    rng: SeedLike = None,
     n_per_step: int | None = None,
     quantile_level: float = 0.25,
     max_repetitions: int = 50,
@@ -701,9 +708,8 @@ def run_nais(
     Examples
     --------
     >>> import openturns as ot
-    >>> ot.RandomGenerator.SetSeed(0)
     >>> model = LimitStateModel(lambda x: 3.0 - x[:, 0], ot.Normal(2), max_calls=20000)
-    >>> result = run_nais(model, n_per_step=500)
+    >>> result = run_nais(model, n_per_step=500, rng=0)
     >>> bool(result.ci[0] < 1.35e-3 < result.ci[1])
     True
     """
@@ -728,5 +734,6 @@ def run_nais(
         target_cov=target_cov,
         max_calls=max_calls,
         max_repetitions=max_repetitions,
+        rng=rng,
         standard_space=True,  # OpenTURNS' NAIS accepts only unbounded input distributions
     )
