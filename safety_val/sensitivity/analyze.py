@@ -71,6 +71,9 @@ class MethodSpec:
         Whether the design and estimator assume independent inputs.
     minimum_calls
         Fewest model calls (or sample rows) for ``k`` inputs.
+    estimate
+        ``estimate(names, x, y, seed=...)`` → the long index table and any notes, from the
+        method's sample (``x`` in the unit cube for Morris, unused by Sobol').
     """
 
     name: str
@@ -78,15 +81,43 @@ class MethodSpec:
     main_index: str
     assumes_independence: bool
     minimum_calls: Callable[[int], int]
+    estimate: Callable[..., tuple[pd.DataFrame, list[str]]]
+
+
+def _without_notes(
+    indices: Callable[..., pd.DataFrame],
+) -> Callable[..., tuple[pd.DataFrame, list[str]]]:
+    def estimate(
+        names: Sequence[str], x: _Array, y: _Array, *, seed: int
+    ) -> tuple[pd.DataFrame, list[str]]:
+        return indices(names, x, y, seed=seed), []
+
+    return estimate
+
+
+def _sobol_estimate(
+    names: Sequence[str], x: _Array, y: _Array, *, seed: int
+) -> tuple[pd.DataFrame, list[str]]:
+    return sobol_indices(names, y, seed=seed), []  # the Saltelli order carries the design
 
 
 #: The stage-1 methods by name.
 METHODS: Final[Mapping[str, MethodSpec]] = {
-    "morris": MethodSpec("morris", "morris", "mu_star", True, morris_minimum_calls),
-    "sobol": MethodSpec("sobol", "sobol", "ST", True, sobol_minimum_calls),
-    "rbd_fast": MethodSpec("rbd_fast", "given_data", "S1", False, lambda k: RBD_FAST_MIN_SAMPLES),
-    "delta": MethodSpec("delta", "given_data", "delta", False, lambda k: DELTA_MIN_SAMPLES),
-    "pawn": MethodSpec("pawn", "given_data", "median", False, lambda k: PAWN_MIN_SAMPLES),
+    "morris": MethodSpec(
+        "morris", "morris", "mu_star", True, morris_minimum_calls, _without_notes(morris_indices)
+    ),
+    "sobol": MethodSpec("sobol", "sobol", "ST", True, sobol_minimum_calls, _sobol_estimate),
+    "rbd_fast": MethodSpec(
+        "rbd_fast", "given_data", "S1", False, lambda k: RBD_FAST_MIN_SAMPLES,
+        _without_notes(rbd_fast_indices),
+    ),
+    "delta": MethodSpec(
+        "delta", "given_data", "delta", False, lambda k: DELTA_MIN_SAMPLES, delta_indices
+    ),
+    "pawn": MethodSpec(
+        "pawn", "given_data", "median", False, lambda k: PAWN_MIN_SAMPLES,
+        _without_notes(pawn_indices),
+    ),
 }
 
 _GIVEN_DATA: Final = tuple(name for name, spec in METHODS.items() if spec.scheme == "given_data")
@@ -262,20 +293,11 @@ def _stage1(
     tables: list[pd.DataFrame] = []
     notes: list[str] = []
     for name in methods:
-        scheme = METHODS[name].scheme
-        x, y, _ = samples[scheme]
-        if name == "morris":
-            tables.append(morris_indices(names, x, y, seed=seeds[name]))
-        elif name == "sobol":
-            tables.append(sobol_indices(names, y, seed=seeds[name]))
-        elif name == "rbd_fast":
-            tables.append(rbd_fast_indices(names, x, y, seed=seeds[name]))
-        elif name == "delta":
-            table, delta_notes = delta_indices(names, x, y, seed=seeds[name])
-            tables.append(table)
-            notes.extend(delta_notes)
-        else:
-            tables.append(pawn_indices(names, x, y, seed=seeds[name]))
+        spec = METHODS[name]
+        x, y, _ = samples[spec.scheme]
+        table, method_notes = spec.estimate(names, x, y, seed=seeds[name])
+        tables.append(table)
+        notes.extend(method_notes)
     indices = pd.concat(tables, ignore_index=True)[list(INDEX_COLUMNS)]
     undefined = indices[~np.isfinite(indices["value"].to_numpy(dtype=float))]
     for (method, index), group in undefined.groupby(["method", "index"], sort=False):
