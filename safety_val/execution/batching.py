@@ -22,8 +22,8 @@ from safety_val._validation import Constraint, Interval, check_options, check_va
 __all__ = ["Calibration", "calibrate", "plan_batch_size", "split_batches"]
 
 
-_POSITIVE_INT = [Interval(int, 1, None)]
-_POSITIVE = [Interval(float, 0, None, closed="neither")]
+_POSITIVE_INT: list[Constraint] = [Interval(int, 1, None)]
+_POSITIVE: list[Constraint] = [Interval(float, 0, None, closed="neither")]
 _PLAN_CONSTRAINTS: dict[str, list[Constraint]] = {
     "n_items": [Interval(int, 0, None)],
     "n_workers": _POSITIVE_INT,

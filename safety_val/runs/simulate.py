@@ -261,6 +261,9 @@ def simulate(
             )
         elif progress is not None:
             progress(total, total)
+    except BaseException:
+        store.release()  # the writer stops here: another process may resume the run
+        raise
     finally:
         if own_executor:
             runner.close()
@@ -276,6 +279,7 @@ def simulate(
         timings=timings,
         updated=_now(),
     )
+    store.release()
     return SimulationRun(path=path, manifest=dict(store.manifest), samples=samples, summary=summary)
 
 

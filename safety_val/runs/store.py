@@ -10,7 +10,16 @@ Layout of a run directory::
 
 Every file is written to a temporary name, flushed and renamed (see
 :mod:`safety_val._io`), so a crash leaves either a complete file or a temporary
-one, which :meth:`RunStore.open` deletes. A part file damaged anyway (a copy cut
+one, which :meth:`RunStore.open` deletes.
+
+A run directory has one writer at a time: :meth:`RunStore.create` and
+:meth:`RunStore.open` take an exclusive lock on ``.lock`` in it (``flock``), held by
+the process until it exits or :meth:`RunStore.release` is called, and released by the
+kernel when the process is killed. A second process gets a one-line error instead of
+writing duplicate rows or deleting the first one's temporary files; the same process
+may open its own run again. A folder that a killed process left before its manifest
+existed (only the lock, an empty ``samples/``, a design, temporary files) counts as
+empty: creating the run there again loses nothing. A part file damaged anyway (a copy cut
 short, a full disk) is moved to ``samples/_corrupt/`` with a warning and its rows
 become pending again: resuming never loses a scenario and never duplicates one.
 ``samples/`` stays readable as one dataset with ``pandas.read_parquet(path / "samples")``
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import platform
 import re
 import shutil
@@ -37,7 +47,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from safety_val._io import atomic_path, atomic_write_text, remove_stale_temp_files
+from safety_val._io import (
+    atomic_path,
+    atomic_write_text,
+    is_temp_file,
+    remove_stale_temp_files,
+)
 from safety_val.errors import ValidationError
 
 __all__ = [
@@ -48,7 +63,13 @@ __all__ = [
     "file_sha256",
 ]
 
+try:  # POSIX; elsewhere run directories are not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
 SCHEMA_VERSION = 1
+LOCK = ".lock"
 MANIFEST = "manifest.json"
 DESIGN = "design.parquet"
 SAMPLES = "samples"
@@ -65,6 +86,72 @@ _PACKAGES = {
     "ray": "ray",
     "safety_val": "safety-val",
 }
+
+
+_HELD: dict[Path, int] = {}
+"""Run directories this process holds the lock of: resolved path -> the lock file's fd."""
+
+
+def _lock(root: Path) -> None:
+    """Take ``root``'s exclusive writer lock for this process (again: a no-op).
+
+    Raises
+    ------
+    ValidationError
+        Another process holds the lock (it is writing into the run directory), or
+        the lock file cannot be created (e.g. a read-only folder).
+    """
+    key = root.resolve()
+    if key in _HELD or fcntl is None:
+        return
+    try:
+        fd = os.open(key / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot lock the run directory: {exc.strerror or exc}", file=key / LOCK
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = ""
+        with contextlib.suppress(OSError, ValueError):
+            holder = f" (pid {int(os.pread(fd, 32, 0).decode().strip())})"
+        os.close(fd)
+        raise ValidationError(
+            f"another process{holder} is writing into this run directory; wait for it to "
+            "finish or choose another --out",
+            file=key,
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[key] = fd
+
+
+def _unlock(root: Path) -> None:
+    fd = _HELD.pop(root.resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def _is_empty_or_unfinished(root: Path) -> bool:
+    """Whether ``root`` holds nothing a run would lose.
+
+    It is empty, or a killed :meth:`RunStore.create` left it before the manifest was
+    written (the lock, the design, an empty ``samples/``, temporary files).
+    """
+    if (root / MANIFEST).exists():
+        return False
+    for entry in root.iterdir():
+        if entry.name in (LOCK, DESIGN) and entry.is_file():
+            continue
+        if entry.is_file() and is_temp_file(entry):
+            continue
+        if entry.name == SAMPLES and entry.is_dir() and all(
+            child.is_file() and is_temp_file(child) for child in entry.iterdir()
+        ):
+            continue
+        return False
+    return True
 
 
 def _now() -> str:
@@ -115,6 +202,15 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _refuse_existing(root: Path) -> None:
+    """Refuse to create a run where something other than an unfinished run of ours is."""
+    if root.exists() and (not root.is_dir() or not _is_empty_or_unfinished(root)):
+        raise ValidationError(
+            f"run directory '{root}' already exists and is not empty; pass --resume to "
+            "continue it or choose another --out"
+        )
 
 
 def _check_frame(frame: pd.DataFrame, what: str) -> None:
@@ -187,11 +283,7 @@ class RunStore:
             ``path`` exists and is not empty, or the design is malformed.
         """
         root = Path(path)
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise ValidationError(
-                f"run directory '{root}' already exists and is not empty; pass --resume to "
-                "continue it or choose another --out"
-            )
+        _refuse_existing(root)
         _check_frame(design, "design")
         if design["sample_index"].duplicated().any():
             raise ValidationError(
@@ -207,7 +299,17 @@ class RunStore:
         content.setdefault("created", now)
         content.setdefault("updated", now)
         content.setdefault("status", "running")
-        (root / SAMPLES).mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValidationError(
+                f"cannot create the run directory: {exc.strerror or exc}", file=root
+            ) from None
+        _lock(root)
+        _refuse_existing(root)  # again, under the lock: another process may have been first
+        remove_stale_temp_files(root)
+        remove_stale_temp_files(root / SAMPLES)
+        (root / SAMPLES).mkdir(exist_ok=True)
         with atomic_path(root / DESIGN) as tmp:
             design.reset_index(drop=True).to_parquet(tmp, index=False)
         store = cls(root, content)
@@ -218,13 +320,15 @@ class RunStore:
     def open(cls, path: str | PathLike[str]) -> Self:
         """Open an existing run directory (to resume it or read its results).
 
-        Temporary files left by a killed writer are deleted; damaged part files are
-        moved to ``samples/_corrupt/`` with a warning (their rows become pending).
+        Takes the run directory's writer lock (see the module's notes). Temporary files
+        left by a killed writer are deleted; damaged part files are moved to
+        ``samples/_corrupt/`` with a warning (their rows become pending).
 
         Raises
         ------
         ValidationError
-            The manifest is missing or not valid JSON, or the design file is missing.
+            The manifest is missing or not valid JSON, the design file is missing, or
+            another process is writing into the run directory.
         """
         root = Path(path)
         manifest_path = root / MANIFEST
@@ -246,12 +350,20 @@ class RunStore:
             )
         if not (root / DESIGN).is_file():
             raise ValidationError("the design of the run is missing", file=root / DESIGN)
+        _lock(root)  # before deleting temporary files: they may be a live writer's
         remove_stale_temp_files(root)
         remove_stale_temp_files(root / SAMPLES)
         (root / SAMPLES).mkdir(exist_ok=True)
         store = cls(root, manifest)
         store._scan_parts()
         return store
+
+    def release(self) -> None:
+        """Release the writer lock this process holds on the run directory (if any).
+
+        A store released may still be read; writing again needs :meth:`open`.
+        """
+        _unlock(self.path)
 
     # -- reading ------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ import pytest
 from safety_val.errors import ValidationError
 from safety_val.execution import SerialExecutor
 from safety_val.runs import run_batches, simulate_batch
-
 from tests.execution.toy import KPIS, toy_design, toy_simulator
 
 

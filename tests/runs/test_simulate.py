@@ -120,3 +120,15 @@ def test_scenario_limit_state_simulates_a_batch() -> None:
     assert g.shape == (50,)
     np.testing.assert_array_equal(g, g_from_array)
     assert np.all(g <= 9.0) and np.all(g >= -1.0)
+
+
+def test_a_run_killed_before_its_manifest_resumes(tmp_path: Path) -> None:
+    scenario = load_scenario(CUT_IN)
+    (tmp_path / "run" / "samples").mkdir(parents=True)  # what a kill before the manifest leaves
+    run = simulate(scenario, n=20, out=tmp_path / "run", seed=1, resume=True)
+    assert run.summary.n == 20 and run.manifest["status"] == "complete"
+    reference = simulate(scenario, n=20, out=tmp_path / "fresh", seed=1)
+    pd.testing.assert_frame_equal(
+        run.samples.drop(columns="duration_s", errors="ignore"),
+        reference.samples.drop(columns="duration_s", errors="ignore"),
+    )

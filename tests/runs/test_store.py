@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -151,3 +152,67 @@ def test_environment_info_and_sha(tmp_path: Path) -> None:
     assert {"python", "numpy", "pandas", "pyarrow", "openturns", "ray", "safety_val"} <= set(info)
     (tmp_path / "f").write_bytes(b"abc")
     assert file_sha256(tmp_path / "f").startswith("ba7816bf")
+
+
+# -- one writer at a time ---------------------------------------------------------------------
+
+_HOLD = """
+import sys, time
+from pathlib import Path
+from typing import Any
+from safety_val.runs.store import RunStore
+store = RunStore.open(Path(sys.argv[1]))
+tmp = store.path / "samples" / ".part-000099.parquet.live.tmp"
+tmp.write_bytes(b"a live writer's file")
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def _holder(run: Path) -> Any:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(run)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "locked"
+    return process
+
+
+def test_a_second_process_is_refused_and_leaves_the_writers_files(store: RunStore) -> None:
+    store.release()
+    writer = _holder(store.path)
+    try:
+        with pytest.raises(ValidationError, match=r"another process \(pid \d+\) is writing"):
+            RunStore.open(store.path)
+        # the refused opener deleted nothing of the live writer's
+        assert (store.path / "samples" / ".part-000099.parquet.live.tmp").is_file()
+    finally:
+        writer.kill()
+        writer.wait()
+    # killed: the kernel released the lock; the next writer cleans up after it
+    again = RunStore.open(store.path)
+    assert not (store.path / "samples" / ".part-000099.parquet.live.tmp").exists()
+    assert len(again.pending()) == 10
+
+
+def test_the_same_process_may_open_its_own_run_again(store: RunStore) -> None:
+    store.append(results(design().iloc[:3]))
+    again = RunStore.open(store.path)  # still holding the lock: no error
+    assert len(again.pending()) == 7
+
+
+def test_a_folder_left_before_the_manifest_is_created_again(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    (run / "samples" / ".part-000001.parquet.x.tmp").write_bytes(b"half")
+    (run / "design.parquet").write_bytes(b"half a design")
+    created = RunStore.create(run, manifest=IDENTITY, design=design())
+    assert len(created.pending()) == 10
+    assert not (run / "samples" / ".part-000001.parquet.x.tmp").exists()
+    other = tmp_path / "other"
+    (other / "samples").mkdir(parents=True)
+    (other / "notes.txt").write_text("somebody's file")
+    with pytest.raises(ValidationError, match="already exists and is not empty"):
+        RunStore.create(other, manifest=IDENTITY, design=design())
