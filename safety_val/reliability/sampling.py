@@ -40,6 +40,7 @@ from safety_val.reliability.result import (
     clopper_pearson_interval,
     lognormal_interval,
     make_result,
+    zero_failure_upper_bound,
 )
 
 __all__ = [
@@ -231,6 +232,13 @@ def run_monte_carlo(
         message = (
             _not_reached(cov, target_cov, n, f" within the budget of {remaining} calls")
             + f"; crude MC would need about {needed} calls"
+        )
+    elif not converged and n > 0:  # no failure: the upper bound says how far off the budget is
+        upper = zero_failure_upper_bound(n)
+        needed = math.ceil((1.0 - upper) / (upper * target_cov**2))
+        message = (
+            f"no failure in {n} calls: pf is below {upper:.3g}, so crude MC would need more "
+            f"than {needed} calls to reach a coefficient of variation of {target_cov:g}"
         )
     if exhausted is not None:
         message = f"{exhausted}; {message}" if message else str(exhausted)
