@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from safety_val.errors import ValidationError
+
 __all__ = [
     "TEMP_SUFFIX",
     "atomic_path",
@@ -69,6 +71,12 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = True) -> Iterator
     fsync
         Flush the temporary file and the directory to disk (durable against power loss).
 
+    Raises
+    ------
+    ValidationError
+        ``path`` exists and is not a regular file (a device, a folder: never replaced),
+        or the file cannot be written (permissions, a full disk, a missing folder).
+
     Examples
     --------
     >>> import tempfile
@@ -80,9 +88,18 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = True) -> Iterator
     hi ['hello.txt']
     """
     target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent
-    )
+    if target.exists() and not target.is_file():
+        raise ValidationError(
+            "not a regular file; refusing to replace it",
+            file=target,
+            expected="a regular file or a new path",
+        )
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent
+        )
+    except OSError as exc:
+        raise _cannot_write(target, exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -91,12 +108,19 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = True) -> Iterator
             with tmp.open("rb+") as handle:
                 os.fsync(handle.fileno())
         tmp.replace(target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):  # a full disk, a vanished folder: name the target
+            raise _cannot_write(target, exc) from None
         raise
     if fsync:
         _fsync_directory(target.parent)
+
+
+def _cannot_write(target: Path, exc: OSError) -> ValidationError:
+    """The user's environment refused a write: one line naming the file and the cause."""
+    return ValidationError(f"cannot write the file: {exc.strerror or exc}", file=target)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> Path:

@@ -1,7 +1,8 @@
 """The ``safety-val`` application: its command groups, registered here in one place, and ``main``.
 
-Errors in user input print one line on stderr and exit with code 2; ``--debug``
-(anywhere on the command line) shows the traceback instead.
+Errors in user input, and in the user's environment (a path that cannot be written, a
+full disk, input nested beyond reason), print one line on stderr and exit with code 2;
+``--debug`` (anywhere on the command line) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -112,6 +113,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr.print("interrupted; continue a simulation with --resume", markup=False)
         return 130
+    except OSError as exc:  # the user's environment: a path, a permission, a full disk
+        if STATE["debug"]:
+            raise
+        cause = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+        where = f"{exc.filename}: " if exc.filename else ""
+        stderr.print(f"error: {where}{cause}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except (RecursionError, MemoryError) as exc:  # input nested or sized beyond reason
+        if STATE["debug"]:
+            raise
+        stderr.print(
+            f"error: the input is too deeply nested or too large to process "
+            f"({type(exc).__name__})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 2
     except SafetyValError as exc:
         if STATE["debug"]:
             raise
