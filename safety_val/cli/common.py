@@ -6,6 +6,7 @@ command module, so it can be imported first, from anywhere, without a cycle.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,13 +48,31 @@ RayAddressOption = Annotated[
 ]
 
 
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI sequences (colours, cursor moves)
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC sequences (window title, hyperlinks)
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # any other control character (tab and newline stay)
+)
+
+
+def shown(value: object) -> str:
+    r"""User text made safe for the terminal: control sequences removed, rich markup escaped.
+
+    Examples
+    --------
+    >>> shown("cut-in\x1b]0;pwned\x07 at [bold]night\x1b[31m")
+    'cut-in at \\[bold]night'
+    """
+    return escape(_CONTROL.sub("", str(value)))
+
+
 def frame_table(frame: Any, title: str) -> Table:
     """A rich table of a small DataFrame (numbers to 4 significant digits)."""
     table = Table(title=title)
     for column in frame.columns:
         table.add_column(str(column))
     for row in frame.itertuples(index=False):
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in row))
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else shown(v) for v in row))
     return table
 
 

@@ -10,12 +10,7 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from safety_val.cli.common import (
-    STATE,
-    say,
-    stderr,
-    stdout,
-)
+from safety_val.cli.common import STATE, say, shown, stderr, stdout
 from safety_val.errors import ValidationError
 
 __all__ = ["register"]
@@ -46,7 +41,7 @@ def odd_validate(
     for file in files:
         odd = load_odd(file)
         say(
-            f"[green]valid[/] {escape(str(file))}: ODD '{escape(odd.name)}' "
+            f"[green]valid[/] {shown(file)}: ODD '{shown(odd.name)}' "
             f"with {len(odd)} attributes"
         )
 
@@ -69,10 +64,10 @@ def scenario_list(
         try:
             s = load_scenario(file)
         except ValidationError as exc:
-            table.add_row(str(file), "[red]invalid[/]", "", "", "", exc.message)
+            table.add_row(shown(file), "[red]invalid[/]", "", "", "", shown(exc.message))
             continue
         table.add_row(
-            str(file), s.name, s.odd.name, s.template, str(s.dimension), s.criterion.expression
+            *map(shown, (file, s.name, s.odd.name, s.template, s.dimension, s.criterion.expression))
         )
     stdout.print(table)
 
@@ -84,10 +79,10 @@ def scenario_show(scenario_file: Annotated[Path, typer.Argument(help="Scenario Y
     from safety_val.scenario import load_scenario
 
     s = load_scenario(scenario_file)
-    stdout.print(f"[bold]{escape(s.name)}[/] — {escape(s.description)}")
+    stdout.print(f"[bold]{shown(s.name)}[/] — {shown(s.description)}")
     stdout.print(
-        f"ODD: {s.odd.name}   simulator: {s.simulator['kind']}   template: {s.template}",
-        markup=False,
+        f"ODD: {shown(s.odd.name)}   simulator: {shown(s.simulator['kind'])}   "
+        f"template: {shown(s.template)}"
     )
     table = Table("parameter", "unit", "distribution", "support", "ODD attribute")
     for p in s.parameters:
@@ -104,17 +99,19 @@ def scenario_show(scenario_file: Annotated[Path, typer.Argument(help="Scenario Y
         attribute = ""
         if p.odd_attribute:
             attribute = f"{p.odd_attribute} {s.odd.attribute(p.odd_attribute).describe()}"
-        table.add_row(p.name, p.unit, dist, sup, attribute)
+        table.add_row(*map(shown, (p.name, p.unit, dist, sup, attribute)))
     stdout.print(table)
     if s.dependence is not None:
         stdout.print(
-            f"dependence: normal copula ({s.dependence.kind}) over "
-            f"{', '.join(s.dependence.parameters)}: {s.dependence.matrix}"
+            shown(
+                f"dependence: normal copula ({s.dependence.kind}) over "
+                f"{', '.join(s.dependence.parameters)}: {s.dependence.matrix}"
+            )
         )
     if s.fixed:
-        stdout.print("fixed: " + ", ".join(f"{k}={v}" for k, v in s.fixed.items()))
-    stdout.print(f"KPIs: {', '.join(s.kpis)}")
-    stdout.print(f"limit state: g = {s.criterion.expression}  (failure when g ≤ 0)")
+        stdout.print(shown("fixed: " + ", ".join(f"{k}={v}" for k, v in s.fixed.items())))
+    stdout.print(shown(f"KPIs: {', '.join(s.kpis)}"))
+    stdout.print(shown(f"limit state: g = {s.criterion.expression}  (failure when g ≤ 0)"))
 
 
 @scenario_app.command("validate")
@@ -127,8 +124,8 @@ def scenario_validate(
     for file in files:
         s = load_scenario(file)
         say(
-            f"[green]valid[/] {escape(str(file))}: '{s.name}', {s.dimension} parameters, "
-            f"ODD '{escape(s.odd.name)}'"
+            f"[green]valid[/] {shown(file)}: '{shown(s.name)}', {s.dimension} parameters, "
+            f"ODD '{shown(s.odd.name)}'"
         )
 
 
