@@ -66,6 +66,9 @@ __all__ = [
 
 _Array = np.ndarray[Any, np.dtype[np.float64]]
 
+_ANNOUNCED_COMMANDS: set[tuple[str, ...]] = set()
+"""(scenario file, *argv) of the external commands this process has named already."""
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -336,7 +339,31 @@ class LogicalScenario:
             }
         else:
             options.setdefault("kpis", list(self.kpis))
+        if kind == "command":
+            self._announce_command(options.get("argv"))
         return make_simulator(kind, **options)
+
+    def _announce_command(self, argv: Any) -> None:
+        """Say, once per process, which external command this scenario file runs.
+
+        A scenario file is code: ``simulator: {kind: command, argv: [...]}`` runs that
+        program with the user's rights. The first time a file asks for it the command
+        is named (a warning: one line on stderr in the CLI), so it never runs unseen.
+        """
+        import shlex
+        import warnings
+
+        words = tuple(str(a) for a in argv) if isinstance(argv, list | tuple) else (str(argv),)
+        key = (str(self.source), *words)
+        if key in _ANNOUNCED_COMMANDS:
+            return
+        _ANNOUNCED_COMMANDS.add(key)
+        warnings.warn(
+            f"{self.source or self.name}: runs the external command {shlex.join(words)} "
+            "(a scenario file is code: run only the files you trust)",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def limit_state(
         self,
