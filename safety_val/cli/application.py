@@ -40,6 +40,7 @@ def _click_classes(name: str) -> tuple[type[BaseException], ...]:
 _CLICK_EXIT = _click_classes("Exit")
 _CLICK_ERROR = _click_classes("ClickException")
 _CLICK_ABORT = _click_classes("Abort")
+_INTERRUPTED: tuple[type[BaseException], ...] = (*_CLICK_ABORT, KeyboardInterrupt)
 
 app = typer.Typer(
     name="safety-val",
@@ -82,6 +83,32 @@ def _show_warning(
     stderr.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
+def _error_line(exc: Exception) -> tuple[str, int]:
+    """The one line and the exit code of an error that ended a command.
+
+    Bad input and the user's environment (a path, a permission, a full disk, input
+    nested or sized beyond reason) exit 2; our own refusals (:class:`SafetyValError`)
+    exit 1; anything else is an internal error (exit 1), i.e. our bug.
+    """
+    if isinstance(exc, ValidationError):
+        return f"error: {exc}", 2
+    if isinstance(exc, OSError):
+        cause = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"error: {where}{cause}", 2
+    if isinstance(exc, RecursionError | MemoryError):
+        return (
+            "error: the input is too deeply nested or too large to process "
+            f"({type(exc).__name__})",
+            2,
+        )
+    if isinstance(exc, SafetyValError):
+        return f"error: {exc}", 1
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return (
+        f"internal error: {type(exc).__name__}: {first} (run with --debug for the traceback)",
+        1,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,56 +124,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             STATE[key] = True
     try:
         app(args=args, prog_name="safety-val", standalone_mode=False)
-    except ValidationError as exc:
-        if STATE["debug"]:
-            raise
-        stderr.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        return 2
     except _CLICK_EXIT as exc:
         return int(getattr(exc, "exit_code", 0))
     except _CLICK_ERROR as exc:
         exc.show()  # type: ignore[attr-defined]
         return int(getattr(exc, "exit_code", 2))
-    except _CLICK_ABORT:
+    except _INTERRUPTED:
         stderr.print("interrupted; continue a simulation with --resume", markup=False)
         return 130
-    except KeyboardInterrupt:
-        stderr.print("interrupted; continue a simulation with --resume", markup=False)
-        return 130
-    except OSError as exc:  # the user's environment: a path, a permission, a full disk
-        if STATE["debug"]:
-            raise
-        cause = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
-        where = f"{exc.filename}: " if exc.filename else ""
-        stderr.print(f"error: {where}{cause}", markup=False, highlight=False, soft_wrap=True)
-        return 2
-    except (RecursionError, MemoryError) as exc:  # input nested or sized beyond reason
-        if STATE["debug"]:
-            raise
-        stderr.print(
-            f"error: the input is too deeply nested or too large to process "
-            f"({type(exc).__name__})",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-        return 2
-    except SafetyValError as exc:
-        if STATE["debug"]:
-            raise
-        stderr.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        return 1
     except Exception as exc:
         if STATE["debug"]:
             raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        stderr.print(
-            f"internal error: {type(exc).__name__}: {first} (run with --debug for the traceback)",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-        return 1
+        line, code = _error_line(exc)
+        stderr.print(line, markup=False, highlight=False, soft_wrap=True)
+        return code
     return 0
 
 
