@@ -137,6 +137,13 @@ def simulate(
         f"failures (g ≤ 0): {summary.n_failures} = {summary.failure_fraction:.4g} "
         f"(95 % CI {lo:.3g} – {hi:.3g})"
     )
+    n_bad = summary.n_error + summary.n_timeout
+    if n_bad:
+        wlo, whi = summary.ci if summary.ci_worst_case is None else summary.ci_worst_case
+        stdout.print(
+            f"error share {summary.error_share:.1%} ({n_bad} of {summary.n} rows gave no "
+            f"verdict); if they hid failures: 95 % CI {wlo:.3g} – {whi:.3g}"
+        )
     if not STATE["quiet"]:
         stdout.print(json.dumps({"run": str(run.path), **summary.to_dict()}))
 

@@ -8,6 +8,7 @@ with KPIs, status and the limit-state margin ``g``).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +29,10 @@ if TYPE_CHECKING:
     from safety_val.execution.base import Executor
     from safety_val.runs.store import RunStore
 
-__all__ = ["RunSummary", "SimulationRun", "simulate", "summarise"]
+__all__ = ["ERROR_SHARE_WARNING", "RunSummary", "SimulationRun", "simulate", "summarise"]
+
+ERROR_SHARE_WARNING = 0.05
+"""Share of ``error``/``timeout`` rows above which :func:`summarise` warns."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,16 @@ class RunSummary:
         Exact (Clopper–Pearson) 95 % interval of the failure fraction.
     kpis
         Per-KPI statistics over ``ok`` rows (min, mean, max).
+    error_share
+        ``(n_error + n_timeout) / n``: the share of rows that gave no verdict (``nan``
+        for an empty run).
+    ci_worst_case
+        95 % interval that also covers the case where every ``error``/``timeout`` row
+        hid a failure (or a pass): its lower end is the Clopper–Pearson lower bound of
+        ``k / (n_ok + n_bad)``, its upper end the upper bound of
+        ``(k + n_bad) / (n_ok + n_bad)``. It equals :attr:`ci` when no row errored.
+    warnings
+        Human-readable cautions about the estimate (e.g. a large error share).
     """
 
     n: int
@@ -61,6 +75,9 @@ class RunSummary:
     failure_fraction: float
     ci: tuple[float, float]
     kpis: pd.DataFrame
+    error_share: float = 0.0
+    ci_worst_case: tuple[float, float] | None = None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary (for JSON and the manifest)."""
@@ -72,6 +89,10 @@ class RunSummary:
             "n_failures": self.n_failures,
             "failure_fraction": None if np.isnan(self.failure_fraction) else self.failure_fraction,
             "ci95": list(self.ci),
+            "error_share": None if np.isnan(self.error_share) else self.error_share,
+            "ci95_worst_case": list(self.ci if self.ci_worst_case is None
+                                    else self.ci_worst_case),
+            "warnings": list(self.warnings),
         }
 
 
@@ -107,6 +128,8 @@ def summarise(samples: pd.DataFrame, kpis: tuple[str, ...]) -> RunSummary:
     >>> s = summarise(frame, ("min_ttc",))
     >>> s.n_ok, s.n_error, s.n_failures, round(s.failure_fraction, 3)
     (3, 1, 1, 0.333)
+    >>> round(s.error_share, 2), s.ci_worst_case[1] > s.ci[1]
+    (0.25, True)
     """
     status = samples["status"]
     ok = status == "ok"
@@ -118,6 +141,29 @@ def summarise(samples: pd.DataFrame, kpis: tuple[str, ...]) -> RunSummary:
         ci = (float(interval.low), float(interval.high))
     else:
         ci = (0.0, 1.0)
+    n_error = int((status == "error").sum())
+    n_timeout = int((status == "timeout").sum())
+    n_bad = n_error + n_timeout
+    n_total = n_ok + n_bad
+    error_share = n_bad / len(samples) if len(samples) else float("nan")
+    if n_bad == 0:
+        worst = ci
+    elif n_total:
+        # every errored row may have hidden a failure (upper end) or a pass (lower end)
+        low = stats.binomtest(failures, n_total).proportion_ci(0.95, method="exact").low
+        high = stats.binomtest(failures + n_bad, n_total).proportion_ci(0.95, method="exact").high
+        worst = (float(low), float(high))
+    else:
+        worst = (0.0, 1.0)
+    notes: list[str] = []
+    if n_bad and error_share > ERROR_SHARE_WARNING:
+        notes.append(
+            f"{n_bad} of {len(samples)} rows ({error_share:.0%}) ended in error or timeout; "
+            f"they are not in the failure fraction, and if they hid failures pf could be "
+            f"up to {worst[1]:.3g} (worst-case 95 % CI {worst[0]:.3g} – {worst[1]:.3g})"
+        )
+    for note in notes:
+        warnings.warn(note, RuntimeWarning, stacklevel=2)
     rows = []
     for kpi in (*kpis, "g"):
         if kpi in samples:
@@ -134,12 +180,15 @@ def summarise(samples: pd.DataFrame, kpis: tuple[str, ...]) -> RunSummary:
     return RunSummary(
         n=len(samples),
         n_ok=n_ok,
-        n_error=int((status == "error").sum()),
-        n_timeout=int((status == "timeout").sum()),
+        n_error=n_error,
+        n_timeout=n_timeout,
         n_failures=failures,
         failure_fraction=fraction,
         ci=ci,
         kpis=pd.DataFrame(rows, columns=["kpi", "min", "mean", "max"]),
+        error_share=error_share,
+        ci_worst_case=worst,
+        warnings=tuple(notes),
     )
 
 

@@ -132,3 +132,66 @@ def test_a_run_killed_before_its_manifest_resumes(tmp_path: Path) -> None:
         run.samples.drop(columns="duration_s", errors="ignore"),
         reference.samples.drop(columns="duration_s", errors="ignore"),
     )
+
+
+def _critical_rows_crash(scenario: Any) -> CallableSimulator:
+    """A simulator that crashes exactly on the critical (small-gap) rows."""
+
+    def crashes_when_critical(batch: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame({"min_ttc": 5.0 + batch["cut_in_gap"] / 20}, index=batch.index)
+        for kpi in scenario.kpis:
+            if kpi not in out:
+                out[kpi] = 0.0
+        out.loc[batch["cut_in_gap"] < 40, "min_ttc"] = np.nan  # the crash hides the failure
+        return out
+
+    return CallableSimulator(crashes_when_critical, kpis=scenario.kpis)
+
+
+def test_errored_rows_widen_the_interval_and_warn(tmp_path: Path) -> None:
+    scenario = load_scenario(CUT_IN)
+    sim = _critical_rows_crash(scenario)
+    with pytest.warns(RuntimeWarning, match="error or timeout"):
+        run = simulate(scenario, n=100, out=tmp_path / "run", seed=2, simulator=sim,
+                       batch_size=10)
+    summary = run.summary
+    n_bad = summary.n_error + summary.n_timeout
+    assert n_bad > 5 and summary.n_failures == 0
+    assert summary.error_share == pytest.approx(n_bad / 100)
+    lo, hi = summary.ci_worst_case  # type: ignore[misc]
+    # every errored row counted as possibly failed: the upper end covers (k + n_bad) / n
+    assert hi >= (summary.n_failures + n_bad) / (summary.n_ok + n_bad)
+    assert hi > summary.ci[1] and lo <= summary.ci[0]
+    assert summary.warnings and "error or timeout" in summary.warnings[0]
+    stored = run.manifest["summary"]
+    assert stored["error_share"] == pytest.approx(summary.error_share)
+    assert stored["ci95_worst_case"] == list(summary.ci_worst_case)  # type: ignore[arg-type]
+    assert stored["warnings"] == list(summary.warnings)
+
+
+def test_a_clean_run_has_no_error_share_and_no_warning(tmp_path: Path) -> None:
+    import warnings
+
+    scenario = load_scenario(CUT_IN)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        run = simulate(scenario, n=30, out=tmp_path / "run", seed=1)
+    assert run.summary.error_share == 0.0
+    assert run.summary.ci_worst_case == run.summary.ci and run.summary.warnings == ()
+
+
+def test_cli_prints_the_error_share_and_the_worst_case_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safety_val.cli.application import main
+    from safety_val.scenario import LogicalScenario
+
+    scenario = load_scenario(CUT_IN)
+    monkeypatch.setattr(LogicalScenario, "make_simulator",
+                        lambda self, *a, **k: _critical_rows_crash(scenario))
+    code = main(["simulate", str(CUT_IN), "--n", "100", "--seed", "2", "--batch-size", "10",
+                 "--out", str(tmp_path / "run")])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "error share" in captured.out and "if they hid failures" in captured.out
+    assert "error or timeout" in captured.err
