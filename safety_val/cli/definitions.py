@@ -183,6 +183,8 @@ def scenario_import_xosc(
     from safety_val.formats.xosc import merge_into_scenario, read_xosc
 
     dist_set = read_xosc(xosc)
+    for note in dist_set.notes:
+        stderr.print(f"note: {note}", markup=False)
     block: dict[str, Any] = {"parameters": dist_set.parameters}
     if dist_set.value_sets:
         block["value_sets"] = dist_set.value_sets

@@ -40,6 +40,7 @@ external-entity (XXE) files are refused before anything is expanded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import xml.etree.ElementTree as ET
@@ -61,6 +62,7 @@ __all__ = [
     "USER_DEFINED_PREFIX",
     "ParameterDistributionSet",
     "read_xosc",
+    "seed_from_text",
     "write_xosc",
 ]
 
@@ -92,7 +94,14 @@ class ParameterDistributionSet:
     number_of_test_runs
         ``numberOfTestRuns`` of a ``Stochastic`` distribution (required there).
     random_seed
-        ``randomSeed`` of a ``Stochastic`` distribution, optional.
+        ``randomSeed`` of a ``Stochastic`` distribution, optional, as the integer
+        seed used (see :func:`seed_from_text`).
+    random_seed_text
+        ``randomSeed`` as written in the file when that is not the integer's own
+        text (the schema types it as a double, e.g. ``1.234``); written back as is.
+    notes
+        What reading did that the file did not say (a seed mapped to an integer, a
+        default filled in); not part of equality.
 
     Examples
     --------
@@ -109,9 +118,33 @@ class ParameterDistributionSet:
     scenario_file: str | None = None
     number_of_test_runs: int | None = None
     random_seed: int | None = None
+    random_seed_text: str | None = None
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def seed_from_text(text: str) -> int:
+    """The integer seed for a ``randomSeed`` written as an xsd:double.
+
+    A non-negative integer value below 2**63 is that integer; anything else (a
+    fraction, a negative number, ``INF``/``NaN``) is a stable hash of the number's
+    shortest decimal text (of the text itself if not finite) into ``[0, 2**31)``.
+
+    Examples
+    --------
+    >>> seed_from_text("42"), seed_from_text("7.0"), seed_from_text("4.2e1")
+    (42, 7, 42)
+    >>> seed_from_text("1.234") == seed_from_text("1.2340") != seed_from_text("1.235")
+    True
+    """
+    stripped = text.strip()
+    number = float(stripped)
+    if math.isfinite(number) and number >= 0 and number == int(number) and number < 2.0**63:
+        return int(number)
+    key = repr(number) if math.isfinite(number) else stripped.upper()
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % 2**31
 
 
 def _fmt(value: float) -> str:
@@ -519,11 +552,25 @@ def read_xosc(path: str | Path) -> ParameterDistributionSet:
     value_sets: list[dict[str, Any]] = []
     runs: int | None = None
     seed: int | None = None
+    seed_text: str | None = None
+    notes: list[str] = []
     if stochastic is not None:
         sctx = ctx.child("Stochastic")
         runs = _int_attr(stochastic, "numberOfTestRuns", sctx, minimum=1)
-        if stochastic.get("randomSeed") is not None:
-            seed = _int_attr(stochastic, "randomSeed", sctx, minimum=0)
+        written = stochastic.get("randomSeed")
+        if written is not None:
+            try:
+                seed = seed_from_text(written)
+            except ValueError:
+                raise sctx.error(
+                    "non-numeric value", written, "a number (xsd:double)", attr="randomSeed"
+                ) from None
+            if written != str(seed):
+                seed_text = written
+                notes.append(
+                    f"{file}: randomSeed {written!r} is not an integer as written; "
+                    f"used the integer seed {seed} derived from it"
+                )
         for i, elem in enumerate(stochastic.findall("StochasticDistribution"), start=1):
             name = _attr(elem, "parameterName", sctx.child("StochasticDistribution", i))
             ectx = sctx.child("StochasticDistribution", i, name)
@@ -543,7 +590,9 @@ def read_xosc(path: str | Path) -> ParameterDistributionSet:
             mctx = dctx.child("DeterministicMultiParameterDistribution", i)
             value_sets.append(_read_value_set(elem, mctx, f"value_set_{i}"))
     _check_unique_names(parameters, value_sets, file)
-    return ParameterDistributionSet(parameters, value_sets, scenario_file, runs, seed)
+    return ParameterDistributionSet(
+        parameters, value_sets, scenario_file, runs, seed, seed_text, tuple(notes)
+    )
 
 
 def _read_value_set(elem: ET.Element, ctx: _Ctx, name: str) -> dict[str, Any]:
@@ -832,7 +881,11 @@ def write_xosc(
         file,
     )
     stochastic_families = [f for f in families if f not in _DETERMINISTIC_FAMILIES]
-    has_run_settings = dist_set.number_of_test_runs is not None or dist_set.random_seed is not None
+    has_run_settings = (
+        dist_set.number_of_test_runs is not None
+        or dist_set.random_seed is not None
+        or dist_set.random_seed_text is not None
+    )
     deterministic = bool(dist_set.value_sets) or (not stochastic_families and not has_run_settings)
     if not entries and not dist_set.value_sets:
         raise ValidationError(
@@ -902,6 +955,21 @@ def write_xosc(
                     expected="an integer >= 0",
                 )
             attrs["randomSeed"] = str(seed)
+        if dist_set.random_seed_text is not None:
+            text = dist_set.random_seed_text
+            try:
+                derived: int | None = seed_from_text(text)
+            except (ValueError, AttributeError):
+                derived = None
+            if derived is None or (seed is not None and derived != seed):
+                raise ValidationError(
+                    "random seed text does not give the random seed",
+                    file=file,
+                    field="random_seed_text",
+                    value=text,
+                    expected=f"a number whose seed is {seed}",
+                )
+            attrs["randomSeed"] = text
         body = ET.SubElement(pvd, "Stochastic", attrs)
         for i, entry in enumerate(entries):
             single = ET.SubElement(body, "StochasticDistribution", parameterName=entry["name"])

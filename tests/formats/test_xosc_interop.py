@@ -1,0 +1,61 @@
+"""OpenSCENARIO files as other tools write them (scenariogeneration, esmini)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from safety_val.errors import ValidationError
+from safety_val.formats import read_xosc, write_xosc
+from safety_val.formats.xosc import seed_from_text
+
+
+def stochastic(seed: str) -> str:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<OpenSCENARIO>
+  <FileHeader revMajor="1" revMinor="2" date="2024-01-01T00:00:00" description="" author="sg"/>
+  <ParameterValueDistribution>
+    <ScenarioFile filepath="cut_in.xosc"/>
+    <Stochastic numberOfTestRuns="10" randomSeed="{seed}">
+      <StochasticDistribution parameterName="speed">
+        <NormalDistribution expectedValue="30" variance="4"/>
+      </StochasticDistribution>
+    </Stochastic>
+  </ParameterValueDistribution>
+</OpenSCENARIO>
+"""
+
+
+def test_decimal_random_seed_is_accepted_recorded_and_written_back(tmp_path: Path) -> None:
+    # scenariogeneration's own example writes randomSeed="1.234" (xsd:double)
+    source = tmp_path / "sg.xosc"
+    source.write_text(stochastic("1.234"))
+    result = read_xosc(source)
+    assert result.random_seed == seed_from_text("1.234")
+    assert 0 <= result.random_seed < 2**31
+    assert result.random_seed_text == "1.234"
+    assert any("1.234" in note and str(result.random_seed) in note for note in result.notes)
+    write_xosc(result, tmp_path / "again.xosc")
+    assert 'randomSeed="1.234"' in (tmp_path / "again.xosc").read_text()
+    assert read_xosc(tmp_path / "again.xosc") == result
+
+
+@pytest.mark.parametrize(("text", "seed"), [("7", 7), ("7.0", 7), ("4.2e1", 42)])
+def test_integer_valued_double_seed_is_that_integer(tmp_path: Path, text: str, seed: int) -> None:
+    source = tmp_path / "s.xosc"
+    source.write_text(stochastic(text))
+    result = read_xosc(source)
+    assert result.random_seed == seed
+    assert result.random_seed_text == (None if text == str(seed) else text)
+    assert bool(result.notes) == (text != str(seed))
+
+
+def test_seed_hash_is_stable_and_non_numbers_are_refused(tmp_path: Path) -> None:
+    assert seed_from_text("1.234") == seed_from_text("1.234")
+    assert seed_from_text("-3") != -3 and 0 <= seed_from_text("-3") < 2**31
+    source = tmp_path / "bad.xosc"
+    source.write_text(stochastic("abc"))
+    with pytest.raises(ValidationError, match="randomSeed") as info:
+        read_xosc(source)
+    assert "bad.xosc" in str(info.value)
