@@ -54,6 +54,9 @@ __all__ = [
 REPORT_SCHEMA: Final = "safety-val/report/1"
 DONE: Final = "done"
 NOT_RUN: Final = "not run"
+RUNNING: Final = "running"
+REPORT_STAGE: Final = "report"
+THIS_REPORT: Final = "this report"
 EXAMPLES_PER_MODE: Final = 3
 
 Records = tuple[dict[str, Any], ...]
@@ -654,11 +657,13 @@ def _stages(layout: RunLayout, result_report: Mapping[str, Any] | None) -> tuple
     stages = layout.pipeline.get("stages")
     if isinstance(stages, Mapping):
         return tuple(
-            Stage(
-                name=str(name),
-                status=str(entry.get("status") or "pending"),
-                seconds=_float(entry.get("seconds")),
-                message=str(entry.get("message") or ""),
+            _own_stage(
+                Stage(
+                    name=str(name),
+                    status=str(entry.get("status") or "pending"),
+                    seconds=_float(entry.get("seconds")),
+                    message=str(entry.get("message") or ""),
+                )
             )
             for name, entry in stages.items()
             if isinstance(entry, Mapping)
@@ -669,6 +674,20 @@ def _stages(layout: RunLayout, result_report: Mapping[str, Any] | None) -> tuple
         Stage("robustness", DONE if (folder / "robustness.json").is_file() else NOT_RUN),
         Stage("regions", DONE if (folder / "regions.json").is_file() else NOT_RUN),
     )
+
+
+def _own_stage(stage: Stage) -> Stage:
+    """The pipeline's ``report`` stage as this report shows it.
+
+    The pipeline writes the report while its ``report`` stage is recorded as
+    ``running`` in ``pipeline.json``; the report being read is that stage's output,
+    so the stage is shown complete (``done``, "this report") rather than running.
+    (A ``running`` record left by an interrupted run means the same to a report
+    built from it afterwards: this report is what the stage was writing.)
+    """
+    if stage.name != REPORT_STAGE or stage.status != RUNNING:
+        return stage
+    return Stage(name=stage.name, status=DONE, seconds=None, message=THIS_REPORT)
 
 
 def _provenance(
