@@ -23,8 +23,12 @@ the batches in flight. A directory made from another scenario file or another
 configuration is refused.
 
 The stage functions (:func:`estimate_stage`, :func:`regions_stage`,
-:func:`robustness_stage`, :func:`sensitivity_outputs`) are also what the single-step
+:func:`robustness_stage`, :func:`sensitivity_stage`) are also what the single-step
 commands ``safety-val estimate | regions | robustness | sensitivity`` call.
+
+Inside :func:`run_pipeline` the stages hand their products to each other in a typed
+:class:`StageContext`; a stage done in an earlier run has its products read back from the
+run directory, and a stage that needs a product no earlier stage made says which.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from safety_val._io import atomic_write_bytes, atomic_write_text
 from safety_val.errors import ValidationError
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from safety_val.reliability.result import FailureProbabilityResult
     from safety_val.robustness import RobustnessResult
     from safety_val.runs.evaluator import ScenarioEvaluator
+    from safety_val.runs.store import RunStore
     from safety_val.scenario import LogicalScenario
     from safety_val.sensitivity.reduction import ReductionCheck
     from safety_val.sensitivity.result import SensitivityResult
@@ -59,11 +64,15 @@ __all__ = [
     "STAGES",
     "PipelineConfig",
     "PipelineResult",
+    "SensitivityOutcome",
+    "StageContext",
     "estimate_stage",
+    "reference_sample",
     "regions_stage",
     "robustness_stage",
     "run_pipeline",
     "sensitivity_outputs",
+    "sensitivity_stage",
 ]
 
 STAGES: Final = ("doe", "sensitivity", "reliability", "regions", "robustness", "report")
@@ -71,6 +80,8 @@ STAGES: Final = ("doe", "sensitivity", "reliability", "regions", "robustness", "
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, done, total)``: simulations done in the current stage."""
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -405,6 +416,119 @@ def sensitivity_outputs(
     return reduced_file
 
 
+@dataclass(frozen=True)
+class SensitivityOutcome:
+    """What :func:`sensitivity_stage` produced (and wrote into its folder).
+
+    Attributes
+    ----------
+    analysis
+        The indices, ranking and selection.
+    reduced
+        The scenario reduced to the selected parameters (the others at their nominal).
+    reduced_file
+        Where ``reduced`` was written (``<name>_reduced.yaml``).
+    check
+        The reduction check on held-out scenarios (``None``: not run — every parameter
+        was selected, no hold-out was asked for, or random nominal values).
+    simulations
+        New simulations of this call (those found in the store are not counted).
+    """
+
+    analysis: SensitivityResult
+    reduced: LogicalScenario
+    reduced_file: Path
+    check: ReductionCheck | None
+    simulations: int
+
+
+def sensitivity_stage(
+    scenario: LogicalScenario,
+    out: Path,
+    *,
+    samples: str | Path | None = None,
+    n: int = 1024,
+    methods: Sequence[str] = ("morris", "sobol", "delta"),
+    output: str | None = None,
+    nominal: str = "median",
+    holdout: int = 500,
+    seed: int = 0,
+    executor: Executor | None = None,
+    progress: Callable[[int], None] | None = None,
+    scenario_file: str | Path | None = None,
+) -> SensitivityOutcome:
+    """Rank the parameters, select the influential ones, check and write the reduction.
+
+    New simulations are stored in ``out/evaluations`` (a re-run with the same ``out``
+    and seed re-uses them). With ``samples`` (a ``simulate`` run directory of the same
+    scenario) the given-data methods analyse its stored samples instead of simulating a
+    design. The reduction check runs ``holdout`` held-out scenarios when the selection
+    drops a parameter (and ``nominal`` is not ``"random"``). Everything is written by
+    :func:`sensitivity_outputs`.
+
+    Raises
+    ------
+    ValidationError
+        ``samples`` were simulated from another scenario file (``scenario_file``, when
+        given, names the expected one in the message).
+    """
+    import pandas as pd
+
+    from safety_val.runs.evaluator import ScenarioEvaluator
+    from safety_val.sensitivity import (
+        analyze,
+        analyze_given_data,
+        check_reduction,
+        reduce_scenario,
+    )
+
+    evaluator = ScenarioEvaluator(
+        scenario,
+        executor=executor,
+        store=out / "evaluations",
+        purpose="sensitivity",
+        progress=progress,
+    )
+    if samples is not None:
+        from safety_val.runs.store import RunStore
+
+        run = RunStore.open(samples)
+        if run.manifest.get("scenario_sha256") != scenario.source_sha256:
+            raise ValidationError(
+                "the samples were simulated from another scenario file",
+                file=run.path / "manifest.json",
+                field="scenario_sha256",
+                value=run.manifest.get("scenario"),
+                expected=f"a run of {scenario_file or scenario.name}",
+            )
+        stored = run.read_samples()
+        ok = stored["status"] == "ok"
+        x = pd.DataFrame(scenario.to_array(stored.loc[ok]), columns=list(scenario.names))
+        y = stored.loc[ok, output or "g"].to_numpy(dtype=float)
+        analysis = analyze_given_data(x, y, methods=tuple(methods), seed=seed)
+    else:
+        analysis = analyze(evaluator, n=n, methods=tuple(methods), output=output, seed=seed)
+    check = None
+    if holdout and nominal != "random" and len(analysis.selected) < len(analysis.parameters):
+        check = check_reduction(
+            evaluator, analysis.selected, nominal=nominal, n_holdout=holdout, seed=seed
+        )
+    if samples is None:
+        reduced = analysis.reduced_scenario(nominal=nominal)
+    else:
+        reduced = reduce_scenario(scenario, analysis.selected, nominal=nominal)
+    reduced_file = sensitivity_outputs(
+        out, scenario, analysis, reduced, check=check, seed=seed, simulations=evaluator.n_calls
+    )
+    return SensitivityOutcome(
+        analysis=analysis,
+        reduced=reduced,
+        reduced_file=reduced_file,
+        check=check,
+        simulations=evaluator.n_calls,
+    )
+
+
 def save_png(figure: Figure, path: Path) -> None:
     """Write a matplotlib figure as PNG, atomically, and close it."""
     import io
@@ -496,27 +620,29 @@ def run_pipeline(
     def tick(stage: str) -> Callable[[int], None]:
         return lambda done: progress(stage, done, None) if progress else None
 
-    context: dict[str, Any] = {}
+    context = StageContext(
+        run=run,
+        scenario=scenario,
+        scenario_file=scenario_file,
+        config=config,
+        state=state,
+        executor=executor,
+    )
     for stage in STAGES:
-        if stage not in wanted:
-            continue
         record = state["stages"][stage]
+        context.stage = stage
         if record["status"] == "done":
+            if stage in _RESTORE:
+                _RESTORE[stage](context)
+            continue
+        if stage not in wanted:
             continue
         record.update(status="running", message="")
         _write_state(run, state)
         started = time.perf_counter()
+        context.tick = tick(stage)
         try:
-            message = _STAGE_FUNCTIONS[stage](
-                run=run,
-                scenario=scenario,
-                scenario_file=scenario_file,
-                config=config,
-                executor=executor,
-                tick=tick(stage),
-                context=context,
-                state=state,
-            )
+            message = _STAGE_FUNCTIONS[stage](context)
         except BaseException as exc:
             record.update(
                 status="failed",
@@ -637,31 +763,137 @@ def _fill_result(result: PipelineResult, run: Path, state: Mapping[str, Any]) ->
     result.files = sorted((run / "report").glob("report.*")) if (run / "report").exists() else []
 
 
+# -- the stage context ---------------------------------------------------------------------------
+
+
+def _no_progress(done: int) -> None:
+    """The default ``tick``: progress goes nowhere."""
+
+
+@dataclass
+class StageContext:
+    """What the stages of :func:`run_pipeline` hand to each other.
+
+    The first fields are the run's inputs, set before any stage runs. Each later field is
+    the product of one stage: ``None`` until that stage has run in this process or — when
+    it was done in an earlier run — has been read back from the run directory. A stage
+    takes an input product with :meth:`require`, which raises a clear error when it is
+    missing.
+
+    Attributes
+    ----------
+    run
+        The run directory.
+    scenario
+        The full logical scenario.
+    scenario_file
+        Its file.
+    config
+        The configuration of the run.
+    state
+        The content of ``RUN/pipeline.json`` (stage statuses), rewritten after each stage.
+    executor
+        Where simulations run (``None``: serially).
+    tick
+        ``tick(done)``: simulations done in the current stage.
+    stage
+        The stage running now (named in the errors of :meth:`require`).
+    doe
+        *doe*: the run store of the design of experiments (``RUN/doe``).
+    sensitivity
+        *sensitivity*: the analysis, the reduced scenario and the reduction check; only
+        when the stage ran in this process (a resumed run has :attr:`reduced_file` and
+        :attr:`reduction_check` instead).
+    reduced_file
+        *sensitivity*: the file of the reduced scenario (``None``: no sensitivity stage).
+    reduction_check
+        *sensitivity*: the reduction check as saved in ``sensitivity.json`` (``None``: not
+        run, nothing to reduce).
+    reliability
+        *reliability*: the failure-probability estimate as stored in ``RUN/reliability``
+        (read back, so that a fresh and a resumed run describe the same result).
+    reliability_scenario
+        *reliability*: the scenario it was estimated on (the reduced or the full one).
+    evaluator
+        *regions* or *robustness*, whichever runs first: the evaluator of the reference
+        sample (stored in ``RUN/reliability/reference``).
+    sample
+        The same stage: the reference importance sample shared by regions and robustness.
+    regions
+        *regions*: the critical regions (failure modes); robustness computes them again
+        when regions was done in an earlier run.
+    robustness
+        *robustness*: margins, pf under shifts and the worst case.
+    """
+
+    run: Path
+    scenario: LogicalScenario
+    scenario_file: Path
+    config: PipelineConfig
+    state: dict[str, Any]
+    executor: Executor | None = None
+    tick: Callable[[int], None] = _no_progress
+    stage: str = ""
+    doe: RunStore | None = None
+    sensitivity: SensitivityOutcome | None = None
+    reduced_file: Path | None = None
+    reduction_check: Mapping[str, Any] | None = None
+    reliability: FailureProbabilityResult | None = None
+    reliability_scenario: LogicalScenario | None = None
+    evaluator: ScenarioEvaluator | None = None
+    sample: ImportanceSample | None = None
+    regions: CriticalRegions | None = None
+    robustness: RobustnessResult | None = None
+
+    @property
+    def reliability_dir(self) -> Path:
+        """``RUN/reliability``: the estimate and what regions and robustness write."""
+        return self.run / "reliability"
+
+    def require(self, value: _T | None, what: str, producer: str) -> _T:
+        """``value``, the product ``what`` of the stage ``producer``, or a clear error.
+
+        Raises
+        ------
+        ValidationError
+            ``value`` is ``None``: ``producer`` neither ran in this process nor was done
+            in an earlier run of this directory.
+        """
+        if value is None:
+            raise ValidationError(
+                f"the {self.stage or 'current'} stage needs {what}, which the {producer} "
+                "stage has not produced",
+                file=self.run / PIPELINE_FILE,
+                field=f"stages.{producer}",
+                value=self.state.get("stages", {}).get(producer, {}).get("status"),
+                expected=f"the {producer} stage done first (include it in the stages to run)",
+            )
+        return value
+
+
 # -- stage bodies ------------------------------------------------------------------------------
-# Each returns a one-line message (or "skipped") and leaves its outputs in the run directory.
+# Each takes the context, returns a one-line message (or "skipped"), leaves its outputs in the
+# run directory and its products in the context. A stage done in an earlier run has its
+# products read back by its entry of _RESTORE instead.
 
 
-def _doe(
-    *,
-    run: Path,
-    scenario: LogicalScenario,
-    config: PipelineConfig,
-    executor: Executor | None,
-    tick: Callable[[int], None],
-    **_: Any,
-) -> str:
+def _doe(context: StageContext) -> str:
     from safety_val.runs.simulate import simulate
+    from safety_val.runs.store import RunStore
 
+    config, run = context.config, context.run
+    tick = context.tick
     simulated = simulate(
-        scenario,
+        context.scenario,
         n=config.n_doe,
         out=run / "doe",
         design=config.design,
         seed=config.seed,
-        executor=executor,
+        executor=context.executor,
         resume=(run / "doe" / "manifest.json").exists(),
         progress=lambda done, total: tick(done),
     )
+    context.doe = RunStore.open(simulated.path)
     summary = simulated.summary
     return (
         f"{summary.n} concrete scenarios ({config.design}), {summary.n_failures} failures, "
@@ -669,54 +901,32 @@ def _doe(
     )
 
 
-def _sensitivity(
-    *,
-    run: Path,
-    scenario: LogicalScenario,
-    config: PipelineConfig,
-    executor: Executor | None,
-    tick: Callable[[int], None],
-    **_: Any,
-) -> str:
-    import pandas as pd
-
-    from safety_val.runs.evaluator import ScenarioEvaluator
+def _restore_doe(context: StageContext) -> None:
     from safety_val.runs.store import RunStore
-    from safety_val.sensitivity import analyze_given_data, check_reduction, reduce_scenario
 
-    out = run / "sensitivity"
-    stored = RunStore.open(run / "doe").read_samples()
-    ok = (stored["status"] == "ok").to_numpy()
-    x = pd.DataFrame(scenario.to_array(stored.loc[ok]), columns=list(scenario.names))
-    y = stored.loc[ok, "g"].to_numpy(dtype=float)
-    analysis = analyze_given_data(x, y, methods=("delta", "pawn"), seed=config.seed)
-    evaluator = ScenarioEvaluator(
-        scenario,
-        executor=executor,
-        store=out / "evaluations",
-        purpose="sensitivity",
-        progress=tick,
-    )
-    check = None
-    if config.n_holdout and len(analysis.selected) < len(analysis.parameters):
-        check = check_reduction(
-            evaluator,
-            analysis.selected,
-            nominal="median",
-            n_holdout=config.n_holdout,
-            seed=config.seed,
-        )
-    reduced = reduce_scenario(scenario, analysis.selected, nominal="median")
-    sensitivity_outputs(
-        out,
-        scenario,
-        analysis,
-        reduced,
-        check=check,
+    context.doe = RunStore.open(context.run / "doe")
+
+
+def _sensitivity(context: StageContext) -> str:
+    config = context.config
+    doe = context.require(context.doe, "the design of experiments", "doe")
+    outcome = sensitivity_stage(
+        context.scenario,
+        context.run / "sensitivity",
+        samples=doe.path,
+        methods=("delta", "pawn"),
+        nominal="median",
+        holdout=config.n_holdout,
         seed=config.seed,
-        simulations=evaluator.n_calls,
+        executor=context.executor,
+        progress=context.tick,
+        scenario_file=context.scenario_file,
     )
-    kept = ", ".join(analysis.selected)
+    context.sensitivity = outcome
+    context.reduced_file = outcome.reduced_file
+    check = outcome.check
+    context.reduction_check = None if check is None else check.to_dict()
+    kept = ", ".join(outcome.analysis.selected)
     if check is None:
         return f"selected {kept} (all parameters influential: no reduction)"
     return (
@@ -725,16 +935,22 @@ def _sensitivity(
     )
 
 
-def _reliability_file(
-    run: Path, scenario: LogicalScenario, scenario_file: Path, config: PipelineConfig
-) -> tuple[Path, str]:
-    """The scenario file reliability uses, and why."""
-    file = run / "sensitivity" / "sensitivity.json"
-    if config.reduce == "never" or not file.exists():
-        return scenario_file, "full scenario"
+def _restore_sensitivity(context: StageContext) -> None:
+    file = context.run / "sensitivity" / "sensitivity.json"
     report = json.loads(file.read_text(encoding="utf-8"))
-    check = report.get("reduction_check")
-    reduced = Path(report["reduced_scenario"])
+    context.reduced_file = Path(report["reduced_scenario"])
+    context.reduction_check = report.get("reduction_check")
+
+
+def _reliability_file(context: StageContext) -> tuple[Path, str]:
+    """The scenario file reliability uses, and why.
+
+    Without a sensitivity stage (or with ``reduce="never"``) the full scenario.
+    """
+    config, scenario_file = context.config, context.scenario_file
+    reduced, check = context.reduced_file, context.reduction_check
+    if config.reduce == "never" or reduced is None:
+        return scenario_file, "full scenario"
     if check is None:
         return scenario_file, "full scenario (nothing to reduce)"
     good = check["agreement"] >= 0.99 and check["kappa"] >= 0.9
@@ -746,32 +962,25 @@ def _reliability_file(
     )
 
 
-def _reliability(
-    *,
-    run: Path,
-    scenario: LogicalScenario,
-    scenario_file: Path,
-    config: PipelineConfig,
-    executor: Executor | None,
-    tick: Callable[[int], None],
-    **_: Any,
-) -> str:
+def _reliability(context: StageContext) -> str:
     from safety_val.report.verdict import judge
     from safety_val.scenario import load_scenario
 
-    file, why = _reliability_file(run, scenario, scenario_file, config)
-    used = scenario if file == scenario_file else load_scenario(file)
+    config = context.config
+    file, why = _reliability_file(context)
+    used = context.scenario if file == context.scenario_file else load_scenario(file)
     result, _new = estimate_stage(
         used,
         file,
-        run / "reliability",
+        context.reliability_dir,
         method=config.method,
         target_cov=config.target_cov,
         max_calls=config.budget,
         seed=config.seed,
-        executor=executor,
-        progress=tick,
+        executor=context.executor,
+        progress=context.tick,
     )
+    _restore_reliability(context)  # later stages describe the stored result
     lo, hi = result.ci
     verdict = judge(result.pf, (lo, hi), config.target).status
     return (
@@ -780,110 +989,96 @@ def _reliability(
     )
 
 
-def _reliability_inputs(run: Path) -> tuple[Any, Any]:
+def _restore_reliability(context: StageContext) -> None:
     from safety_val.reliability.persistence import load_result, load_result_report
     from safety_val.scenario import load_scenario
 
-    report = load_result_report(run / "reliability")
-    return load_result(run / "reliability"), load_scenario(Path(report["scenario_file"]))
+    report = load_result_report(context.reliability_dir)
+    context.reliability = load_result(context.reliability_dir)
+    context.reliability_scenario = load_scenario(Path(report["scenario_file"]))
 
 
 def _reference(
-    run: Path,
-    config: PipelineConfig,
-    executor: Executor | None,
-    tick: Callable[[int], None],
-    context: dict[str, Any],
-) -> tuple[Any, Any, Path] | None:
-    """The reliability result, its scenario and folder; the reference sample into ``context``.
+    context: StageContext,
+) -> tuple[FailureProbabilityResult, LogicalScenario, ScenarioEvaluator, ImportanceSample] | None:
+    """The reliability result, its scenario, the reference evaluator and sample.
 
-    The sample is drawn once (read back from the store after a resume). ``None`` when the
-    result has no failure to describe.
+    The sample is drawn once into the context (read back from the store after a resume).
+    ``None`` when the result has no failure to describe.
     """
-    result, scenario = _reliability_inputs(run)
+    result = context.require(context.reliability, "the failure-probability estimate", "reliability")
+    scenario = context.require(
+        context.reliability_scenario, "the scenario of the estimate", "reliability"
+    )
     if not (result.samples is not None and (result.samples["g"] <= 0).any()):
         return None
-    folder = run / "reliability"
-    if "sample" not in context:
-        context["evaluator"], context["sample"] = reference_sample(
+    if context.sample is None or context.evaluator is None:
+        context.evaluator, context.sample = reference_sample(
             result,
             scenario,
-            folder,
-            n=config.n_reference,
-            seed=config.seed,
-            executor=executor,
-            progress=tick,
+            context.reliability_dir,
+            n=context.config.n_reference,
+            seed=context.config.seed,
+            executor=context.executor,
+            progress=context.tick,
         )
-    return result, scenario, folder
+    return result, scenario, context.evaluator, context.sample
 
 
-def _regions(
-    *,
-    run: Path,
-    config: PipelineConfig,
-    executor: Executor | None,
-    tick: Callable[[int], None],
-    context: dict[str, Any],
-    **_: Any,
-) -> str:
-    inputs = _reference(run, config, executor, tick, context)
+def _regions(context: StageContext) -> str:
+    inputs = _reference(context)
     if inputs is None:
         return "skipped"
-    result, scenario, folder = inputs
+    result, scenario, _evaluator, sample = inputs
+    folder = context.reliability_dir
     found, written = regions_stage(
         result,
         scenario,
         folder,
-        sample=context["sample"],
-        seed=config.seed,
+        sample=sample,
+        seed=context.config.seed,
         export_xosc=folder / "xosc",
-        per_mode=config.per_mode,
+        per_mode=context.config.per_mode,
     )
-    context["regions"] = found
+    context.regions = found
     return f"{found.n_modes} failure mode(s); {len(written)} OpenSCENARIO files"
 
 
-def _robustness(
-    *,
-    run: Path,
-    config: PipelineConfig,
-    executor: Executor | None,
-    tick: Callable[[int], None],
-    context: dict[str, Any],
-    **_: Any,
-) -> str:
-    inputs = _reference(run, config, executor, tick, context)
+def _robustness(context: StageContext) -> str:
+    inputs = _reference(context)
     if inputs is None:
         return "skipped"
-    result, scenario, folder = inputs
-    if "regions" not in context:  # resumed after the regions stage: the modes again
+    result, scenario, evaluator, sample = inputs
+    config = context.config
+    if context.regions is None:  # resumed after the regions stage: the modes again
         from safety_val import regions as regions_analysis
 
-        context["regions"] = regions_analysis.analyze(
-            result, scenario=scenario, sample=context["sample"], seed=config.seed
+        context.regions = regions_analysis.analyze(
+            result, scenario=scenario, sample=sample, seed=config.seed
         )
     analysis = robustness_stage(
         result,
-        folder,
-        evaluator=context["evaluator"],
-        sample=context["sample"],
+        context.reliability_dir,
+        evaluator=evaluator,
+        sample=sample,
         ambiguity=config.ambiguity,
         seed=config.seed,
-        modes=context["regions"],
+        modes=context.regions,
         max_calls=config.robustness_calls,
     )
+    context.robustness = analysis
     return f"margin {analysis.beta:.2f} σ; {len(analysis.shifts)} shifts evaluated"
 
 
-def _report(*, run: Path, config: PipelineConfig, **_: Any) -> str:
+def _report(context: StageContext) -> str:
     from safety_val.report import write_report
     from safety_val.report.model import build_report
 
-    files = write_report(build_report(run, target=config.target))
+    files = write_report(build_report(context.run, target=context.config.target))
     return "wrote " + ", ".join(p.name for p in files)
 
 
-_STAGE_FUNCTIONS: Final[Mapping[str, Callable[..., str]]] = {
+_STAGE_FUNCTIONS: Final[Mapping[str, Callable[[StageContext], str]]] = {
     "doe": _doe,
     "sensitivity": _sensitivity,
     "reliability": _reliability,
@@ -891,3 +1086,10 @@ _STAGE_FUNCTIONS: Final[Mapping[str, Callable[..., str]]] = {
     "robustness": _robustness,
     "report": _report,
 }
+
+_RESTORE: Final[Mapping[str, Callable[[StageContext], None]]] = {
+    "doe": _restore_doe,
+    "sensitivity": _restore_sensitivity,
+    "reliability": _restore_reliability,
+}
+"""How the products of a stage done in an earlier run are read back into the context."""

@@ -59,7 +59,8 @@ def test_a_failed_stage_resumes_without_losing_or_repeating_simulations(
 ) -> None:
     scenario = _scenario(tmp_path)
 
-    def crash(**_: Any) -> str:
+    def crash(context: pipeline.StageContext) -> str:
+        assert context.reliability is not None and context.sample is None  # typed hand-over
         raise RuntimeError("killed")
 
     monkeypatch.setitem(pipeline._STAGE_FUNCTIONS, "regions", crash)  # type: ignore[attr-defined]
@@ -85,6 +86,16 @@ def test_another_configuration_in_the_same_directory_is_refused(
     other = PipelineConfig(**{**CONFIG.to_dict(), "seed": 1})
     with pytest.raises(ValidationError, match="another configuration"):
         run_pipeline(tmp / "scenario.yaml", tmp / "run", config=other)
+
+
+def test_a_stage_without_its_input_stage_says_which_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match=r"regions stage needs .* reliability stage") as err:
+        run_pipeline(_scenario(tmp_path), tmp_path / "run", config=CONFIG, stages=["regions"])
+    assert err.value.field == "stages.reliability"
+    state = json.loads((tmp_path / "run" / "pipeline.json").read_text())
+    assert state["stages"]["regions"]["status"] == "failed"
+    assert "needs the failure-probability estimate" in state["stages"]["regions"]["message"]
+    assert not (tmp_path / "run" / "reliability").exists()  # nothing was simulated
 
 
 @pytest.mark.parametrize("target", [0.0, 1.0, -1e-3, 2.0])
