@@ -76,13 +76,11 @@ def sensitivity(
     an existing simulated design instead.
     """
     import matplotlib
-    import pandas as pd
 
     matplotlib.use("Agg")
-    from safety_val.pipeline import sensitivity_outputs
-    from safety_val.runs.evaluator import ScenarioEvaluator
+    from safety_val.pipeline import sensitivity_stage
     from safety_val.scenario import load_scenario
-    from safety_val.sensitivity import METHODS, analyze, analyze_given_data, check_reduction
+    from safety_val.sensitivity import METHODS
 
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
     unknown = [m for m in chosen if m not in METHODS]
@@ -100,45 +98,21 @@ def sensitivity(
         open_executor(executor, workers, ray_address) as pool,
         progress_bar(f"sensitivity of {s.name}") as tick,
     ):
-        evaluator = ScenarioEvaluator(
+        outcome = sensitivity_stage(
             s,
+            out,
+            samples=samples,
+            n=n,
+            methods=chosen,
+            output=output,
+            nominal=nominal,
+            holdout=holdout,
+            seed=seed,
             executor=pool,
-            store=out / "evaluations",
-            purpose="sensitivity",
             progress=lambda done: tick(done, None),
+            scenario_file=scenario_file,
         )
-        if samples is not None:
-            from safety_val.runs.store import RunStore
-
-            run = RunStore.open(samples)
-            if run.manifest.get("scenario_sha256") != s.source_sha256:
-                raise ValidationError(
-                    "the samples were simulated from another scenario file",
-                    file=run.path / "manifest.json",
-                    field="scenario_sha256",
-                    value=run.manifest.get("scenario"),
-                    expected=f"a run of {scenario_file}",
-                )
-            stored = run.read_samples()
-            ok = stored["status"] == "ok"
-            x = pd.DataFrame(s.to_array(stored.loc[ok]), columns=list(s.names))
-            y = stored.loc[ok, output or "g"].to_numpy(dtype=float)
-            result = analyze_given_data(x, y, methods=chosen, seed=seed)
-        else:
-            result = analyze(evaluator, n=n, methods=chosen, output=output, seed=seed)
-        check = None
-        if holdout and nominal != "random" and len(result.selected) < len(result.parameters):
-            check = check_reduction(
-                evaluator, result.selected, nominal=nominal, n_holdout=holdout, seed=seed
-            )
-    reduced = result.reduced_scenario(nominal=nominal) if samples is None else None
-    if reduced is None:
-        from safety_val.sensitivity import reduce_scenario
-
-        reduced = reduce_scenario(s, result.selected, nominal=nominal)
-    reduced_file = sensitivity_outputs(
-        out, s, result, reduced, check=check, seed=seed, simulations=evaluator.n_calls
-    )
+    result, check = outcome.analysis, outcome.check
     table = Table(title=f"{s.name}: parameter ranking → {out}")
     for column in ("rank", "parameter", "selected"):
         table.add_column(column)
@@ -158,7 +132,7 @@ def sensitivity(
         )
     for note in result.notes:
         stdout.print(f"note: {note}", markup=False, highlight=False)
-    stdout.print(f"reduced scenario: {reduced_file}", markup=False)
+    stdout.print(f"reduced scenario: {outcome.reduced_file}", markup=False)
 
 
 # -- estimate -----------------------------------------------------------------------------------
