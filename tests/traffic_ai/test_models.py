@@ -38,7 +38,28 @@ def test_backbone_overfits_a_tiny_dataset(name: str) -> None:
 
 
 def test_graph_wavenet_learns_an_adaptive_adjacency() -> None:
-    model = BACKBONES["graph_wavenet"](RING, 6, 3, 12, 12, hidden=8)
-    adjacency = model.adaptive_adjacency()  # type: ignore[operator]
+    # No given edges: the transition matrices are zero, so the only way for segment 1 to
+    # forecast its target (segment 0's last value; its own history is noise) is through the
+    # adaptive adjacency. Training must make the entry "1 reads 0" take over row 1.
+    torch.manual_seed(0)
+    model = BACKBONES["graph_wavenet"](
+        np.zeros((5, 5)), 1, 1, 2, 1, hidden=8, dilations=(1, 2), embedding=4
+    )
+    with torch.no_grad():  # start every entry of E1 E2^T positive: none in ReLU's flat zero
+        model.source_embedding.abs_()
+        model.target_embedding.abs_()
+    before = model.adaptive_adjacency().detach().clone()  # type: ignore[operator]
+    x = torch.randn(64, 2, 5, 1, generator=torch.Generator().manual_seed(1))
+    y = torch.zeros(64, 1, 5, 1)
+    y[:, 0, 1, 0] = x[:, -1, 0, 0]
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(60):
+        optimiser.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimiser.step()
+    adjacency = model.adaptive_adjacency().detach()  # type: ignore[operator]
     assert adjacency.shape == (5, 5)
     torch.testing.assert_close(adjacency.sum(dim=1), torch.ones(5))
+    assert before[1].max() < 0.21  # initially nearly uniform
+    assert adjacency[1, 0] > 0.9, adjacency[1]  # learnt: segment 1 reads segment 0
+    assert not torch.allclose(adjacency, before, atol=1e-3)
