@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -38,4 +40,27 @@ def test_exports() -> None:
 
 def test_builtin_is_lazy() -> None:
     pytest.importorskip("safety_val.backends.builtin")
+    # In a fresh interpreter: this one may already have imported the built-in simulator.
+    script = textwrap.dedent(
+        """
+        import sys
+
+        import safety_val.backends as backends
+        from safety_val.backends import make_simulator
+        from safety_val.backends.registry import SIMULATORS
+
+        builtin = "safety_val.backends.builtin"
+        assert "builtin" in SIMULATORS
+        assert builtin not in sys.modules, "imported with the package"
+        make_simulator("callable", function=len, kpis=["n"], vectorised=False)
+        assert builtin not in sys.modules, "imported by building another backend"
+        cls = backends.BuiltinSimulator
+        assert builtin in sys.modules, "not imported when asked for"
+        assert cls.__name__ == "BuiltinSimulator" and cls.__module__ == builtin
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
     assert backends.BuiltinSimulator.__name__ == "BuiltinSimulator"
