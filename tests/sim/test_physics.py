@@ -146,8 +146,14 @@ def test_forced_collision_and_impact_speed() -> None:
     assert k["min_gap"][0] == 0.0
     assert k["min_ttc"][0] == 0.0
     assert k["min_time_headway"][0] == 0.0
-    # the scenario froze at contact: it took ~1.5 s, far less than the duration
-    assert out.vehicle_steps == 2 * round(30.0 / 20.0 / 0.01) or out.vehicle_steps < 2 * 200
+    # the scenario froze at contact: the passive ego closes the 30 m gap at 20 m/s in 1.5 s
+    # (150 steps of 10 ms; rounding may detect the contact one step later), far less than
+    # the 5 s (500 steps) of the duration. Two agents: vehicle_steps = 2 x steps.
+    agents, contact, full = 2, round(30.0 / 20.0 / 0.01), round(5.0 / 0.01)
+    assert out.vehicle_steps % agents == 0
+    steps = out.vehicle_steps // agents
+    assert contact <= steps <= contact + 1, steps
+    assert steps < full / 3, steps
 
 
 def test_kpis_never_nan_for_valid_inputs() -> None:
