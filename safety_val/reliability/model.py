@@ -25,11 +25,15 @@ import openturns as ot
 import pandas as pd
 from scipy import stats
 
+from safety_val._validation import OneOf, check_options
 from safety_val.errors import SimulationError, ValidationError
 from safety_val.execution.base import Executor
 from safety_val.reliability.result import BudgetExhausted
 
-__all__ = ["PROBE_SIZE", "LimitStateModel", "evaluate_block"]
+__all__ = ["NONFINITE_MODES", "PROBE_SIZE", "LimitStateModel", "evaluate_block"]
+
+NONFINITE_MODES = ("raise", "record")
+"""What :meth:`LimitStateModel.evaluate` does with NaN margins (see ``on_nonfinite``)."""
 
 PROBE_SIZE = 2
 """Points drawn from the distribution to check the limit state when the model is built."""
@@ -79,6 +83,12 @@ class LimitStateModel:
     names
         Parameter names; default: the scenario's, the distribution's description, or
         ``x0, x1, ...``.
+    on_nonfinite
+        ``"raise"`` (default): a NaN margin raises :class:`SimulationError`.
+        ``"record"``: a NaN margin (what a simulator's ``error``/``timeout`` row gives) is
+        returned and recorded as NaN, counted in :attr:`n_errors`, and the method decides
+        (crude Monte Carlo excludes and reports them; see :meth:`tolerate_errors`). An
+        infinite margin always raises.
 
     Raises
     ------
@@ -86,13 +96,15 @@ class LimitStateModel:
         ``distribution`` is not an OpenTURNS distribution, its dimension does not match
         the limit state's input, or the limit state returns the wrong shape.
     SimulationError
-        The limit state returns NaN or infinite margins (on the probe or later).
+        The limit state returns NaN or infinite margins (on the probe or later; NaN only
+        under ``on_nonfinite="raise"``, and on the probe only if every probe margin is NaN).
 
     Notes
     -----
     The constructor evaluates ``g`` on :data:`PROBE_SIZE` points drawn from the
     distribution (OpenTURNS' generator: seed it first) under the stage ``"probe"``;
-    those calls count. A constant probe output raises a :class:`UserWarning`: then pf is
+    those calls count. A NaN on some probe points (a simulator that crashed there) is
+    recorded, not fatal. A constant probe output raises a :class:`UserWarning`: then pf is
     0 or 1 and samplers cannot tell which failure region to look for.
 
     The user's function, not the model, is sent to the executor, so only it must be
@@ -121,7 +133,9 @@ class LimitStateModel:
         block_size: int | None = None,
         max_calls: int | None = None,
         names: Sequence[str] | None = None,
+        on_nonfinite: str = "raise",
     ) -> None:
+        check_options({"on_nonfinite": [OneOf(*NONFINITE_MODES)]}, on_nonfinite=on_nonfinite)
         scenario = getattr(limit_state, "scenario", None)
         if distribution is None:
             if scenario is None:
@@ -171,6 +185,7 @@ class LimitStateModel:
         self.max_calls = max_calls
         self.names = self._resolve_names(names, scenario)
         self.n_calls = 0
+        self.on_nonfinite = on_nonfinite
         self._stage = "unlabelled"
         self._x_blocks: list[_Array] = []
         self._g_blocks: list[_Array] = []
@@ -228,7 +243,7 @@ class LimitStateModel:
             )
         probe = np.asarray(self.distribution.getSample(PROBE_SIZE), dtype=float)
         try:
-            with self.stage("probe"):
+            with self.stage("probe"), self.tolerate_errors():
                 g = self.evaluate(probe)
         except (ValidationError, SimulationError, BudgetExhausted):
             raise
@@ -240,7 +255,16 @@ class LimitStateModel:
                 field="distribution",
                 value=f"dimension {self.dimension}",
             ) from exc
-        if np.ptp(g) == 0.0:
+        finite = g[np.isfinite(g)]
+        if not finite.size:
+            raise SimulationError(
+                f"limit state returned non-finite (NaN) margins on all {PROBE_SIZE} points "
+                "drawn from the distribution (in stage 'probe'): every simulation failed; "
+                "check the "
+                "simulator's error messages"
+            )
+        g = finite
+        if len(g) > 1 and np.ptp(g) == 0.0:
             warnings.warn(
                 f"the limit state returned the same value g={g[0]:g} on {PROBE_SIZE} points "
                 "drawn from the distribution; if it is constant, pf is "
@@ -258,6 +282,36 @@ class LimitStateModel:
             yield
         finally:
             self._stage = previous
+
+    @contextlib.contextmanager
+    def tolerate_errors(self) -> Iterator[None]:
+        """Record NaN margins (error/timeout rows) instead of raising, inside the block.
+
+        Examples
+        --------
+        >>> import numpy as np, openturns as ot
+        >>> model = LimitStateModel(lambda x: np.where(x[:, 0] > 0, np.nan, 1.0), ot.Normal(1))
+        >>> before = model.n_errors
+        >>> with model.tolerate_errors():
+        ...     g = model.evaluate(np.array([[1.0], [-1.0]]))
+        >>> np.isnan(g).tolist(), model.n_errors - before
+        ([True, False], 1)
+        """
+        previous, self.on_nonfinite = self.on_nonfinite, "record"
+        try:
+            yield
+        finally:
+            self.on_nonfinite = previous
+
+    @property
+    def n_errors(self) -> int:
+        """Recorded points whose margin is NaN (failed simulations), probe included."""
+        return self.count_errors()
+
+    def count_errors(self, start: int = 0) -> int:
+        """Recorded points from call ``start`` on whose margin is NaN."""
+        _, g = self.recorded()
+        return int(np.count_nonzero(np.isnan(g[start:])))
 
     @property
     def current_stage(self) -> str:
@@ -316,7 +370,8 @@ class LimitStateModel:
         ValidationError
             Wrong input or output shape.
         SimulationError
-            NaN or infinite margins (the message gives the count and the first rows).
+            Infinite margins, or NaN ones unless ``on_nonfinite`` is ``"record"`` (the
+            message gives the count and the first rows).
         """
         points = np.asarray(x, dtype=float)
         if points.ndim == 1 and self.dimension == 1:
@@ -360,7 +415,10 @@ class LimitStateModel:
                 )
             parts.append(values)
         g = np.concatenate(parts)
-        bad = np.flatnonzero(~np.isfinite(g))
+        if self.on_nonfinite == "record":
+            bad = np.flatnonzero(np.isinf(g))
+        else:
+            bad = np.flatnonzero(~np.isfinite(g))
         if bad.size:
             rows = ", ".join(
                 f"row {i}: x={np.array2string(points[i], precision=4)} g={g[i]}" for i in bad[:3]
@@ -368,7 +426,9 @@ class LimitStateModel:
             raise SimulationError(
                 f"limit state returned {bad.size} non-finite margin(s) (NaN/inf) for "
                 f"{len(g)} points in stage {self._stage!r}; first: {rows}. A margin must be "
-                "finite: map simulator failures to a conservative finite value or fix them"
+                "finite: map simulator failures to a conservative finite value or fix them "
+                "(NaN is what a simulator's error/timeout rows give: crude Monte Carlo, "
+                "method 'mc', counts and excludes them)"
             )
         return g
 

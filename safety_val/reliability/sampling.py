@@ -22,6 +22,7 @@ batch of ``n_per_step`` points, split by the model into blocks for the executor.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,9 @@ __all__ = [
 ]
 
 _FALLBACK_BUDGET = 100_000
+
+ERROR_SHARE_WARNING = 0.05
+"""Share of failed simulations (NaN margins) above which crude MC warns and does not converge."""
 
 
 def _remaining(model: LimitStateModel, max_calls: int | None) -> int:
@@ -139,7 +143,12 @@ def run_monte_carlo(
     Returns
     -------
     FailureProbabilityResult
-        ``ci`` is the exact Clopper–Pearson interval of the failure count.
+        ``ci`` is the exact Clopper–Pearson interval of the failure count. Failed
+        simulations (NaN margins: a simulator's ``error``/``timeout`` rows) are excluded
+        from the estimate and counted in ``details["n_errors"]`` and the message, with
+        ``details["ci_worst_case"]``, the interval if every one of them hid a failure.
+        Above :data:`ERROR_SHARE_WARNING` of the draws they raise a
+        :class:`RuntimeWarning` and the result is not ``converged``.
 
     Notes
     -----
@@ -190,7 +199,13 @@ def run_monte_carlo(
 
     def record() -> bool:
         calls.append(model.n_calls)
-        drawn = model.n_calls - start
+        drawn = model.n_calls - start - model.count_errors(start)
+        if drawn == 0:
+            gave_up.append(
+                f"gave up after {model.n_calls - start} calls: every simulation failed "
+                "(NaN margin); check the simulator's error messages"
+            )
+            return True
         if futility_after is None or drawn < futility_after:
             return False
         k = int(np.count_nonzero(model.recorded()[1][start:] <= 0.0))
@@ -208,16 +223,20 @@ def run_monte_carlo(
     exhausted: BudgetExhausted | None = None
     seed_openturns(as_generator(rng))
     try:
-        with model.stage("mc"), model.openturns_errors():
+        with model.stage("mc"), model.openturns_errors(), model.tolerate_errors():
             algorithm.run()
     except BudgetExhausted as exc:  # only if someone else shares the model's budget
         exhausted = exc
     _, g = model.recorded()
-    failures = np.cumsum(g[start:] <= 0.0)
+    drawn = g[start:]
+    valid = ~np.isnan(drawn)  # failed simulations: neither passes nor failures
+    n_errors = int(np.count_nonzero(~valid))
+    failures = np.cumsum(drawn[valid] <= 0.0)
+    valid_before = np.cumsum(valid)
     n = len(failures)
     history = []
     for n_calls in calls:
-        m = n_calls - start
+        m = int(valid_before[n_calls - start - 1]) if n_calls > start else 0
         k = int(failures[m - 1]) if m > 0 else 0
         p = k / m if m else math.nan
         c = math.sqrt((1.0 - p) / (m * p)) if k > 0 else math.nan
@@ -244,6 +263,23 @@ def run_monte_carlo(
         message = f"{exhausted}; {message}" if message else str(exhausted)
     if gave_up and not converged:
         message = gave_up[0]
+    details: dict[str, Any] = {"n_samples": n, "n_failures": k, "block_size": block,
+                               "n_errors": n_errors}
+    if n_errors:
+        share = n_errors / len(drawn)
+        worst = clopper_pearson_interval(k + n_errors, n + n_errors)
+        details["ci_worst_case"] = (clopper_pearson_interval(k, n + n_errors)[0], worst[1])
+        note = (
+            f"{n_errors} of {len(drawn)} simulations ({share:.0%}) failed (NaN margin) and "
+            f"are excluded from the estimate; if they hid failures pf could be up to "
+            f"{worst[1]:.3g}"
+        )
+        if share > ERROR_SHARE_WARNING:
+            warnings.warn(note, RuntimeWarning, stacklevel=2)
+            if converged:
+                converged = False
+                note += "; not converged: failed simulations could hide failures"
+        message = f"{message}; {note}" if message else note
     return make_result(
         model,
         method="mc",
@@ -254,7 +290,7 @@ def run_monte_carlo(
         message=message,
         history=history,
         design_points=sample_design_point(model, start),
-        details={"n_samples": n, "n_failures": k, "block_size": block},
+        details=details,
         n_trials=n,
     )
 
