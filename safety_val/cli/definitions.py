@@ -182,20 +182,28 @@ def scenario_import_xosc(
     from safety_val.formats.scenario_yaml import scenario_from_dict, scenario_to_dict
     from safety_val.formats.xosc import merge_into_scenario, read_xosc
 
-    dist_set = read_xosc(xosc)
-    for note in dist_set.notes:
-        stderr.print(f"note: {note}", markup=False)
+    base: tuple[Path, dict[str, Any]] | None = None
+    defaults: dict[str, Any] = {}
+    if into is not None:
+        base = read_yaml_mapping(into, root="scenario")
+        fixed = base[1].get("fixed")
+        if isinstance(fixed, dict):
+            defaults = fixed
+    dist_set = read_xosc(xosc, defaults=defaults)
+    notes = list(dist_set.notes)
     block: dict[str, Any] = {"parameters": dist_set.parameters}
     if dist_set.value_sets:
         block["value_sets"] = dist_set.value_sets
-    if into is not None:
-        file, body = read_yaml_mapping(into, root="scenario")
-        body = merge_into_scenario(body, dist_set)
+    if base is not None:
+        file, body = base
+        body = merge_into_scenario(body, dist_set, notes=notes)
         out_dir = out.resolve().parent
         scenario = scenario_from_dict(body, source=file.resolve())
         document: dict[str, Any] = {"scenario": scenario_to_dict(scenario, relative_to=out_dir)}
     else:
         document = block
+    for note in notes:
+        stderr.print(f"note: {note}", markup=False)
     text = f"# imported from {xosc.name} by safety-val\n" + yaml.safe_dump(
         document, sort_keys=False, allow_unicode=True
     )

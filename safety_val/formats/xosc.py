@@ -466,13 +466,19 @@ def _load(path: Path) -> ET.Element:
     return root
 
 
-def read_xosc(path: str | Path) -> ParameterDistributionSet:
+def read_xosc(
+    path: str | Path, *, defaults: Mapping[str, Any] | None = None
+) -> ParameterDistributionSet:
     r"""Read an OpenSCENARIO 1.x ``ParameterValueDistribution`` file.
 
     Parameters
     ----------
     path
         The ``.xosc`` file.
+    defaults
+        Values for parameters that a ``ParameterValueSet`` does not assign, used
+        when the ``ScenarioFile`` declares no default for them (e.g. the ``fixed``
+        values of the scenario the file is imported into).
 
     Returns
     -------
@@ -491,6 +497,13 @@ def read_xosc(path: str | Path) -> ParameterDistributionSet:
 
     Notes
     -----
+    The ``ParameterValueSet`` elements of one value set may assign different
+    parameters (as the schema and esmini allow): the value set's parameters are
+    all those any of them assigns, and one that a set does not assign keeps its
+    default, as in esmini: the ``ParameterDeclaration`` value of the
+    ``ScenarioFile`` (relative to ``path``), else ``defaults``; where neither knows
+    one, a :class:`ValidationError` names the file, the set and the parameter.
+
     ``LogNormalDistribution`` carries the expected value :math:`m` and variance
     :math:`v` of the log-normal variable :math:`X` itself (OpenSCENARIO 1.2/1.3
     model documentation), converted exactly to the parameters of
@@ -542,6 +555,8 @@ def read_xosc(path: str | Path) -> ParameterDistributionSet:
         scenario_file = _attr(scenario, "filepath", ctx.child("ScenarioFile")) or None
 
     stochastic, deterministic = pvd.find("Stochastic"), pvd.find("Deterministic")
+    notes: list[str] = []
+    fallback = _Defaults(path, scenario_file, defaults or {})
     if (stochastic is None) == (deterministic is None):
         raise ctx.error(
             "expected exactly one of <Stochastic> or <Deterministic>",
@@ -553,7 +568,6 @@ def read_xosc(path: str | Path) -> ParameterDistributionSet:
     runs: int | None = None
     seed: int | None = None
     seed_text: str | None = None
-    notes: list[str] = []
     if stochastic is not None:
         sctx = ctx.child("Stochastic")
         runs = _int_attr(stochastic, "numberOfTestRuns", sctx, minimum=1)
@@ -588,22 +602,70 @@ def read_xosc(path: str | Path) -> ParameterDistributionSet:
             deterministic.findall("DeterministicMultiParameterDistribution"), start=1
         ):
             mctx = dctx.child("DeterministicMultiParameterDistribution", i)
-            value_sets.append(_read_value_set(elem, mctx, f"value_set_{i}"))
+            value_sets.append(_read_value_set(elem, mctx, f"value_set_{i}", fallback, notes))
     _check_unique_names(parameters, value_sets, file)
     return ParameterDistributionSet(
         parameters, value_sets, scenario_file, runs, seed, seed_text, tuple(notes)
     )
 
 
-def _read_value_set(elem: ET.Element, ctx: _Ctx, name: str) -> dict[str, Any]:
+class _Defaults:
+    """Defaults of parameters a ``ParameterValueSet`` leaves out (see :func:`read_xosc`)."""
+
+    def __init__(self, path: Path, scenario_file: str | None, given: Mapping[str, Any]) -> None:
+        self.path, self.scenario_file, self.given = path, scenario_file, given
+        self._declared: dict[str, str] | None = None
+        self._why = ""
+
+    def declared(self) -> dict[str, str]:
+        """The ``ParameterDeclaration`` values of the ``ScenarioFile``, if it can be read."""
+        if self._declared is None:
+            self._declared = {}
+            if not self.scenario_file:
+                self._why = "the file names no ScenarioFile"
+                return self._declared
+            target = Path(self.scenario_file)
+            if not target.is_absolute():
+                target = self.path.parent / target
+            try:
+                root = _load(target)
+            except ValidationError as exc:
+                self._why = f"ScenarioFile {self.scenario_file!r} unreadable ({exc.message})"
+                return self._declared
+            for decl in root.iter("ParameterDeclaration"):
+                name, value = decl.get("name"), decl.get("value")
+                if name is not None and value is not None:
+                    self._declared.setdefault(name, value)
+        return self._declared
+
+    def lookup(self, name: str) -> tuple[str, str] | None:
+        """``(value text, where it came from)`` or ``None``."""
+        declared = self.declared()
+        if name in declared:
+            return declared[name], f"the ParameterDeclaration in {self.scenario_file}"
+        if name in self.given:
+            value = self.given[name]
+            text = value if isinstance(value, str) else _fmt(value)
+            return text, "the scenario it is imported into"
+        return None
+
+    def unknown(self, name: str) -> str:
+        where = self._why or f"ScenarioFile {self.scenario_file!r} does not declare it"
+        return f"an assignment, or a default for {name!r} ({where}; none given otherwise)"
+
+
+def _read_value_set(
+    elem: ET.Element, ctx: _Ctx, name: str, fallback: _Defaults, notes: list[str]
+) -> dict[str, Any]:
     vsd = elem.find("ValueSetDistribution")
     if vsd is None:
         raise ctx.error(
             "missing ValueSetDistribution element", expected="a <ValueSetDistribution> child"
         )
     vctx = ctx.child("ValueSetDistribution")
-    names: list[str] | None = None
-    raw_rows: list[list[str]] = []
+    names: list[str] = []
+    first_assigned: dict[str, str] = {}
+    assigned: list[tuple[_Ctx, dict[str, str]]] = []
     for i, pvs in enumerate(vsd.findall("ParameterValueSet"), start=1):
         pctx = vctx.child("ParameterValueSet", i)
         row: dict[str, str] = {}
@@ -620,15 +682,29 @@ def _read_value_set(elem: ET.Element, ctx: _Ctx, name: str) -> dict[str, Any]:
             row[ref] = _attr(assignment, "value", actx)
         if not row:
             raise pctx.error("empty ParameterValueSet", expected="ParameterAssignment children")
-        if names is None:
-            names = list(row)
-        elif set(row) != set(names):
-            raise pctx.error(
-                "value sets assign different parameters", sorted(row), f"the parameters {names}"
+        for n in row:
+            first_assigned.setdefault(n, pctx.path.rsplit("/", 1)[-1])
+        names.extend(n for n in row if n not in names)
+        assigned.append((pctx, row))
+    if not assigned:
+        raise vctx.error("no ParameterValueSet", expected="at least one <ParameterValueSet>")
+    raw_rows: list[list[str]] = []
+    for pctx, row in assigned:
+        for missing in (n for n in names if n not in row):
+            found = fallback.lookup(missing)
+            if found is None:
+                raise pctx.error(
+                    f"value sets assign different parameters: {missing!r} (assigned in "
+                    f"{first_assigned[missing]}) is not assigned here and has no default",
+                    missing,
+                    fallback.unknown(missing),
+                )
+            row[missing] = found[0]
+            notes.append(
+                f"{ctx.file}: {pctx.path} does not assign {missing!r}; "
+                f"used its default {found[0]!r} from {found[1]}"
             )
         raw_rows.append([row[n] for n in names])
-    if names is None:
-        raise vctx.error("no ParameterValueSet", expected="at least one <ParameterValueSet>")
     columns = list(zip(*raw_rows, strict=True))
     converted: list[list[Any]] = []
     for column in columns:
@@ -980,7 +1056,10 @@ def write_xosc(
 
 
 def merge_into_scenario(
-    scenario_body: Mapping[str, Any], dist_set: ParameterDistributionSet
+    scenario_body: Mapping[str, Any],
+    dist_set: ParameterDistributionSet,
+    *,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
     """Replace a scenario mapping's distributions by those of an imported file.
 
@@ -988,7 +1067,9 @@ def merge_into_scenario(
     scenario (the mapping under ``scenario:``): each imported parameter keeps the
     ``unit``, ``odd`` attribute and ``description`` of the base parameter of the same
     name, and the base's ``dependence`` is kept when all its parameters are still
-    ordinary (non value-set) parameters.
+    ordinary (non value-set) parameters. A base ``fixed`` value of a parameter the
+    file distributes is removed (pass it to :func:`read_xosc` as a default first).
+    What was changed beyond the file's content is appended to ``notes``.
 
     Examples
     --------
@@ -1022,6 +1103,20 @@ def merge_into_scenario(
             {**vs, "parameters": [described(m) for m in vs["parameters"]]}
             for vs in dist_set.value_sets
         ]
+    imported = {p["name"] for p in dist_set.parameters} | {
+        m["name"] for vs in dist_set.value_sets for m in vs["parameters"]
+    }
+    fixed = scenario_body.get("fixed")
+    if isinstance(fixed, Mapping) and imported & set(fixed):
+        merged["fixed"] = {k: v for k, v in fixed.items() if k not in imported}
+        if not merged["fixed"]:
+            del merged["fixed"]
+        if notes is not None:
+            notes.append(
+                "the imported file distributes "
+                + ", ".join(sorted(imported & set(fixed)))
+                + ", fixed in the base scenario: no longer fixed"
+            )
     dependence = scenario_body.get("dependence")
     ordinary = {p["name"] for p in dist_set.parameters}
     if not (isinstance(dependence, Mapping) and set(dependence.get("parameters", [])) <= ordinary):

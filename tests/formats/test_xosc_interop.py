@@ -59,3 +59,67 @@ def test_seed_hash_is_stable_and_non_numbers_are_refused(tmp_path: Path) -> None
     with pytest.raises(ValidationError, match="randomSeed") as info:
         read_xosc(source)
     assert "bad.xosc" in str(info.value)
+
+
+PARTIAL_SETS = """<?xml version="1.0" encoding="utf-8"?>
+<OpenSCENARIO>
+  <FileHeader revMajor="1" revMinor="2" date="2024-01-01T00:00:00" description="" author="x"/>
+  <ParameterValueDistribution>
+    <ScenarioFile filepath="{scenario}"/>
+    <Deterministic>
+      <DeterministicMultiParameterDistribution>
+        <ValueSetDistribution>
+          <ParameterValueSet>
+            <ParameterAssignment parameterRef="speed" value="20"/>
+            <ParameterAssignment parameterRef="gap" value="5"/>
+          </ParameterValueSet>
+          <ParameterValueSet>
+            <ParameterAssignment parameterRef="speed" value="30"/>
+            <ParameterAssignment parameterRef="road" value="r2.xodr"/>
+          </ParameterValueSet>
+        </ValueSetDistribution>
+      </DeterministicMultiParameterDistribution>
+    </Deterministic>
+  </ParameterValueDistribution>
+</OpenSCENARIO>
+"""
+
+SCENARIO_DECLARATIONS = """<?xml version="1.0" encoding="utf-8"?>
+<OpenSCENARIO>
+  <FileHeader revMajor="1" revMinor="2" date="2024-01-01T00:00:00" description="" author="x"/>
+  <ParameterDeclarations>
+    <ParameterDeclaration name="gap" parameterType="double" value="12.5"/>
+    <ParameterDeclaration name="road" parameterType="string" value="r1.xodr"/>
+  </ParameterDeclarations>
+</OpenSCENARIO>
+"""
+
+
+def test_value_sets_assigning_different_parameters_use_the_scenario_defaults(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "scenario.xosc").write_text(SCENARIO_DECLARATIONS)
+    source = tmp_path / "sets.xosc"
+    source.write_text(PARTIAL_SETS.format(scenario="scenario.xosc"))
+    result = read_xosc(source)
+    assert result.value_sets == [{
+        "name": "value_set_1",
+        "parameters": [{"name": "speed"}, {"name": "gap"}, {"name": "road"}],
+        "rows": [[20.0, 5.0, "r1.xodr"], [30.0, 12.5, "r2.xodr"]],
+        "weights": None,
+    }]
+    assert any("'road'" in n and "ParameterDeclaration" in n for n in result.notes)
+    # the ScenarioFile (esmini's semantics) comes before given defaults
+    assert read_xosc(source, defaults={"gap": 99.0}).value_sets == result.value_sets
+
+
+def test_value_set_default_from_given_defaults_and_error_without_one(tmp_path: Path) -> None:
+    source = tmp_path / "sets.xosc"
+    source.write_text(PARTIAL_SETS.format(scenario="missing.xosc"))
+    rows = read_xosc(source, defaults={"gap": 7, "road": "r0.xodr"}).value_sets[0]["rows"]
+    assert rows == [[20.0, 5.0, "r0.xodr"], [30.0, 7.0, "r2.xodr"]]
+    with pytest.raises(ValidationError) as info:
+        read_xosc(source, defaults={"gap": 7})
+    message = str(info.value)
+    assert "sets.xosc" in message and "ParameterValueSet[1]" in message and "'road'" in message
+    assert "\n" not in message
