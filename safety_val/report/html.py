@@ -10,7 +10,6 @@ autoescaping.
 from __future__ import annotations
 
 import base64
-import math
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -18,12 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from safety_val.report.cells import (
+    format_number,
+    parameter_units,
+    with_unit,
+    worst_case_parameters,
+    worst_case_summary,
+)
 from safety_val.report.plots import convergence_figure, figure_png
 
 if TYPE_CHECKING:
     from safety_val.report.model import Report
 
-__all__ = ["png_data_uri", "render_campaign_html", "render_html"]
+__all__ = ["format_number", "png_data_uri", "render_campaign_html", "render_html"]
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TEMPLATES = Path(__file__).with_name("templates")
@@ -40,27 +46,11 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = format_number
+    env.filters["unit"] = with_unit
+    env.globals["worst_case_summary"] = worst_case_summary
+    env.globals["worst_case_parameters"] = worst_case_parameters
     env.filters["pct"] = lambda v: "—" if v is None else f"{100 * float(v):.1f} %"
     return env
-
-
-def format_number(value: Any, digits: int = 4) -> str:
-    """A number to ``digits`` significant digits; ``None``/NaN as a dash; text unchanged.
-
-    Examples
-    --------
-    >>> format_number(0.0312345), format_number(None), format_number(12), format_number("x")
-    ('0.03123', '—', '12', 'x')
-    """
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return "—" if not math.isfinite(value) else f"{value:.{digits}g}"
-    return str(value)
 
 
 def png_data_uri(data: bytes) -> str:
@@ -105,7 +95,7 @@ def render_html(report: Report | Mapping[str, Any]) -> str:
     """
     content = dict(report) if isinstance(report, Mapping) else report.to_dict()
     template = environment().get_template("report.html.j2")
-    return template.render(r=content, figures=_figures(content))
+    return template.render(r=content, figures=_figures(content), units=parameter_units(content))
 
 
 def render_campaign_html(summary: Mapping[str, Any]) -> str:

@@ -14,7 +14,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from safety_val.report.html import format_number
+from safety_val.report.cells import (
+    format_number,
+    parameter_units,
+    worst_case_parameters,
+    worst_case_summary,
+)
 
 if TYPE_CHECKING:
     from safety_val.report.model import Report
@@ -38,12 +43,22 @@ def escape_markdown(text: Any) -> str:
     return out.replace("\n", " ")
 
 
-def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> list[str]:
+def _table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str] | None = None,
+    units: Mapping[str, str] | None = None,
+) -> list[str]:
     if not rows:
         return ["none", ""]
     cols = list(columns) if columns else list(rows[0].keys())
+    units = units or {}
+
+    def head(column: str) -> str:
+        unit = units.get(column)
+        return escape_markdown(column + (f" [{unit}]" if unit else ""))
+
     lines = [
-        "| " + " | ".join(escape_markdown(c) for c in cols) + " |",
+        "| " + " | ".join(head(c) for c in cols) + " |",
         "|" + "|".join("---" for _ in cols) + "|",
     ]
     lines += ["| " + " | ".join(escape_markdown(r.get(c)) for c in cols) + " |" for r in rows]
@@ -76,6 +91,7 @@ def render_markdown(report: Report | Mapping[str, Any], *, path: str | Path | No
         return [f"![{escape_markdown(caption)}]({Path(target).as_posix()})", ""]
 
     esc = escape_markdown
+    units = parameter_units(r)
     v, e = r["verdict"], r["estimate"]
     lines = [f"# {esc(r['title'])}", ""]
     lines += [f"Run `{r['run_dir']}` ({r['layout']} run), generated {r['generated_at']}.", ""]
@@ -155,10 +171,10 @@ def render_markdown(report: Report | Mapping[str, Any], *, path: str | Path | No
     g = r["regions"]
     lines += ["## Critical regions", ""]
     if g["status"] == "done":
-        lines += ["### Failure modes", "", *_table(g["modes"])]
+        lines += ["### Failure modes", "", *_table(g["modes"], units=units)]
         lines += ["### Rules", ""]
         lines += _table(g["rules"], ["mode", "rule", "precision", "recall", "n_covered"])
-        lines += ["### Example scenarios", "", *_table(g["examples"])]
+        lines += ["### Example scenarios", "", *_table(g["examples"], units=units)]
         lines += [f"Replay one with `safety-val replay {r['run_dir']} SCENARIO_ID`.", ""]
         for name in g.get("figures") or []:
             lines += image(name, "limit-state slices")
@@ -175,7 +191,21 @@ def render_markdown(report: Report | Mapping[str, Any], *, path: str | Path | No
             ["parameter", "shift", "pf", "ci_low", "ci_high", "ratio_to_nominal", "how"],
         )
         lines += ["### Worst case", ""]
-        lines += _table([b["worst_case"]]) if b.get("worst_case") else ["*not run*", ""]
+        worst = b.get("worst_case")
+        if worst:
+            lines += _table(
+                [{"quantity": q, "value": value} for q, value in worst_case_summary(worst)]
+            )
+            rows = worst_case_parameters(worst, units)
+            if rows:
+                lines += [
+                    "The input means that attain the worst pf, one row per parameter "
+                    "(shift in standard deviations of the nominal distribution).",
+                    "",
+                    *_table(rows, ["parameter", "mean shift", "worst-case mean"]),
+                ]
+        else:
+            lines += ["*not run* (no ambiguity set given)", ""]
         for name in b.get("figures") or []:
             lines += image(name, "tornado")
     else:

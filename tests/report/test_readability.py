@@ -39,3 +39,68 @@ def test_report_stage_written_by_itself_is_not_shown_running(
     # the other stages are shown as recorded
     assert [s.status for s in report.stages[:-1]] == ["done"] * (len(report.stages) - 1)
     assert re.search(r"\| report \| done \| — \| this report \|", render_markdown(report))
+
+
+WORST_CASE = {
+    "ambiguity": "±1sd",
+    "pf": 0.3031,
+    "cov": 0.18922428061990024,
+    "ci": [0.18412505879242422, 0.26907094452150765],
+    "beta": 0.5155052527098299,
+    "shifts": {"ego_speed": 1.0, "lead_speed": -0.5, "initial_gap": 1.0, "lead_decel": 1.0},
+    "means": {
+        "ego_speed": 30.113704373112853,
+        "lead_speed": 29.827154154692874,
+        "initial_gap": 56.94844522010333,
+        "lead_decel": 4.544612811703128,
+    },
+    "ess": 51.25958230430486,
+    "how": "re-weighted",
+}
+
+# a decimal number not part of a word (scenario ids are hexadecimal words)
+_DECIMAL = re.compile(r"(?<![\w.])[-+]?\d*\.\d+(?:e[-+]?\d+)?(?![\w.])", re.IGNORECASE)
+
+
+def _significant_digits(number: str) -> int:
+    mantissa = re.split("[eE]", number.lstrip("+-"))[0].replace(".", "").lstrip("0")
+    return len(mantissa)
+
+
+def _sections_html(page: str) -> str:
+    page = re.sub(r'src="data:[^"]*"', 'src=""', page)
+    start = page.index('<section id="regions">')
+    return page[start : page.index('<section id="stages">')]
+
+
+def _sections_markdown(text: str) -> str:
+    return text[text.index("## Critical regions") : text.index("## Stages")]
+
+
+def test_regions_and_robustness_cells_are_readable(run_copy: Path) -> None:
+    file = run_copy / "robustness.json"
+    content = json.loads(file.read_text())
+    content["worst_case"] = WORST_CASE
+    file.write_text(json.dumps(content))
+    report = build_report(run_copy)
+    assert report.robustness.worst_case == WORST_CASE  # the model keeps the full numbers
+    for text in (_sections_html(render_html(report)), _sections_markdown(render_markdown(report))):
+        plain = text.replace("\\", "")  # Markdown escapes
+        for raw in (repr(WORST_CASE["shifts"]), repr(WORST_CASE["means"]), repr(WORST_CASE["ci"])):
+            assert raw not in plain
+        assert "{'" not in plain and "': " not in plain  # no dict repr anywhere
+        long = [n for n in _DECIMAL.findall(plain) if _significant_digits(n) > 4]
+        assert long == []
+        # one row per parameter, each number with its unit
+        for cells in (
+            ("ego_speed", "+1 σ", "30.11 m/s"),
+            ("lead_speed", "-0.5 σ", "29.83 m/s"),
+            ("initial_gap", "+1 σ", "56.95 m"),
+            ("lead_decel", "+1 σ", "4.545 m/s^2"),
+        ):
+            if "<td>" in text:
+                row = "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+            else:
+                row = "| " + " | ".join(cells) + " |"
+            assert row in plain
+        assert "[0.1841, 0.2691]" in plain
