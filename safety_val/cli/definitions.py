@@ -134,8 +134,13 @@ def scenario_export_xosc(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The .xosc file to write.")],
     runs: Annotated[
-        int, typer.Option(help="numberOfTestRuns of the stochastic part.", min=1)
-    ] = 1000,
+        int | None,
+        typer.Option(
+            help="numberOfTestRuns of a stochastic export (default 1000); a deterministic "
+            "scenario (only Grid/Set parameters and value sets) has none.",
+            min=1,
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="randomSeed of the stochastic part.")] = None,
     scenario_xosc: Annotated[
         str | None, typer.Option(help="ScenarioFile filepath to reference.")
@@ -143,11 +148,24 @@ def scenario_export_xosc(
 ) -> None:
     """Export the parameter distributions as an OpenSCENARIO ParameterValueDistribution."""
     from safety_val.formats.scenario_yaml import scenario_to_dict
-    from safety_val.formats.xosc import ParameterDistributionSet, write_xosc
+    from safety_val.formats.xosc import ParameterDistributionSet, is_deterministic, write_xosc
     from safety_val.scenario import load_scenario
 
     s = load_scenario(scenario_file)
     body = scenario_to_dict(s)
+    if is_deterministic(body["parameters"], body.get("value_sets", [])):
+        given = [f"--{n}" for n, v in (("runs", runs), ("seed", seed)) if v is not None]
+        if given:
+            raise ValidationError(
+                f"{' and '.join(given)} given for a deterministic scenario (only Grid/Set "
+                "parameters and value sets): OpenSCENARIO's Deterministic distribution has "
+                "no number of test runs or seed",
+                file=scenario_file,
+                value=runs if runs is not None else seed,
+                expected=f"no {' or '.join(given)}",
+            )
+    elif runs is None:
+        runs = 1000
     dist_set = ParameterDistributionSet(
         parameters=body["parameters"],
         value_sets=body.get("value_sets", []),

@@ -61,6 +61,7 @@ __all__ = [
     "merge_into_scenario",
     "USER_DEFINED_PREFIX",
     "ParameterDistributionSet",
+    "is_deterministic",
     "read_xosc",
     "seed_from_text",
     "write_xosc",
@@ -123,6 +124,32 @@ class ParameterDistributionSet:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def is_deterministic(
+    parameters: Sequence[Mapping[str, Any]], value_sets: Sequence[Any] = ()
+) -> bool:
+    """Whether :func:`write_xosc` writes these as a ``Deterministic`` distribution.
+
+    That is so when it is given no number of test runs or seed and there are value
+    sets, or every parameter is a ``Grid`` or ``Set``.
+
+    Examples
+    --------
+    >>> grid = {"family": "Grid", "lower": 0, "upper": 1, "step": 0.5}
+    >>> is_deterministic([{"name": "a", "distribution": grid}])
+    True
+    >>> is_deterministic([{"name": "a", "distribution": {"family": "Normal"}}])
+    False
+    """
+    if value_sets:
+        return True
+    return all(
+        isinstance(p, Mapping)
+        and isinstance(p.get("distribution"), Mapping)
+        and str(p["distribution"].get("family", "")).lower() in {"grid", "set"}
+        for p in parameters
+    )
 
 
 def seed_from_text(text: str) -> int:
