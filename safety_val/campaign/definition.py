@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from safety_val._validation import Interval, check_keys, check_value
+from safety_val._validation import Constraint, Interval, OneOf, check_keys, check_value
 from safety_val._yaml import read_yaml_mapping, require_mapping
 from safety_val.campaign.regression import DEFAULT_ALPHA, check_probability
 from safety_val.errors import ValidationError
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANALYSES",
+    "MAX_BUDGET",
     "MIN_BUDGET",
     "PIPELINE_SETTINGS",
     "Campaign",
@@ -77,6 +80,8 @@ PIPELINE_SETTINGS: Final = (
 )
 _NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 MIN_BUDGET: Final = 10
+MAX_BUDGET: Final = 10**9
+"""Largest simulator-call budget of a job (a larger one is a typo, not a plan)."""
 
 
 @dataclass(frozen=True)
@@ -240,7 +245,9 @@ def load_campaign(path: str | Path) -> Campaign:
     ValidationError
         One line naming the file, the field, the value and what was expected: an unknown
         key, a missing or invalid scenario file, a target outside (0, 1), an unknown
-        analysis or method, a budget below 10, an override the simulator does not know.
+        analysis or method, a budget outside [10, 10⁹], a method option of the wrong type
+        or range (e.g. ``block_size: -3``), an override the simulator does not know or of
+        the wrong type (a label for a numeric input, a number for a categorical one).
 
     Examples
     --------
@@ -336,6 +343,7 @@ def _entry(
         )
     scenario = load_scenario(scenario_file)
     fixed = dict(require_mapping(body.get("fixed", {}), file=file, field=f"{where}.fixed"))
+    _check_fixed(scenario, fixed, file, f"{where}.fixed")
     if fixed:
         try:
             effective_scenario(scenario, fixed)
@@ -369,12 +377,11 @@ def _entry(
             file=file,
             field=f"{where}.budgets",
             value=budgets,
-            expected=f"e.g. [2000] (each an int >= {MIN_BUDGET})",
+            expected=f"e.g. [2000] (each an int in [{MIN_BUDGET}, {MAX_BUDGET}])",
         )
     for j, budget in enumerate(budgets):
-        check_value(
-            budget, [Interval(int, MIN_BUDGET, None)], field=f"{where}.budgets[{j}]", file=file
-        )
+        for bound in (Interval(int, MIN_BUDGET, None), Interval(int, None, MAX_BUDGET)):
+            check_value(budget, [bound], field=f"{where}.budgets[{j}]", file=file)
     target = body.get("target", defaults["target"])
     if target is None:
         raise ValidationError(
@@ -399,6 +406,7 @@ def _entry(
         raise ValidationError(
             exc.message, file=file, field=f"{where}.options", value=exc.value, expected=exc.expected
         ) from None
+    _check_option_values(get_method(method), options, file, f"{where}.options")
     pipeline = _pipeline_settings(body.get("pipeline", {}), file, f"{where}.pipeline")
     entry = CampaignEntry(
         name=name,
@@ -429,6 +437,80 @@ def _entry(
                 expected=exc.expected,
             ) from None
     return entry
+
+
+def _option_constraints(function: Callable[..., Any], name: str) -> list[Constraint] | None:
+    """What option ``name`` of a reliability method accepts, from its annotation.
+
+    Counts (``int``) are ints >= 1, reals (``float``) finite numbers, flags ``bool`` and
+    names ``str``; ``| None`` also accepts ``None``. ``None``: anything (no plain type).
+    """
+    try:
+        parameter = inspect.signature(function).parameters[name]
+    except (KeyError, TypeError, ValueError):
+        return None
+    annotation = parameter.annotation
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    parts = {part.strip() for part in str(text).split("|")}
+    plain = parts - {"None"}
+    by_type: dict[str, Constraint] = {
+        "int": Interval(int, 1, None),
+        "float": Interval(float, None, None),
+        "bool": OneOf(True, False),
+        "str": str,
+    }
+    if len(plain) != 1 or not plain <= set(by_type):
+        return None
+    constraints: list[Constraint] = [by_type[plain.pop()]]
+    if "None" in parts:
+        constraints.append(None)
+    return constraints
+
+
+def _check_option_values(
+    function: Callable[..., Any], options: Mapping[str, Any], file: Path, where: str
+) -> None:
+    """Type- and range-check the options of a reliability method (names are checked already)."""
+    for name, value in options.items():
+        constraints = _option_constraints(function, str(name))
+        if constraints is not None:
+            check_value(value, constraints, field=f"{where}.{name}", file=file)
+
+
+def _check_fixed(
+    scenario: LogicalScenario, fixed: Mapping[str, Any], file: Path, where: str
+) -> None:
+    """Each override is a number, or a label of a categorical template input.
+
+    With a built-in simulator the template says which inputs are categorical (a label
+    from their categories) and the range of numeric ones; for any other simulator an
+    override must be a number (a label cannot be checked before the run).
+    """
+    inputs = _template_inputs(scenario)
+    for key, value in fixed.items():
+        field_name = f"{where}.{key}"
+        info = None if inputs is None else inputs.get(str(key))
+        if info is not None and info.categorical:
+            check_value(value, [OneOf(*info.categories)], field=field_name, file=file)
+        elif info is not None:
+            low = info.lower if math.isfinite(info.lower) else None
+            high = info.upper if math.isfinite(info.upper) else None
+            check_value(value, [Interval(float, low, high)], field=field_name, file=file)
+        elif inputs is None:
+            check_value(value, [Interval(float, None, None)], field=field_name, file=file)
+        # a key the template does not know is refused by effective_scenario, naming its inputs
+
+
+def _template_inputs(scenario: LogicalScenario) -> Mapping[str, Any] | None:
+    """The built-in template's inputs (``ParameterInfo`` by name), or ``None``."""
+    if str(scenario.simulator.get("kind", "builtin")) != "builtin":
+        return None
+    from safety_val.sim import get_template
+
+    try:
+        return dict(get_template(scenario.template).parameters)
+    except ValidationError:
+        return None
 
 
 def _pipeline_settings(value: Any, file: Path, where: str) -> dict[str, Any]:

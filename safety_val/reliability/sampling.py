@@ -32,6 +32,7 @@ import openturns as ot
 import pandas as pd
 
 from safety_val._random import SeedLike, as_generator, seed_openturns
+from safety_val._validation import Interval, check_options
 from safety_val.errors import ValidationError
 from safety_val.reliability.model import LimitStateModel
 from safety_val.reliability.result import (
@@ -171,6 +172,13 @@ def run_monte_carlo(
     >>> result.converged, bool(result.ci[0] < 0.1587 < result.ci[1])
     (True, True)
     """
+    count = [None, Interval(int, 1, None)]
+    check_options(
+        {"block_size": count, "futility_after": count, "futility_calls": count},
+        block_size=block_size,
+        futility_after=futility_after,
+        futility_calls=futility_calls,
+    )
     remaining = _remaining(model, max_calls)
     if block_size is None:
         block = max(model.openturns_block_size(), min(1000, remaining // 20))
