@@ -216,7 +216,10 @@ def scenario_import_xosc(
         file, body = base
         body = merge_into_scenario(body, dist_set, notes=notes)
         out_dir = out.resolve().parent
-        scenario = scenario_from_dict(body, source=file.resolve())
+        try:
+            scenario = scenario_from_dict(body, source=file.resolve())
+        except ValidationError as exc:
+            raise _blame_import(exc, body, xosc, file) from None
         document: dict[str, Any] = {"scenario": scenario_to_dict(scenario, relative_to=out_dir)}
     else:
         document = block
@@ -229,6 +232,28 @@ def scenario_import_xosc(
     say(
         f"wrote {out} ({len(dist_set.parameters)} parameters, "
         f"{len(dist_set.value_sets)} value sets)"
+    )
+
+
+def _blame_import(
+    exc: ValidationError, body: dict[str, Any], xosc: Path, into: Path
+) -> ValidationError:
+    """``exc`` naming the .xosc file when its field is an imported parameter."""
+    import re
+
+    match = re.match(r"scenario\.(parameters|value_sets)\[(\d+)\]", exc.field or "")
+    if match is None:
+        return exc
+    items = body.get(match.group(1)) or []
+    index = int(match.group(2))
+    item = items[index] if index < len(items) else {}
+    what = "parameter" if match.group(1) == "parameters" else "value set"
+    return ValidationError(
+        f"{exc.message} (imported {what} {item.get('name')!r} merged into {into})",
+        file=xosc,
+        field=exc.field,
+        value=exc.value,
+        expected=exc.expected,
     )
 
 

@@ -1145,7 +1145,59 @@ def merge_into_scenario(
                 + ", fixed in the base scenario: no longer fixed"
             )
     dependence = scenario_body.get("dependence")
-    ordinary = {p["name"] for p in dist_set.parameters}
-    if not (isinstance(dependence, Mapping) and set(dependence.get("parameters", [])) <= ordinary):
-        merged.pop("dependence", None)
+    if isinstance(dependence, Mapping):
+        reason = _dependence_gone(dependence, known, dist_set)
+        coupled = ", ".join(str(n) for n in dependence.get("parameters", []) or [])
+        if reason is not None:
+            merged.pop("dependence", None)
+        if notes is not None:
+            notes.append(
+                f"dropped the base scenario's dependence between {coupled}: {reason}"
+                if reason is not None
+                else f"kept the base scenario's dependence between {coupled}: the imported "
+                "file gives them the same distributions and bounds (OpenSCENARIO has no copula)"
+            )
     return merged
+
+
+def _canonical_entry(entry: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """``(distribution dict, bounds)`` of a YAML parameter entry, ``None`` if invalid."""
+    try:
+        dist = parse_distribution(entry.get("distribution")).to_dict()
+        bounds = _bounds(entry.get("bounds"), _Ctx("<base>", "bounds"))
+    except (ValidationError, TypeError, ValueError):
+        return None
+    return dist, bounds
+
+
+def _dependence_gone(
+    dependence: Mapping[str, Any],
+    base: Mapping[str, Mapping[str, Any]],
+    dist_set: ParameterDistributionSet,
+) -> str | None:
+    """Why the base scenario's copula no longer applies to the import, or ``None``."""
+    names = dependence.get("parameters", [])
+    if not isinstance(names, list):
+        return None  # invalid: left for the scenario validation to report
+    imported = {p["name"]: p for p in dist_set.parameters}
+    absent = [n for n in names if n not in imported]
+    if absent:
+        return (
+            "the imported file does not distribute "
+            + ", ".join(map(str, absent))
+            + " as single parameters"
+        )
+    replaced = [
+        n
+        for n in names
+        if n not in base
+        or _canonical_entry(base[n]) is None
+        or _canonical_entry(base[n]) != _canonical_entry(imported[n])
+    ]
+    if replaced:
+        return (
+            "the imported file replaced the distributions of "
+            + ", ".join(map(str, replaced))
+            + " and OpenSCENARIO states no dependence"
+        )
+    return None

@@ -48,3 +48,70 @@ def test_stochastic_export_defaults_to_1000_runs(tmp_path: Path) -> None:
     assert main(["scenario", "export-xosc", str(write_scenario(tmp_path, scenario_body())),
                  "--out", str(out)]) == 0
     assert read_xosc(out).number_of_test_runs == 1000
+
+
+CUT_IN = Path(__file__).resolve().parents[2] / "scenarios" / "cut_in.yaml"
+
+
+def exported_cut_in(tmp_path: Path, name: str, element: str) -> Path:
+    """cut_in exported, then ``name``'s distribution replaced by ``element``."""
+    import xml.etree.ElementTree as ET
+
+    xosc = tmp_path / "cut_in.xosc"
+    assert main(["scenario", "export-xosc", str(CUT_IN), "--out", str(xosc), "--runs", "5"]) == 0
+    tree = ET.parse(xosc)  # our own output, trusted
+    (single,) = [e for e in tree.iter("StochasticDistribution")
+                 if e.get("parameterName") == name]
+    for child in list(single):
+        single.remove(child)
+    single.append(ET.fromstring(element))
+    tree.write(xosc)
+    return xosc
+
+
+def test_into_drops_a_copula_whose_parameter_became_discrete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safety_val.scenario import load_scenario
+
+    xosc = exported_cut_in(
+        tmp_path, "cut_in_speed",
+        '<ProbabilityDistributionSet><Element value="10" weight="1"/>'
+        '<Element value="20" weight="1"/></ProbabilityDistributionSet>')
+    out = tmp_path / "merged.yaml"
+    assert main(["scenario", "import-xosc", str(xosc), "--into", str(CUT_IN),
+                 "--out", str(out)]) == 0
+    assert load_scenario(out).dependence is None
+    err = capsys.readouterr().err
+    assert "dropped the base scenario's dependence" in err and "cut_in_speed" in err
+
+
+def test_into_drops_a_copula_whose_distributions_were_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from safety_val.scenario import load_scenario
+
+    xosc = exported_cut_in(
+        tmp_path, "ego_speed",
+        '<NormalDistribution expectedValue="25" variance="4">'
+        '<Range lowerLimit="17" upperLimit="36"/></NormalDistribution>')
+    out = tmp_path / "merged.yaml"
+    assert main(["scenario", "import-xosc", str(xosc), "--into", str(CUT_IN),
+                 "--out", str(out)]) == 0
+    assert load_scenario(out).dependence is None
+    err = capsys.readouterr().err
+    assert "dropped the base scenario's dependence" in err and "ego_speed" in err
+
+
+def test_into_error_caused_by_the_xosc_names_the_xosc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    xosc = exported_cut_in(
+        tmp_path, "lighting",
+        '<ProbabilityDistributionSet><Element value="day" weight="1"/>'
+        '<Element value="blinding" weight="1"/></ProbabilityDistributionSet>')
+    code = main(["scenario", "import-xosc", str(xosc), "--into", str(CUT_IN),
+                 "--out", str(tmp_path / "merged.yaml")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: {xosc}") and "'lighting'" in err
