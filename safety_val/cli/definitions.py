@@ -147,13 +147,29 @@ def scenario_export_xosc(
     ] = None,
 ) -> None:
     """Export the parameter distributions as an OpenSCENARIO ParameterValueDistribution."""
+    from safety_val._yaml import read_yaml_mapping
     from safety_val.formats.scenario_yaml import scenario_to_dict
-    from safety_val.formats.xosc import ParameterDistributionSet, is_deterministic, write_xosc
+    from safety_val.formats.xosc import (
+        ParameterDistributionSet,
+        is_deterministic,
+        openscenario_settings,
+        write_xosc,
+    )
     from safety_val.scenario import load_scenario
 
     s = load_scenario(scenario_file)
     body = scenario_to_dict(s)
+    # what an imported file said beyond distributions (import-xosc's openscenario: block)
+    kept: dict[str, Any] = {}
+    try:
+        kept = openscenario_settings(
+            read_yaml_mapping(scenario_file, root="openscenario")[1], scenario_file
+        )
+    except ValidationError as exc:
+        if not exc.message.startswith("missing top-level"):
+            raise
     if is_deterministic(body["parameters"], body.get("value_sets", [])):
+        kept = {k: v for k, v in kept.items() if k == "scenario_file"}
         given = [f"--{n}" for n, v in (("runs", runs), ("seed", seed)) if v is not None]
         if given:
             raise ValidationError(
@@ -165,13 +181,18 @@ def scenario_export_xosc(
                 expected=f"no {' or '.join(given)}",
             )
     elif runs is None:
-        runs = 1000
+        runs = kept.get("number_of_test_runs", 1000)
+    if seed is not None:
+        kept.pop("random_seed_text", None)
+    else:
+        seed = kept.get("random_seed")
     dist_set = ParameterDistributionSet(
         parameters=body["parameters"],
         value_sets=body.get("value_sets", []),
-        scenario_file=scenario_xosc or f"{s.name}.xosc",
+        scenario_file=scenario_xosc or kept.get("scenario_file") or f"{s.name}.xosc",
         number_of_test_runs=runs,
         random_seed=seed,
+        random_seed_text=kept.get("random_seed_text"),
     )
     write_xosc(dist_set, out, description=f"safety-val logical scenario {s.name}")
     if s.dependence is not None:
@@ -198,7 +219,7 @@ def scenario_import_xosc(
     from safety_val._io import atomic_write_text
     from safety_val._yaml import read_yaml_mapping
     from safety_val.formats.scenario_yaml import scenario_from_dict, scenario_to_dict
-    from safety_val.formats.xosc import merge_into_scenario, read_xosc
+    from safety_val.formats.xosc import merge_into_scenario, openscenario_block, read_xosc
 
     base: tuple[Path, dict[str, Any]] | None = None
     defaults: dict[str, Any] = {}
@@ -223,6 +244,9 @@ def scenario_import_xosc(
         document: dict[str, Any] = {"scenario": scenario_to_dict(scenario, relative_to=out_dir)}
     else:
         document = block
+    settings = openscenario_block(dist_set)
+    if settings:  # read back by export-xosc
+        document["openscenario"] = settings
     for note in notes:
         stderr.print(f"note: {note}", markup=False)
     text = f"# imported from {xosc.name} by safety-val\n" + yaml.safe_dump(

@@ -59,6 +59,8 @@ from safety_val.errors import ValidationError
 
 __all__ = [
     "merge_into_scenario",
+    "openscenario_block",
+    "openscenario_settings",
     "USER_DEFINED_PREFIX",
     "ParameterDistributionSet",
     "is_deterministic",
@@ -121,6 +123,69 @@ class ParameterDistributionSet:
     random_seed: int | None = None
     random_seed_text: str | None = None
     notes: tuple[str, ...] = field(default=(), compare=False)
+
+
+# --------------------------------------------------------------------------- run settings
+
+_SETTING_KEYS = ("scenario_file", "number_of_test_runs", "random_seed", "random_seed_text")
+
+
+def openscenario_block(dist_set: ParameterDistributionSet) -> dict[str, Any]:
+    """The ``openscenario:`` YAML block keeping what a file says beyond distributions.
+
+    ``ScenarioFile``, ``numberOfTestRuns`` and ``randomSeed`` (also as written),
+    only those the file has; :func:`openscenario_settings` reads it back.
+
+    Examples
+    --------
+    >>> openscenario_block(ParameterDistributionSet(scenario_file="a.xosc",
+    ...                                             number_of_test_runs=5))
+    {'scenario_file': 'a.xosc', 'number_of_test_runs': 5}
+    """
+    values = [getattr(dist_set, key) for key in _SETTING_KEYS]
+    return {k: v for k, v in zip(_SETTING_KEYS, values, strict=True) if v is not None}
+
+
+def openscenario_settings(block: Any, file: str | Path | None = None) -> dict[str, Any]:
+    """Validate an ``openscenario:`` block: keyword arguments of :class:`ParameterDistributionSet`.
+
+    Examples
+    --------
+    >>> openscenario_settings({"number_of_test_runs": 5, "random_seed": 7})
+    {'number_of_test_runs': 5, 'random_seed': 7}
+    """
+
+    def bad(key: str | None, value: Any, expected: str) -> ValidationError:
+        where = "openscenario" if key is None else f"openscenario.{key}"
+        return ValidationError(
+            "invalid OpenSCENARIO setting", file=file, field=where, value=value, expected=expected
+        )
+
+    if not isinstance(block, Mapping):
+        raise bad(None, block, "a mapping of " + ", ".join(_SETTING_KEYS))
+    out: dict[str, Any] = {}
+    for key, value in block.items():
+        if key not in _SETTING_KEYS:
+            raise bad(str(key), value, "one of " + ", ".join(_SETTING_KEYS))
+        if value is None:
+            continue
+        if key in ("scenario_file", "random_seed_text"):
+            if not isinstance(value, str):
+                raise bad(key, value, "a string")
+        else:
+            minimum = 0 if key == "random_seed" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise bad(key, value, f"an integer >= {minimum}")
+        out[key] = value
+    text = out.get("random_seed_text")
+    if text is not None:
+        try:
+            derived = seed_from_text(text)
+        except ValueError:
+            raise bad("random_seed_text", text, "a number") from None
+        if out.setdefault("random_seed", derived) != derived:
+            raise bad("random_seed", out["random_seed"], f"{derived}, the seed of {text!r}")
+    return out
 
 
 # --------------------------------------------------------------------------- helpers

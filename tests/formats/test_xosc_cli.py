@@ -115,3 +115,44 @@ def test_into_error_caused_by_the_xosc_names_the_xosc(
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: {xosc}") and "'lighting'" in err
+
+
+def test_import_keeps_runs_seed_and_scenario_file_for_export(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    xosc = exported_cut_in(
+        tmp_path, "ego_speed",
+        '<NormalDistribution expectedValue="27" variance="16">'
+        '<Range lowerLimit="16.7" upperLimit="36.1"/></NormalDistribution>')
+    tree = ET.parse(xosc)  # our own output, trusted
+    stochastic = tree.find("ParameterValueDistribution/Stochastic")
+    scenario = tree.find("ParameterValueDistribution/ScenarioFile")
+    assert stochastic is not None and scenario is not None
+    stochastic.set("numberOfTestRuns", "77")
+    stochastic.set("randomSeed", "1.234")
+    scenario.set("filepath", "esmini/cut_in_v2.xosc")
+    tree.write(xosc)
+    merged = tmp_path / "merged.yaml"
+    assert main(["scenario", "import-xosc", str(xosc), "--into", str(CUT_IN),
+                 "--out", str(merged)]) == 0
+    again = tmp_path / "again.xosc"
+    assert main(["scenario", "export-xosc", str(merged), "--out", str(again)]) == 0
+    first, second = read_xosc(xosc), read_xosc(again)
+    assert (second.number_of_test_runs, second.random_seed_text, second.scenario_file) == (
+        77, "1.234", "esmini/cut_in_v2.xosc")
+    assert second == first
+    # options still override what was kept
+    assert main(["scenario", "export-xosc", str(merged), "--out", str(again),
+                 "--runs", "3", "--seed", "5"]) == 0
+    assert (read_xosc(again).number_of_test_runs, read_xosc(again).random_seed) == (3, 5)
+
+
+def test_block_import_keeps_the_settings(tmp_path: Path) -> None:
+    import yaml
+
+    xosc = exported_cut_in(
+        tmp_path, "ego_speed", '<NormalDistribution expectedValue="27" variance="16"/>')
+    out = tmp_path / "block.yaml"
+    assert main(["scenario", "import-xosc", str(xosc), "--out", str(out)]) == 0
+    assert yaml.safe_load(out.read_text())["openscenario"] == {
+        "scenario_file": "cut_in.xosc", "number_of_test_runs": 5}
