@@ -352,6 +352,8 @@ def analyze(
         points=points,
         importance=importance,
         scenario=scenario,
+        pf_source="importance sample" if weighted else "result",
+        n_sample=int(in_sample.sum()) if weighted else None,
     )
 
 

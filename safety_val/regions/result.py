@@ -63,6 +63,11 @@ class CriticalRegions:
         Caveats (unweighted shares, clipped clusters, ...).
     pf, ci
         The total failure probability the shares refer to, and its interval.
+    pf_source, n_sample
+        Where :attr:`pf` comes from: ``"importance sample"`` (re-estimated on the
+        ``n_sample`` weighted points of the sample given to :func:`analyze`, e.g. the
+        pipeline's reference sample) or ``"result"`` (the reliability result's pf,
+        shared out by failure counts; ``n_sample`` is ``None``).
     parameter_names
         Parameter names, in column order.
     units
@@ -86,6 +91,8 @@ class CriticalRegions:
     points: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     importance: pd.Series = field(default_factory=lambda: pd.Series(dtype=float), repr=False)
     scenario: LogicalScenario | None = field(default=None, repr=False, compare=False)
+    pf_source: str = "result"
+    n_sample: int | None = None
 
     @property
     def n_modes(self) -> int:
@@ -108,6 +115,8 @@ class CriticalRegions:
         out = {
             "pf": self.pf,
             "ci": list(self.ci),
+            "pf_source": self.pf_source,
+            "n_sample": self.n_sample,
             "parameter_names": list(self.parameter_names),
             "units": dict(self.units),
             "modes": self.modes,

@@ -171,6 +171,8 @@ def render_markdown(report: Report | Mapping[str, Any], *, path: str | Path | No
     g = r["regions"]
     lines += ["## Critical regions", ""]
     if g["status"] == "done":
+        if g.get("pf_basis"):
+            lines += [f"> {esc(g['pf_basis'])}", ""]
         lines += ["### Failure modes", "", *_table(g["modes"], units=units)]
         lines += ["### Rules", ""]
         lines += _table(g["rules"], ["mode", "rule", "precision", "recall", "n_covered"])
@@ -184,6 +186,8 @@ def render_markdown(report: Report | Mapping[str, Any], *, path: str | Path | No
     b = r["robustness"]
     lines += ["## Robustness", ""]
     if b["status"] == "done":
+        if b.get("pf_basis"):
+            lines += [f"> {esc(b['pf_basis'])}", ""]
         lines += ["### Safety margins", "", *_table(b["margins"])]
         lines += ["### Distribution shifts", ""]
         lines += _table(
@@ -206,8 +210,16 @@ def render_markdown(report: Report | Mapping[str, Any], *, path: str | Path | No
                 ]
         else:
             lines += ["*not run* (no ambiguity set given)", ""]
+        caption = "tornado: pf under each distribution shift"
+        if b.get("pf") is not None:
+            caption += (
+                f"; its nominal {format_number(b['pf'], 3)} is the pf re-estimated on the "
+                "reference importance sample"
+            )
+            if v.get("pf") is not None:
+                caption += f", not the verdict's {format_number(v['pf'], 3)}"
         for name in b.get("figures") or []:
-            lines += image(name, "tornado")
+            lines += image(name, caption)
     else:
         lines += _status(b)
 

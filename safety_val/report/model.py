@@ -206,10 +206,17 @@ class SensitivitySection:
 
 @dataclass(frozen=True)
 class RegionsSection:
-    """Failure modes with their rules, design points and example scenarios."""
+    """Failure modes with their rules, design points and example scenarios.
+
+    ``pf`` is the total the modes' shares refer to and ``pf_basis`` says where it
+    comes from (the reference importance sample or the reliability stage) and how it
+    relates to the verdict's pf.
+    """
 
     status: str
     message: str = ""
+    pf: float | None = None
+    pf_basis: str = ""
     units: dict[str, str] = field(default_factory=dict)
     modes: Records = ()
     rules: Records = ()
@@ -221,10 +228,16 @@ class RegionsSection:
 
 @dataclass(frozen=True)
 class RobustnessSection:
-    """Safety margins in σ, pf under distribution shifts and the worst case."""
+    """Safety margins in σ, pf under distribution shifts and the worst case.
+
+    ``pf`` is the nominal pf the margins, the shifts' ``ratio_to_nominal`` and the
+    tornado plot refer to; ``pf_basis`` says where it comes from.
+    """
 
     status: str
     message: str = ""
+    pf: float | None = None
+    pf_basis: str = ""
     beta: float | None = None
     margins: Records = ()
     shifts: Records = ()
@@ -360,8 +373,8 @@ def build_report(run_dir: str | Path, *, target: float | None = None) -> Report:
         scenario=scenario,
         simulation=_simulation(layout),
         sensitivity=_sensitivity(layout),
-        regions=_regions(layout, scenario),
-        robustness=_robustness(layout),
+        regions=_regions(layout, scenario, estimate),
+        robustness=_robustness(layout, estimate),
         provenance=provenance,
         stages=stages,
         notes=tuple(notes),
@@ -567,7 +580,35 @@ def _sensitivity(layout: RunLayout) -> SensitivitySection:
     )
 
 
-def _regions(layout: RunLayout, scenario: ScenarioSection) -> RegionsSection:
+def _pf_basis(
+    pf: float | None, n_sample: int | None, resampled: bool, estimate: EstimateSection, uses: str
+) -> str:
+    """Where a section's nominal pf comes from, and how it relates to the verdict's pf."""
+    if pf is None:
+        return ""
+    verdict_pf = estimate.pf if estimate.status == DONE else None
+    stage = "the reliability stage"
+    if estimate.method:
+        stage += f", method {estimate.method}"
+    if estimate.n_calls is not None:
+        stage += f", {estimate.n_calls:,} calls"
+    if not resampled:
+        return f"pf = {pf:.4g}, the reliability stage's estimate (the verdict's); {uses}."
+    size = f"{n_sample:,}-point " if n_sample else ""
+    text = f"pf re-estimated on the {size}reference importance sample: {pf:.4g}"
+    if verdict_pf is not None:
+        text += f" (the verdict's {verdict_pf:.4g} comes from {stage})"
+    return (
+        f"{text}. {uses[0].upper()}{uses[1:]}: this analysis needs the limit state on a "
+        "weighted sample drawn around the design points, which the reliability stage's own "
+        "calls are not, so it draws one and estimates pf again on it; the two estimates "
+        "differ by their sampling errors."
+    )
+
+
+def _regions(
+    layout: RunLayout, scenario: ScenarioSection, estimate: EstimateSection
+) -> RegionsSection:
     folder = layout.reliability
     content = read_json(folder / "regions.json", what="critical-region result")
     if content is None:
@@ -580,8 +621,27 @@ def _regions(layout: RunLayout, scenario: ScenarioSection) -> RegionsSection:
     xosc = sorted(
         str(p.relative_to(layout.root)) for p in folder.rglob("*.xosc") if "report" not in p.parts
     )
+    pf = _float(content.get("pf"))
+    source = content.get("pf_source")
+    if source is None:  # written before pf_source was recorded: a re-estimate if it differs
+        resampled = (
+            pf is not None
+            and estimate.pf is not None
+            and not math.isclose(pf, estimate.pf, rel_tol=1e-9)
+        )
+    else:
+        resampled = source != "result"
+    basis = _pf_basis(
+        pf,
+        _int(content.get("n_sample")),
+        resampled,
+        estimate,
+        "the failure modes' shares and pf are fractions of this pf",
+    )
     return RegionsSection(
         status=DONE,
+        pf=pf,
+        pf_basis=basis,
         units={str(k): str(v) for k, v in (content.get("units") or {}).items()},
         modes=modes,
         rules=_records(content.get("rules")),
@@ -634,15 +694,27 @@ def _examples(layout: RunLayout, modes: Records, names: Sequence[str]) -> Record
     return tuple(examples)
 
 
-def _robustness(layout: RunLayout) -> RobustnessSection:
+def _robustness(layout: RunLayout, estimate: EstimateSection) -> RobustnessSection:
     folder = layout.reliability
     content = read_json(folder / "robustness.json", what="robustness result")
     if content is None:
         status, message = _not_run(layout, ("robustness",), "no robustness analysis")
         return RobustnessSection(status=status, message=message)
     worst = content.get("worst_case")
+    sample = content.get("sample")
+    pf = _float(content.get("pf"))
+    basis = _pf_basis(
+        pf,
+        _int(sample.get("n")) if isinstance(sample, Mapping) else None,
+        isinstance(sample, Mapping),
+        estimate,
+        "the safety margins, the shifts' ratio_to_nominal and the tornado plot's 'nominal' "
+        "refer to this pf",
+    )
     return RobustnessSection(
         status=DONE,
+        pf=pf,
+        pf_basis=basis,
         beta=_float(content.get("beta")),
         margins=_records(content.get("margins")),
         shifts=_records(content.get("shifts")),

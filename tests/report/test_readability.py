@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -104,3 +105,46 @@ def test_regions_and_robustness_cells_are_readable(run_copy: Path) -> None:
                 row = "| " + " | ".join(cells) + " |"
             assert row in plain
         assert "[0.1841, 0.2691]" in plain
+
+
+def test_sections_on_the_reference_sample_say_which_pf_they_use(estimate_run: Path) -> None:
+    report = build_report(estimate_run)
+    verdict_pf = report.verdict.pf
+    regions = json.loads((estimate_run / "regions.json").read_text())
+    robustness = json.loads((estimate_run / "robustness.json").read_text())
+    assert verdict_pf is not None and regions["pf"] != verdict_pf  # two estimates of pf
+    assert regions["pf_source"] == "importance sample"
+    n = regions["n_sample"]
+    assert n == robustness["sample"]["n"] == 100  # the shared reference sample
+    assert report.regions.pf == regions["pf"]
+    assert report.robustness.pf == robustness["pf"]
+    for section in (report.regions, report.robustness):
+        assert section.pf is not None
+        assert section.pf_basis.startswith(
+            f"pf re-estimated on the {n:,}-point reference importance sample: {section.pf:.4g} "
+            f"(the verdict's {verdict_pf:.4g} comes from the reliability stage, method mc"
+        )
+    assert "tornado plot's 'nominal' refer to this pf" in report.robustness.pf_basis
+    page, markdown = html.unescape(render_html(report)), render_markdown(report)
+    for text in (page, markdown.replace("\\", "")):
+        for section in (report.regions, report.robustness):
+            assert section.pf_basis in text
+        assert (
+            f"its nominal {report.robustness.pf:.3g} is the pf re-estimated on the reference "
+            f"importance sample, not the verdict's {verdict_pf:.3g}"
+        ) in text
+
+
+def test_regions_written_without_pf_source_are_labelled_by_comparison(run_copy: Path) -> None:
+    file = run_copy / "regions.json"
+    content = json.loads(file.read_text())
+    del content["pf_source"], content["n_sample"]
+    file.write_text(json.dumps(content))
+    report = build_report(run_copy)
+    assert report.regions.pf_basis.startswith(
+        f"pf re-estimated on the reference importance sample: {content['pf']:.4g}"
+    )
+    content["pf"] = report.verdict.pf
+    file.write_text(json.dumps(content))
+    basis = build_report(run_copy).regions.pf_basis
+    assert "the reliability stage's estimate (the verdict's)" in basis
