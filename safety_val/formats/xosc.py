@@ -696,6 +696,15 @@ def read_xosc(
             mctx = dctx.child("DeterministicMultiParameterDistribution", i)
             value_sets.append(_read_value_set(elem, mctx, f"value_set_{i}", fallback, notes))
     _check_unique_names(parameters, value_sets, file)
+    header = root.find("FileHeader")
+    declared = "" if header is None or header.get("revMajor") != "1" else header.get("revMinor")
+    needed = _lowest_minor(pvd)
+    if declared and declared.isdigit() and int(declared) < needed:
+        newer = sorted({e.tag for e in pvd.iter() if _SINCE_MINOR.get(e.tag, 2) > 2})
+        notes.append(
+            f"{file}: declares OpenSCENARIO 1.{declared} but uses {', '.join(newer)} "
+            f"(OpenSCENARIO 1.{needed}); read as 1.{needed}"
+        )
     return ParameterDistributionSet(
         parameters, value_sets, scenario_file, runs, seed, seed_text, tuple(notes)
     )
@@ -826,6 +835,14 @@ def _check_unique_names(
 
 
 # --------------------------------------------------------------------------- writing
+
+#: Elements a ``ParameterValueDistribution`` may hold only from OpenSCENARIO 1.<minor>.
+_SINCE_MINOR: Mapping[str, int] = {"LogNormalDistribution": 3}
+
+
+def _lowest_minor(elem: ET.Element) -> int:
+    """The lowest OpenSCENARIO 1.x minor version whose schema ``elem``'s content satisfies."""
+    return max([2, *(_SINCE_MINOR.get(e.tag, 2) for e in elem.iter())])
 
 
 def _range_elem(parent: ET.Element, lower: float, upper: float) -> None:
@@ -985,6 +1002,10 @@ def write_xosc(
 ) -> None:
     """Write an OpenSCENARIO 1.2 ``ParameterValueDistribution`` file atomically.
 
+    The ``FileHeader`` declares the lowest version whose schema the content
+    satisfies: 1.2, or 1.3 where a ``LogNormalDistribution`` is written (1.3 added
+    it).
+
     A ``Deterministic`` distribution is written when there are value sets or
     every parameter is a ``Grid`` / ``Set`` and no number of test runs or seed
     is given; otherwise a ``Stochastic`` one (``Grid`` / ``Set`` parameters then
@@ -1142,6 +1163,9 @@ def write_xosc(
         for i, entry in enumerate(entries):
             single = ET.SubElement(body, "StochasticDistribution", parameterName=entry["name"])
             single.append(_encode(entry, False, _Ctx(file, f"parameters[{i}]")))
+    header = root.find("FileHeader")
+    if header is not None:
+        header.set("revMinor", str(_lowest_minor(body)))
     ET.indent(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")

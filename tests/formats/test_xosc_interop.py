@@ -123,3 +123,33 @@ def test_value_set_default_from_given_defaults_and_error_without_one(tmp_path: P
     message = str(info.value)
     assert "sets.xosc" in message and "ParameterValueSet[1]" in message and "'road'" in message
     assert "\n" not in message
+
+
+def test_written_version_is_the_lowest_the_content_satisfies(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from safety_val.formats import ParameterDistributionSet
+
+    def minor(dist: dict) -> str | None:
+        target = tmp_path / "v.xosc"
+        write_xosc(ParameterDistributionSet([{"name": "v", "distribution": dist}],
+                                            number_of_test_runs=3), target)
+        root = ET.parse(target).getroot()  # our own output, trusted
+        assert (root.find(".//LogNormalDistribution") is not None) == (
+            dist["family"] == "LogNormal")
+        header = root.find("FileHeader")
+        assert header is not None
+        return header.get("revMinor")
+
+    # mu_log 0, sigma_log 0.5: the moments round trip exactly, so the 1.3 element is used
+    assert minor({"family": "LogNormal", "mu_log": 0.0, "sigma_log": 0.5, "gamma": 0.0}) == "3"
+    assert minor({"family": "Normal", "mu": 0.0, "sigma": 1.0}) == "2"
+
+
+def test_reading_notes_an_understated_version(tmp_path: Path) -> None:
+    source = tmp_path / "old.xosc"
+    source.write_text(stochastic("7").replace(
+        '<NormalDistribution expectedValue="30" variance="4"/>',
+        '<LogNormalDistribution expectedValue="30" variance="4"/>'))
+    notes = read_xosc(source).notes
+    assert any("1.2" in n and "1.3" in n and "LogNormalDistribution" in n for n in notes)
