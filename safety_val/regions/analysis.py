@@ -58,11 +58,15 @@ def analyze(
         A reliability result whose ``samples`` (parameter columns, ``g``) contain failures.
     scenario
         The logical scenario: gives the distribution, the units and the category labels.
+        Default: the result's own (:attr:`FailureProbabilityResult.scenario`) when no
+        ``distribution`` is given either.
     sample
         An importance sample around the design points (``x``, ``g``, ``log_weight``);
         its weights make the modes' shares of pf unbiased. Its points join the result's.
     distribution
-        The joint input distribution, when no ``scenario`` is given.
+        The joint input distribution, when no ``scenario`` is given. Default: the
+        result's own (:attr:`FailureProbabilityResult.distribution`, set by
+        :func:`~safety_val.reliability.estimate_failure_probability`).
     max_modes
         At most this many modes (clusters are merged down to it).
     max_depth
@@ -133,7 +137,7 @@ def analyze(
     ...     return np.minimum(3.0 - x[:, 0], 3.0 + x[:, 0])
     >>> result = estimate_failure_probability(g, ot.Normal(2), method="mc",
     ...                                       max_calls=20_000, seed=1)
-    >>> regions = analyze(result, distribution=ot.Normal(2), seed=0)
+    >>> regions = analyze(result, seed=0)  # the result carries its distribution
     >>> regions.n_modes, round(float(regions.modes["share"].sum()), 6)
     (2, 1.0)
     >>> sorted(regions.rules.groupby("mode")["rule"].first())
@@ -148,10 +152,15 @@ def analyze(
         min_precision=min_precision,
     )
     rng = as_generator(seed)
+    if distribution is None and scenario is None:
+        # what the result was estimated for (set by estimate_failure_probability)
+        scenario = result.scenario
+        distribution = None if scenario is not None else result.distribution
     if distribution is None:
         if scenario is None:
             raise ValidationError(
-                "a distribution is required when no scenario is given",
+                "a distribution is required when no scenario is given and the result "
+                "does not carry its own (a result read back from a run directory)",
                 field="distribution",
                 value=None,
                 expected="an openturns.Distribution or scenario=",

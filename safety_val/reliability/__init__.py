@@ -20,6 +20,7 @@ whether it converged and, if not, why.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -177,4 +178,11 @@ def estimate_failure_probability(
     result: FailureProbabilityResult = run(
         model, target_cov=target_cov, max_calls=budget, rng=rng, **options
     )
-    return result
+    # the result carries what it is an estimate for, so that later analyses
+    # (regions.analyze, robustness) need nothing else
+    scenario = getattr(limit_state, "scenario", None)
+    return dataclasses.replace(
+        result,
+        distribution=model.distribution,
+        scenario=scenario if isinstance(scenario, LogicalScenario) else None,
+    )

@@ -24,7 +24,10 @@ from scipy import stats
 from safety_val.errors import SafetyValError
 
 if TYPE_CHECKING:
+    import openturns as ot
+
     from safety_val.reliability.model import LimitStateModel
+    from safety_val.scenario import LogicalScenario
 
 __all__ = [
     "CONFIDENCE_LEVEL",
@@ -306,6 +309,13 @@ class FailureProbabilityResult:
         Method-specific information (levels, thresholds, surrogate error, ...).
     parameter_names
         Names of the inputs, in column order.
+    distribution
+        The joint input distribution the estimate refers to (set by
+        :func:`~safety_val.reliability.estimate_failure_probability`; ``None`` for a
+        result read back from a run directory). Not serialised.
+    scenario
+        The logical scenario, when the limit state was one (or a scenario evaluator);
+        ``None`` otherwise. Not serialised.
 
     Raises
     ------
@@ -336,6 +346,8 @@ class FailureProbabilityResult:
     samples: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     details: Mapping[str, Any] = field(default_factory=dict, repr=False)
     parameter_names: tuple[str, ...] = ()
+    distribution: ot.Distribution | None = field(default=None, repr=False, compare=False)
+    scenario: LogicalScenario | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.converged and not (math.isfinite(self.pf) and self.pf > 0.0):
@@ -456,4 +468,5 @@ def make_result(
         samples=model.samples(),
         details=dict(details or {}),
         parameter_names=model.names,
+        distribution=model.distribution,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,6 +247,8 @@ def test_invalid_options_and_missing_distribution() -> None:
     result = estimate_failure_probability(
         lambda x: 1.0 - x[:, 0], ot.Normal(1), method="mc", max_calls=200, seed=0
     )
+    # a result that does not carry its distribution (as read back from a run directory)
+    result = dataclasses.replace(result, distribution=None)
     with pytest.raises(ValidationError, match="distribution"):
         analyze(result)
     bad: dict[str, Any]
