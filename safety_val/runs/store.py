@@ -12,14 +12,19 @@ Every file is written to a temporary name, flushed and renamed (see
 :mod:`safety_val._io`), so a crash leaves either a complete file or a temporary
 one, which :meth:`RunStore.open` deletes.
 
-A run directory has one writer at a time: :meth:`RunStore.create` and
-:meth:`RunStore.open` take an exclusive lock on ``.lock`` in it (``flock``), held by
-the process until it exits or :meth:`RunStore.release` is called, and released by the
-kernel when the process is killed. A second process gets a one-line error instead of
-writing duplicate rows or deleting the first one's temporary files; the same process
-may open its own run again. A folder that a killed process left before its manifest
-existed (only the lock, an empty ``samples/``, a design, temporary files) counts as
-empty: creating the run there again loses nothing. A part file damaged anyway (a copy cut
+A run directory has one writer at a time: the first write (:meth:`RunStore.create`,
+:meth:`~RunStore.append`, a manifest update, :meth:`~RunStore.compact`) takes an
+exclusive lock on ``.lock`` in it (``flock``), held by the process until it exits or
+:meth:`RunStore.release` is called, and released by the kernel when the process is
+killed. A second process that tries to write gets a one-line error instead of writing
+duplicate rows; a reader (a notebook, a report) never needs the lock and never deletes
+what a live writer has in flight: :meth:`RunStore.open` cleans temporary files up only
+when no other process holds the lock. The same process may open its own run again.
+A folder that a killed process left before its manifest existed (only the lock, an
+empty ``samples/``, a design, temporary files) counts as empty: creating the run there
+again loses nothing.
+
+A part file damaged anyway (a copy cut
 short, a full disk) is moved to ``samples/_corrupt/`` with a warning and its rows
 become pending again: resuming never loses a scenario and never duplicates one.
 ``samples/`` stays readable as one dataset with ``pandas.read_parquet(path / "samples")``
@@ -125,6 +130,15 @@ def _lock(root: Path) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _HELD[key] = fd
+
+
+def _try_lock(root: Path) -> bool:
+    """Take the writer lock if no other process holds it; whether this process has it."""
+    try:
+        _lock(root)
+    except ValidationError:
+        return False
+    return True
 
 
 def _unlock(root: Path) -> None:
@@ -320,15 +334,15 @@ class RunStore:
     def open(cls, path: str | PathLike[str]) -> Self:
         """Open an existing run directory (to resume it or read its results).
 
-        Takes the run directory's writer lock (see the module's notes). Temporary files
-        left by a killed writer are deleted; damaged part files are moved to
-        ``samples/_corrupt/`` with a warning (their rows become pending).
+        Temporary files left by a killed writer are deleted, unless another process
+        holds the writer lock (they may be its files in flight); damaged part files are
+        moved to ``samples/_corrupt/`` with a warning (their rows become pending).
+        Opening does not take the lock: the first write does (see the module's notes).
 
         Raises
         ------
         ValidationError
-            The manifest is missing or not valid JSON, the design file is missing, or
-            another process is writing into the run directory.
+            The manifest is missing or not valid JSON, or the design file is missing.
         """
         root = Path(path)
         manifest_path = root / MANIFEST
@@ -350,10 +364,13 @@ class RunStore:
             )
         if not (root / DESIGN).is_file():
             raise ValidationError("the design of the run is missing", file=root / DESIGN)
-        _lock(root)  # before deleting temporary files: they may be a live writer's
-        remove_stale_temp_files(root)
-        remove_stale_temp_files(root / SAMPLES)
-        (root / SAMPLES).mkdir(exist_ok=True)
+        held = root.resolve() in _HELD
+        if held or _try_lock(root):  # else a live writer's files in flight: leave them
+            remove_stale_temp_files(root)
+            remove_stale_temp_files(root / SAMPLES)
+            (root / SAMPLES).mkdir(exist_ok=True)
+            if not held:
+                _unlock(root)  # a reader keeps no lock; the first write takes it again
         store = cls(root, manifest)
         store._scan_parts()
         return store
@@ -386,6 +403,14 @@ class RunStore:
         return sorted(parts, key=lambda p: int(_PART.match(p.name).group(1)))  # type: ignore[union-attr]
 
     def _quarantine(self, part: Path, reason: str) -> None:
+        if not _try_lock(self.path):  # another process writes here: only it may move files
+            warnings.warn(
+                f"{part}: damaged result file ignored ({reason}); another process is "
+                "writing into the run",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return
         corrupt = self.path / SAMPLES / CORRUPT
         corrupt.mkdir(exist_ok=True)
         target = corrupt / part.name
@@ -481,7 +506,13 @@ class RunStore:
         -------
         pathlib.Path or None
             The new part file, or ``None`` if every row was already stored.
+
+        Raises
+        ------
+        ValidationError
+            Another process is writing into the run directory.
         """
+        _lock(self.path)  # before reading what is stored: no other writer may add to it
         _check_frame(results, "results")
         known = self.completed_indices()
         fresh = results.loc[~results["sample_index"].isin(known)]
@@ -514,6 +545,7 @@ class RunStore:
         return target
 
     def _write_manifest(self) -> None:
+        _lock(self.path)
         text = json.dumps(self.manifest, indent=2, default=_json_default, allow_nan=False)
         atomic_write_text(self.path / MANIFEST, text + "\n")
 
@@ -562,6 +594,7 @@ class RunStore:
         :meth:`read_samples` and :meth:`append` ignore. Returns the merged file
         (``None`` if there are no results).
         """
+        _lock(self.path)
         parts = self._parts()
         if len(parts) <= 1:
             return parts[0] if parts else None

@@ -151,12 +151,14 @@ def test_new_simulations_use_the_method_asked_for(form_result: FailureProbabilit
         min_ess=10_000,
         max_calls=20_000,
         seed=4,
-        method="subset",
+        # NAIS: its interval covers pf = 3.3e-8 here (10 of seeds 0-9); subset's covered it
+        # in only 5 of seeds 0-19, so with subset this test proved the seed, not the routing
+        method="nais",
     )
     row = result.shifts.iloc[0]
     exact = float(stats.norm.cdf(-(BETA + 3.0 * A[1])))
     assert row["how"] == "new simulations" and row["ci_low"] <= exact <= row["ci_high"]
-    assert "new simulations, subset (" in result.notes[0]
+    assert "new simulations, nais (" in result.notes[0]
 
 
 def test_unreliable_without_limit_state_is_refused(robust: RobustnessResult) -> None:

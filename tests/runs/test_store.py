@@ -159,9 +159,9 @@ def test_environment_info_and_sha(tmp_path: Path) -> None:
 _HOLD = """
 import sys, time
 from pathlib import Path
-from typing import Any
 from safety_val.runs.store import RunStore
 store = RunStore.open(Path(sys.argv[1]))
+store.update_manifest(note="a second writer")  # the first write takes the lock
 tmp = store.path / "samples" / ".part-000099.parquet.live.tmp"
 tmp.write_bytes(b"a live writer's file")
 print("locked", flush=True)
@@ -180,27 +180,36 @@ def _holder(run: Path) -> Any:
     return process
 
 
-def test_a_second_process_is_refused_and_leaves_the_writers_files(store: RunStore) -> None:
+def test_a_second_writer_is_refused_and_a_reader_leaves_the_writers_files(
+    store: RunStore,
+) -> None:
     store.release()
     writer = _holder(store.path)
+    live = store.path / "samples" / ".part-000099.parquet.live.tmp"
     try:
+        reader = RunStore.open(store.path)  # reading needs no lock
+        assert live.is_file()  # and deletes nothing of the live writer's
+        assert len(reader.pending()) == 10
         with pytest.raises(ValidationError, match=r"another process \(pid \d+\) is writing"):
-            RunStore.open(store.path)
-        # the refused opener deleted nothing of the live writer's
-        assert (store.path / "samples" / ".part-000099.parquet.live.tmp").is_file()
+            reader.append(results(design().iloc[:2]))
+        with pytest.raises(ValidationError, match="another process"):
+            reader.update_manifest(status="complete")
+        assert len(reader.pending()) == 10 and live.is_file()
     finally:
         writer.kill()
         writer.wait()
-    # killed: the kernel released the lock; the next writer cleans up after it
+    # killed: the kernel released the lock; the next opener cleans up after it and writes
     again = RunStore.open(store.path)
-    assert not (store.path / "samples" / ".part-000099.parquet.live.tmp").exists()
-    assert len(again.pending()) == 10
+    assert not live.exists()
+    again.append(results(design().iloc[:2]))
+    assert len(again.pending()) == 8
 
 
 def test_the_same_process_may_open_its_own_run_again(store: RunStore) -> None:
     store.append(results(design().iloc[:3]))
     again = RunStore.open(store.path)  # still holding the lock: no error
-    assert len(again.pending()) == 7
+    again.append(results(design().iloc[3:4]))
+    assert len(again.pending()) == 6
 
 
 def test_a_folder_left_before_the_manifest_is_created_again(tmp_path: Path) -> None:
