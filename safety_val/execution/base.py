@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
-from safety_val.errors import ValidationError
+from safety_val._validation import Interval, check_value
 
 __all__ = ["Executor", "ExecutorBase", "check_positive_int", "in_order", "map_with_executor"]
 
@@ -143,11 +143,7 @@ def check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> in
     ...
     safety_val.errors.ValidationError: n_workers: must be an int >= 1 (got 0; expected an int >= 1)
     """
-    low = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValidationError(
-            f"must be an int >= {low}", field=name, value=value, expected=f"an int >= {low}"
-        )
+    check_value(value, [Interval(int, 0 if allow_zero else 1, None)], field=name)
     return int(value)
 
 
