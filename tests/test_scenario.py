@@ -163,6 +163,10 @@ _DELETE = object()
         ("kpis", ["collision", "collision"], ["scenario.kpis"]),
         ("odd", "nowhere.yaml", ["ODD file not found", "nowhere.yaml"]),
         ("parameters", [], ["at least one parameter"]),
+        # the built-in simulator's ranges, refused at load, not after a run folder exists
+        ("simulation", {"dt": 1e-6}, ["scenario.simulation.dt", "[0.001, 0.1]", "1e-06"]),
+        ("simulation", {"duration": 1e7}, ["scenario.simulation.duration", "(0, 600]"]),
+        ("simulation", {"dt": True}, ["scenario.simulation.dt", "True"]),
     ],
 )
 def test_bad_input_one_line_with_file_field_value(

@@ -8,9 +8,10 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from safety_val._validation import check_options
 from safety_val.backends.base import STATUS_ERROR, STATUS_OK, failed_rows, normalise_output
 from safety_val.errors import ValidationError
-from safety_val.sim import DT_MAX, DT_MIN, get_template, simulate
+from safety_val.sim import SETTINGS_CONSTRAINTS, get_template, simulate
 from safety_val.sim.rng import seed_from_id
 from safety_val.sim.template import Template
 
@@ -80,14 +81,7 @@ class BuiltinSimulator:
         self.fixed = dict(fixed or {})
         self.dt = float(dt)
         self.duration = spec.duration if duration is None else float(duration)
-        if not DT_MIN <= self.dt <= DT_MAX:
-            raise ValidationError(
-                "simulation step out of range", field="dt", value=dt,
-                expected=f"{DT_MIN} <= dt <= {DT_MAX} s",
-            )
-        if not (np.isfinite(self.duration) and self.duration > 0):
-            raise ValidationError("duration must be positive", field="duration", value=duration,
-                                  expected="a number > 0 s")
+        check_options(SETTINGS_CONSTRAINTS, dt=self.dt, duration=self.duration)
         try:
             spec.check_names(self.fixed)
         except ValidationError as exc:

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from safety_val._validation import check_keys
+from safety_val._validation import check_keys, check_options
 from safety_val._yaml import require_mapping
 from safety_val.distributions import DistributionSpec, parse_distribution, support
 from safety_val.errors import ValidationError
@@ -630,17 +630,10 @@ def _simulation(value: Any, f: Path | None) -> dict[str, float]:
     value = require_mapping(value, file=f, field="scenario.simulation")
     check_keys(value, ("dt", "duration"), file=f, where="scenario.simulation",
                what="simulation setting")
-    out: dict[str, float] = {}
-    for key, item in value.items():
-        if isinstance(item, bool) or not isinstance(item, int | float) or not item > 0:
-            raise ValidationError(
-                "must be a positive number of seconds",
-                file=f,
-                field=f"scenario.simulation.{key}",
-                value=item,
-            )
-        out[key] = float(item)
-    return out
+    from safety_val.sim import SETTINGS_CONSTRAINTS  # the built-in simulator's own ranges
+
+    check_options(SETTINGS_CONSTRAINTS, file=f, prefix="scenario.simulation", **value)
+    return {key: float(item) for key, item in value.items()}
 
 
 def _parameter_to_dict(p: Parameter) -> dict[str, Any]:

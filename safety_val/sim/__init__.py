@@ -18,7 +18,14 @@ True
 
 from __future__ import annotations
 
-from safety_val.sim.engine import DT_MAX, DT_MIN, SimulationOutput, simulate
+from safety_val.sim.engine import (
+    DT_MAX,
+    DT_MIN,
+    DURATION_MAX,
+    SETTINGS_CONSTRAINTS,
+    SimulationOutput,
+    simulate,
+)
 from safety_val.sim.kpi import ALL_KPIS
 from safety_val.sim.parameters import COMMON_PARAMETERS, ParameterInfo
 from safety_val.sim.rng import seed_from_id
@@ -30,6 +37,8 @@ __all__ = [
     "COMMON_PARAMETERS",
     "DT_MAX",
     "DT_MIN",
+    "DURATION_MAX",
+    "SETTINGS_CONSTRAINTS",
     "TEMPLATES",
     "ParameterInfo",
     "SimulationOutput",

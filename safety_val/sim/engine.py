@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from safety_val._validation import Constraint, Interval
 from safety_val.errors import ValidationError
 from safety_val.sim import rng
 from safety_val.sim.ads import AdsSettings, Tracks, decide
@@ -32,11 +33,26 @@ from safety_val.sim.vehicle import (
     mean_lag_coefficient,
 )
 
-__all__ = ["DT_MAX", "DT_MIN", "SimulationOutput", "simulate"]
+__all__ = [
+    "DT_MAX",
+    "DT_MIN",
+    "DURATION_MAX",
+    "SETTINGS_CONSTRAINTS",
+    "SimulationOutput",
+    "simulate",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 DT_MIN, DT_MAX = 0.001, 0.1
+DURATION_MAX = 600.0
+"""Longest simulated scenario (s): 600,000 steps at the finest ``dt``, still one batch."""
+
+SETTINGS_CONSTRAINTS: dict[str, list[Constraint]] = {
+    "dt": [Interval(float, DT_MIN, DT_MAX)],
+    "duration": [Interval(float, 0.0, DURATION_MAX, closed="right")],
+}
+"""The simulation settings (``scenario.simulation`` and the built-in backend's options)."""
 
 #: Detection factor of each lighting code (the label's index in the categories).
 _LIGHTING_FACTOR = np.array(
