@@ -75,7 +75,7 @@ def scenario_list(
 @scenario_app.command("show")
 def scenario_show(scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML.")]) -> None:
     """Show a logical scenario: parameters, distributions, ODD mapping, dependence, limit state."""
-    from safety_val.distributions import support
+    from safety_val.report.model import parameter_summaries
     from safety_val.scenario import load_scenario
 
     s = load_scenario(scenario_file)
@@ -85,21 +85,10 @@ def scenario_show(scenario_file: Annotated[Path, typer.Argument(help="Scenario Y
         f"template: {shown(s.template)}"
     )
     table = Table("parameter", "unit", "distribution", "support", "ODD attribute")
-    for p in s.parameters:
-        if p.distribution is None:
-            dist, sup = "value set", ""
-        else:
-            spec = p.distribution.to_dict()
-            family = spec.pop("family")
-            dist = f"{family}({', '.join(f'{k}={v}' for k, v in spec.items())})"
-            if p.bounds:
-                dist += f" on [{p.bounds[0]:g}, {p.bounds[1]:g}]"
-            lo, hi = support(p.marginal)
-            sup = ", ".join(p.categories) if p.categories else f"[{lo:g}, {hi:g}]"
-        attribute = ""
-        if p.odd_attribute:
-            attribute = f"{p.odd_attribute} {s.odd.attribute(p.odd_attribute).describe()}"
-        table.add_row(*map(shown, (p.name, p.unit, dist, sup, attribute)))
+    for p in parameter_summaries(s):
+        table.add_row(
+            *map(shown, (p.name, p.unit, p.distribution, p.support, p.odd_attribute))
+        )
     stdout.print(table)
     if s.dependence is not None:
         stdout.print(

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ from safety_val.report.rundir import (
     read_store_samples,
 )
 from safety_val.report.verdict import DEFAULT_TARGET, Verdict, check_target, judge
+
+if TYPE_CHECKING:
+    from safety_val.scenario import LogicalScenario
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -442,8 +445,43 @@ def _estimate(layout: RunLayout, report: Mapping[str, Any] | None, file: Path) -
     )
 
 
-def _scenario(file: str, sha256: str) -> ScenarioSection:
+def parameter_summaries(scenario: LogicalScenario) -> list[ParameterSummary]:
+    """Each parameter of ``scenario`` as text: distribution, support, ODD attribute.
+
+    The one description of a scenario's parameters, shown by the report and by
+    ``safety-val scenario show``.
+    """
     from safety_val.distributions import support
+
+    summaries = []
+    for p in scenario.parameters:
+        if p.distribution is None:
+            distribution, bounds = "value set", ""
+        else:
+            spec = p.distribution.to_dict()
+            family = spec.pop("family")
+            distribution = f"{family}({', '.join(f'{k}={v}' for k, v in spec.items())})"
+            if p.bounds:
+                distribution += f" on [{p.bounds[0]:g}, {p.bounds[1]:g}]"
+            lo, hi = support(p.marginal)
+            bounds = ", ".join(p.categories) if p.categories else f"[{lo:g}, {hi:g}]"
+        attribute = ""
+        if p.odd_attribute:
+            attribute = f"{p.odd_attribute} {scenario.odd.attribute(p.odd_attribute).describe()}"
+        summaries.append(
+            ParameterSummary(
+                name=p.name,
+                unit=p.unit,
+                distribution=distribution,
+                support=bounds,
+                odd_attribute=attribute,
+                description=str(getattr(p, "description", "") or ""),
+            )
+        )
+    return summaries
+
+
+def _scenario(file: str, sha256: str) -> ScenarioSection:
     from safety_val.scenario import load_scenario
 
     if not file:
@@ -461,31 +499,7 @@ def _scenario(file: str, sha256: str) -> ScenarioSection:
             message=f"scenario file {file} changed since the run (sha256 differs)",
             file=file,
         )
-    parameters = []
-    for p in scenario.parameters:
-        if p.distribution is None:
-            distribution, bounds = "value set", ""
-        else:
-            spec = p.distribution.to_dict()
-            family = spec.pop("family")
-            distribution = f"{family}({', '.join(f'{k}={v}' for k, v in spec.items())})"
-            if p.bounds:
-                distribution += f" on [{p.bounds[0]:g}, {p.bounds[1]:g}]"
-            lo, hi = support(p.marginal)
-            bounds = ", ".join(p.categories) if p.categories else f"[{lo:g}, {hi:g}]"
-        attribute = ""
-        if p.odd_attribute:
-            attribute = f"{p.odd_attribute} {scenario.odd.attribute(p.odd_attribute).describe()}"
-        parameters.append(
-            ParameterSummary(
-                name=p.name,
-                unit=p.unit,
-                distribution=distribution,
-                support=bounds,
-                odd_attribute=attribute,
-                description=str(getattr(p, "description", "") or ""),
-            )
-        )
+    parameters = parameter_summaries(scenario)
     dependence = ""
     if scenario.dependence is not None:
         dependence = (
