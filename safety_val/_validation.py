@@ -28,7 +28,7 @@ safety_val.errors.ValidationError: holdout: must be a number in (0, 1) (got 1.0;
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any, Literal
@@ -41,7 +41,6 @@ __all__ = [
     "Constraint",
     "Interval",
     "OneOf",
-    "Predicate",
     "check_keys",
     "check_options",
     "check_value",
@@ -138,26 +137,7 @@ class OneOf:
         return "one of " + ", ".join(repr(v) for v in self.values)
 
 
-@dataclass(frozen=True)
-class Predicate:
-    """Any other rule: a test and the words for what it accepts."""
-
-    test: Callable[[Any], bool]
-    description: str
-
-    def accepts(self, value: Any) -> bool:
-        """Whether ``test(value)`` holds (an exception counts as no)."""
-        try:
-            return bool(self.test(value))
-        except (TypeError, ValueError, ArithmeticError):
-            return False
-
-    def describe(self) -> str:
-        """The description given."""
-        return self.description
-
-
-Constraint = Interval | OneOf | Predicate | type | None
+Constraint = Interval | OneOf | type | None
 """``None`` accepts ``None``; a type accepts its instances (``bool`` never counts as a number)."""
 
 
