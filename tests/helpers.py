@@ -11,6 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 MOTORWAY_ODD = SCENARIOS / "odd" / "motorway_l3.yaml"
 URBAN_ODD = SCENARIOS / "odd" / "urban.yaml"
+WEAK_AEB = SCENARIOS / "weak_aeb"
+"""Weak-AEB variants of the catalogue (pf of per cent): for tests that need failures in a small
+budget (the realistic catalogue in SCENARIOS has pf 1e-7 to 1e-4)."""
 
 
 def scenario_body(**overrides: Any) -> dict[str, Any]:

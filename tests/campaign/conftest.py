@@ -11,12 +11,13 @@ import yaml
 
 from safety_val import load_scenario
 from safety_val.formats.scenario_yaml import scenario_to_dict
-from tests.helpers import SCENARIOS
+from tests.helpers import WEAK_AEB
 
 
 def write_fast_scenario(folder: Path) -> Path:
-    """lead_braking.yaml with a coarse time step (dt 0.05 s, 12 s): ~4x faster to simulate."""
-    scenario = load_scenario(SCENARIOS / "lead_braking.yaml")
+    """The weak-AEB lead_braking.yaml (pf of per cent) with a coarse time step (dt 0.05 s,
+    12 s): ~4x faster to simulate."""
+    scenario = load_scenario(WEAK_AEB / "lead_braking.yaml")
     body = scenario_to_dict(scenario, relative_to=folder)
     body["simulation"] = {"dt": 0.05, "duration": 12.0}
     file = folder / "fast_lead_braking.yaml"
