@@ -134,6 +134,9 @@ def scenario_export_xosc(
     scenario_xosc: Annotated[
         str | None, typer.Option(help="ScenarioFile filepath to reference.")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
+    ] = False,
 ) -> None:
     """Export the parameter distributions as an OpenSCENARIO ParameterValueDistribution."""
     from safety_val._yaml import read_yaml_mapping
@@ -146,6 +149,7 @@ def scenario_export_xosc(
     )
     from safety_val.scenario import load_scenario
 
+    _check_out(out, inputs=[scenario_file], force=force)
     s = load_scenario(scenario_file)
     body = scenario_to_dict(s)
     # what an imported file said beyond distributions (import-xosc's openscenario: block)
@@ -203,6 +207,9 @@ def scenario_import_xosc(
             help="A scenario whose parameters are replaced by the imported ones (validated)."
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
+    ] = False,
 ) -> None:
     """Import an OpenSCENARIO ParameterValueDistribution as a parameter block or scenario."""
     from safety_val._io import atomic_write_text
@@ -210,6 +217,7 @@ def scenario_import_xosc(
     from safety_val.formats.scenario_yaml import scenario_from_dict, scenario_to_dict
     from safety_val.formats.xosc import merge_into_scenario, openscenario_block, read_xosc
 
+    _check_out(out, inputs=[xosc] if into is None else [xosc, into], force=force)
     base: tuple[Path, dict[str, Any]] | None = None
     defaults: dict[str, Any] = {}
     if into is not None:
@@ -246,6 +254,29 @@ def scenario_import_xosc(
         f"wrote {out} ({len(dist_set.parameters)} parameters, "
         f"{len(dist_set.value_sets)} value sets)"
     )
+
+
+def _check_out(out: Path, *, inputs: list[Path], force: bool) -> None:
+    """Refuse an ``--out`` that is one of the command's inputs, or an existing file without --force.
+
+    A path that exists but is no regular file (a device, a pipe, a folder) is left
+    to the atomic write, which refuses to replace it.
+    """
+    for source in inputs:
+        try:
+            same = out.samefile(source)
+        except OSError:  # one of them does not exist (yet)
+            same = out.resolve() == source.resolve()
+        if same:
+            raise ValidationError(
+                f"--out is the input {source}; refusing to overwrite it",
+                file=out,
+                expected="another output path",
+            )
+    if out.is_file() and not force:
+        raise ValidationError(
+            "file exists; pass --force to overwrite it", file=out, expected="a new path"
+        )
 
 
 def _blame_import(

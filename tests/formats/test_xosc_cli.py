@@ -143,7 +143,7 @@ def test_import_keeps_runs_seed_and_scenario_file_for_export(tmp_path: Path) -> 
     assert second == first
     # options still override what was kept
     assert main(["scenario", "export-xosc", str(merged), "--out", str(again),
-                 "--runs", "3", "--seed", "5"]) == 0
+                 "--runs", "3", "--seed", "5", "--force"]) == 0
     assert (read_xosc(again).number_of_test_runs, read_xosc(again).random_seed) == (3, 5)
 
 
@@ -156,3 +156,69 @@ def test_block_import_keeps_the_settings(tmp_path: Path) -> None:
     assert main(["scenario", "import-xosc", str(xosc), "--out", str(out)]) == 0
     assert yaml.safe_load(out.read_text())["openscenario"] == {
         "scenario_file": "cut_in.xosc", "number_of_test_runs": 5}
+
+
+# -- --out: never an input, never an existing file without --force (issue 15 item 18)
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_export_refuses_out_equal_to_the_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = write_scenario(tmp_path, scenario_body())
+    before = scenario.read_bytes()
+    for force in ([], ["--force"]):
+        code = main(["scenario", "export-xosc", str(scenario), "--out", str(scenario), *force])
+        assert code == 2
+        assert one_error_line(capsys) == (
+            f"error: {scenario}: --out is the input {scenario}; refusing to overwrite it "
+            "(expected another output path)")
+        assert scenario.read_bytes() == before
+
+
+def test_import_refuses_out_equal_to_into_or_the_xosc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    xosc = tmp_path / "cut_in.xosc"
+    assert main(["-q", "scenario", "export-xosc", str(CUT_IN), "--out", str(xosc)]) == 0
+    capsys.readouterr()
+    base = tmp_path / "base.yaml"
+    base.write_bytes(CUT_IN.read_bytes())
+    # the same file under another name (a relative path, a symbolic link) is still the input
+    link = tmp_path / "link.yaml"
+    link.symlink_to(base)
+    before = base.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    cases = [(str(base), str(base)), ("base.yaml", str(base)), (str(link), "base.yaml")]
+    for out, into in cases:
+        code = main(["scenario", "import-xosc", str(xosc), "--into", into, "--out", out,
+                     "--force"])
+        assert code == 2
+        assert one_error_line(capsys).startswith(
+            f"error: {out}: --out is the input {into}; refusing to overwrite it")
+    assert main(["scenario", "import-xosc", str(xosc), "--out", str(xosc), "--force"]) == 2
+    assert "--out is the input" in one_error_line(capsys)
+    assert base.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["export-xosc", "import-xosc"])
+def test_an_existing_out_needs_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    xosc = tmp_path / "cut_in.xosc"
+    assert main(["-q", "scenario", "export-xosc", str(CUT_IN), "--out", str(xosc)]) == 0
+    capsys.readouterr()
+    source = CUT_IN if command == "export-xosc" else xosc
+    out = tmp_path / ("again.xosc" if command == "export-xosc" else "again.yaml")
+    out.write_text("mine\n")
+    assert main(["scenario", command, str(source), "--out", str(out)]) == 2
+    assert one_error_line(capsys) == (
+        f"error: {out}: file exists; pass --force to overwrite it (expected a new path)")
+    assert out.read_text() == "mine\n"
+    assert main(["-q", "scenario", command, str(source), "--out", str(out), "--force"]) == 0
+    assert out.read_text() != "mine\n"
