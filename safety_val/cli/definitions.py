@@ -134,6 +134,16 @@ def scenario_export_xosc(
     scenario_xosc: Annotated[
         str | None, typer.Option(help="ScenarioFile filepath to reference.")
     ] = None,
+    portable: Annotated[
+        bool,
+        typer.Option(
+            "--portable",
+            help="Only standard elements other tools read: a family OpenSCENARIO cannot "
+            "state exactly becomes a standard stand-in (a Histogram within a max CDF error "
+            "of 1e-3, or an exact reformulation) instead of a safety-val: "
+            "UserDefinedDistribution; the file and stderr say what lost fidelity.",
+        ),
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
     ] = False,
@@ -187,7 +197,16 @@ def scenario_export_xosc(
         random_seed=seed,
         random_seed_text=kept.get("random_seed_text"),
     )
-    write_xosc(dist_set, out, description=f"safety-val logical scenario {s.name}")
+    lost: list[str] = []
+    write_xosc(
+        dist_set,
+        out,
+        description=f"safety-val logical scenario {s.name}",
+        portable=portable,
+        notes=lost,
+    )
+    for line in lost:
+        stderr.print(f"note: {line}", markup=False, soft_wrap=True)
     if s.dependence is not None:
         stderr.print(
             "warning: OpenSCENARIO has no copula; the dependence between "

@@ -33,6 +33,14 @@ and bounds (e.g. a Normal with ODD bounds, a Triangular, a LogNormal whose
 ``sqrt``/``exp`` round trip is not bit-exact), the entry is written as
 ``<UserDefinedDistribution type="safety-val:<Family>">`` with JSON content.
 
+Other tools do not read those ``safety-val:`` elements (scenariogeneration gives
+up on them). ``write_xosc(..., portable=True)`` (``export-xosc --portable``) writes
+standard elements only: an exact reformulation where one exists (a Normal cut to
+its bounds is a NormalDistribution with a Range, a ``Grid`` of a stochastic file a
+ProbabilityDistributionSet), else a Histogram within a max CDF error of 1e-3 (see
+:mod:`safety_val.formats.portable`), and says in an XML comment, per parameter, what
+it wrote and the measured max CDF error (Kolmogorov distance).
+
 Security: files are read only with :mod:`defusedxml` with DTDs, entity
 declarations and external references forbidden, so "billion laughs" and
 external-entity (XXE) files are refused before anything is expanded.
@@ -56,6 +64,7 @@ import defusedxml.ElementTree as SafeET
 from safety_val._io import atomic_write_bytes
 from safety_val.distributions import parse_distribution
 from safety_val.errors import ValidationError
+from safety_val.formats.portable import max_cdf_error, portable_stand_in
 
 __all__ = [
     "merge_into_scenario",
@@ -912,22 +921,103 @@ def _user_defined_element(
     return elem
 
 
-def _encode(entry: Mapping[str, Any], deterministic: bool, ctx: _Ctx) -> ET.Element:
-    """Encode one parameter entry; the standard element only if it reads back exactly."""
+def _encode(
+    entry: Mapping[str, Any], deterministic: bool, ctx: _Ctx, *, portable: bool = False
+) -> tuple[ET.Element, str | None]:
+    """Encode one parameter entry: the element, and what a portable stand-in lost.
+
+    The standard element is used only if it reads back exactly; otherwise the
+    ``safety-val:`` UserDefinedDistribution, or with ``portable`` the standard
+    element that reads back closest (see :mod:`safety_val.formats.portable`),
+    with one line saying what it changed and its measured max CDF error.
+    """
     dist = parse_distribution(
         entry.get("distribution"), file=ctx.file, field=f"{ctx.path}.distribution"
     ).to_dict()
     bounds = _bounds(entry.get("bounds"), ctx)
     wanted = _entry(dist, bounds)
+    decoders = _DETERMINISTIC if deterministic else _STOCHASTIC
     elem = _standard_element(dist, bounds, deterministic)
+    read_back: dict[str, Any] | None = None
     if elem is not None:
-        decoders = _DETERMINISTIC if deterministic else _STOCHASTIC
         try:
-            if decoders[elem.tag](elem, _Ctx("<export>", elem.tag)) == wanted:
-                return elem
+            read_back = decoders[elem.tag](elem, _Ctx("<export>", elem.tag))
         except ValidationError:
-            pass
-    return _user_defined_element(dist, bounds)
+            elem = None
+        else:
+            if read_back == wanted:
+                return elem, None
+    if not portable:
+        return _user_defined_element(dist, bounds), None
+    method = "the standard element (its parameters rounded)"
+    if elem is None or read_back is None:
+        stand_in = portable_stand_in(dist, bounds, deterministic=deterministic)
+        if stand_in is not None:
+            elem = _standard_element(stand_in.distribution, stand_in.bounds, deterministic)
+            method = stand_in.method
+    if elem is not None:
+        try:
+            read_back = decoders[elem.tag](elem, _Ctx("<export>", elem.tag))
+        except ValidationError:
+            elem = None
+    if elem is None or read_back is None:
+        return _user_defined_element(dist, bounds), (
+            f"{entry['name']}: {_described(dist, bounds)} has no standard representation; "
+            f"written as a {USER_DEFINED_PREFIX}{dist['family']} UserDefinedDistribution"
+        )
+    got = read_back["distribution"]
+    if dist["family"] == "Categorical" and got["family"] == "UserDefined":
+        # numeric labels ("1", "2") read back as numbers: compare label by label
+        method = "a ProbabilityDistributionSet whose labels read back as numbers"
+        error = _label_cdf_error(dist, got)
+    else:
+        error = max_cdf_error((dist, bounds), (got, _bounds(read_back.get("bounds"), ctx)))
+    what = "exact: the same distribution" if error < 1e-12 else f"max CDF error {_up(error)}"
+    return elem, f"{entry['name']}: {_described(dist, bounds)} written as {method} ({what})"
+
+
+def _up(error: float) -> str:
+    """``error`` rounded up to two significant digits, so that the text is a bound."""
+    exponent = math.floor(math.log10(error)) - 1
+    return f"{math.ceil(error / 10.0**exponent * (1.0 - 1e-12)) * 10.0**exponent:.2g}"
+
+
+def _label_cdf_error(categorical: Mapping[str, Any], numeric: Mapping[str, Any]) -> float:
+    """Max CDF error of a Categorical and the UserDefined its labels read back as, by label."""
+    by_value = dict(zip(numeric["values"], numeric["weights"], strict=True))
+    total_c, total_n = sum(categorical["weights"]), sum(numeric["weights"])
+    cdf_c = cdf_n = error = 0.0
+    for label, weight in zip(categorical["categories"], categorical["weights"], strict=True):
+        cdf_c += weight / total_c
+        cdf_n += by_value.get(float(label), 0.0) / total_n
+        error = max(error, abs(cdf_c - cdf_n))
+    return error
+
+
+def _comment_text(text: str) -> str:
+    """``text`` as the content of an XML comment (no ``--``, spaces around)."""
+    while "--" in text:
+        text = text.replace("--", "- -")
+    return f" {text.rstrip('-')} "
+
+
+def _append(parent: ET.Element, elem: ET.Element, lost: str | None, log: list[str]) -> None:
+    """Append ``elem`` to ``parent``, after a comment saying what it lost, if anything."""
+    if lost is not None:
+        parent.append(ET.Comment(_comment_text(lost)))
+        log.append(lost)
+    parent.append(elem)
+
+
+def _described(dist: Mapping[str, Any], bounds: tuple[float, float] | None) -> str:
+    """``Gamma(k=1.0, lambda=0.5, gamma=0.0) on [0.0, 16.0]``, shortened for a comment."""
+    args = ", ".join(
+        f"{k}={v!r}" if not isinstance(v, list) else f"{k}=[{len(v)} items]"
+        for k, v in dist.items()
+        if k != "family"
+    )
+    text = f"{dist['family']}({args})"
+    return text if bounds is None else f"{text} on [{bounds[0]!r}, {bounds[1]!r}]"
 
 
 def _bounds(raw: Any, ctx: _Ctx) -> tuple[float, float] | None:
@@ -999,6 +1089,8 @@ def write_xosc(
     *,
     author: str = "safety-val",
     description: str = "",
+    portable: bool = False,
+    notes: list[str] | None = None,
 ) -> None:
     """Write an OpenSCENARIO 1.2 ``ParameterValueDistribution`` file atomically.
 
@@ -1020,6 +1112,17 @@ def write_xosc(
         renamed over ``path``.
     author, description
         ``FileHeader`` attributes.
+    portable
+        Write only standard elements that other tools read (scenariogeneration,
+        esmini): where a distribution has no exact one (a Gamma, a Normal cut to
+        bounds, a ``Grid`` in a stochastic file), a stand-in of
+        :mod:`safety_val.formats.portable` (an exact reformulation, or a Histogram
+        within a max CDF error of 1e-3) instead of the ``safety-val:``
+        UserDefinedDistribution. An XML comment before each such element, and one
+        after the ``FileHeader``, say which parameters lost fidelity and by how much
+        (the measured Kolmogorov distance).
+    notes
+        Where given, one line per parameter a portable export changed is appended.
 
     Raises
     ------
@@ -1040,6 +1143,20 @@ def write_xosc(
     >>> write_xosc(sweep, target)
     >>> read_xosc(target) == sweep
     True
+
+    A Gamma has no OpenSCENARIO element; a portable export approximates it:
+
+    >>> rain = ParameterDistributionSet(
+    ...     parameters=[{"name": "rain", "distribution": {"family": "Gamma", "k": 1.0,
+    ...                                                    "lambda": 0.5}, "bounds": [0, 16]}],
+    ...     number_of_test_runs=100)
+    >>> lost = []
+    >>> write_xosc(rain, target, portable=True, notes=lost)
+    >>> read_xosc(target).parameters[0]["distribution"]["family"]
+    'Histogram'
+    >>> print(lost[0])  # doctest: +ELLIPSIS
+    rain: Gamma(k=1.0, lambda=0.5, gamma=0.0) on [0.0, 16.0] written as a Histogram of ... bins \
+(max CDF error ...)
     """
     path = Path(path)
     file = str(path)
@@ -1085,6 +1202,7 @@ def write_xosc(
             expected="at least one parameter or value set",
         )
 
+    lost: list[str] = []
     root = ET.Element(_ROOT)
     ET.SubElement(
         root,
@@ -1121,7 +1239,8 @@ def write_xosc(
             single = ET.SubElement(
                 body, "DeterministicSingleParameterDistribution", parameterName=entry["name"]
             )
-            single.append(_encode(entry, True, _Ctx(file, f"parameters[{i}]")))
+            _append(single, *_encode(entry, True, _Ctx(file, f"parameters[{i}]"),
+                                     portable=portable), lost)
     else:
         runs = dist_set.number_of_test_runs
         if not (isinstance(runs, int) and not isinstance(runs, bool) and runs >= 1):
@@ -1162,10 +1281,21 @@ def write_xosc(
         body = ET.SubElement(pvd, "Stochastic", attrs)
         for i, entry in enumerate(entries):
             single = ET.SubElement(body, "StochasticDistribution", parameterName=entry["name"])
-            single.append(_encode(entry, False, _Ctx(file, f"parameters[{i}]")))
+            _append(single, *_encode(entry, False, _Ctx(file, f"parameters[{i}]"),
+                                     portable=portable), lost)
     header = root.find("FileHeader")
     if header is not None:
         header.set("revMinor", str(_lowest_minor(body)))
+    if lost:
+        summary = ET.Comment(_comment_text(
+            f"safety-val portable export: {len(lost)} parameter(s) written with a standard "
+            "stand-in, the comment before each says how and with what max CDF error (the "
+            "Kolmogorov distance sup|F - G| between the scenario's distribution F and the "
+            "file's G): " + ", ".join(line.split(":", 1)[0] for line in lost)
+        ))
+        root.insert(1, summary)
+        if notes is not None:
+            notes.extend(lost)
     ET.indent(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n")
