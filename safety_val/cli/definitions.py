@@ -149,11 +149,12 @@ def scenario_export_xosc(
     ] = False,
 ) -> None:
     """Export the parameter distributions as an OpenSCENARIO ParameterValueDistribution."""
-    from safety_val._yaml import read_yaml_mapping
+    from safety_val.formats.parameter_map import scenario_units, unapply_parameter_map
     from safety_val.formats.scenario_yaml import scenario_to_dict
     from safety_val.formats.xosc import (
         ParameterDistributionSet,
         is_deterministic,
+        openscenario_parameter_map,
         openscenario_settings,
         write_xosc,
     )
@@ -163,14 +164,11 @@ def scenario_export_xosc(
     s = load_scenario(scenario_file)
     body = scenario_to_dict(s)
     # what an imported file said beyond distributions (import-xosc's openscenario: block)
+    block = _openscenario_block(scenario_file)
     kept: dict[str, Any] = {}
-    try:
-        kept = openscenario_settings(
-            read_yaml_mapping(scenario_file, root="openscenario")[1], scenario_file
-        )
-    except ValidationError as exc:
-        if not exc.message.startswith("missing top-level"):
-            raise
+    if block is not None:
+        kept = openscenario_settings(block, scenario_file)
+    mappings = openscenario_parameter_map(block, scenario_file)
     if is_deterministic(body["parameters"], body.get("value_sets", [])):
         kept = {k: v for k, v in kept.items() if k == "scenario_file"}
         given = [f"--{n}" for n, v in (("runs", runs), ("seed", seed)) if v is not None]
@@ -197,6 +195,13 @@ def scenario_export_xosc(
         random_seed=seed,
         random_seed_text=kept.get("random_seed_text"),
     )
+    if mappings:  # the names (and units) of the ScenarioFile the scenario was imported from
+        dist_set = unapply_parameter_map(dist_set, mappings, units=scenario_units(body))
+        say(
+            "wrote the file's own names (openscenario.parameter_map of "
+            f"{escape(str(scenario_file))}): "
+            + escape(", ".join(f"{m.input} as {m.foreign}" for m in mappings))
+        )
     lost: list[str] = []
     write_xosc(
         dist_set,
@@ -226,6 +231,15 @@ def scenario_import_xosc(
             help="A scenario whose parameters are replaced by the imported ones (validated)."
         ),
     ] = None,
+    parameter_map: Annotated[
+        str | None,
+        typer.Option(
+            "--map",
+            help="Foreign parameter names onto the template's inputs, with the unit of the "
+            "file's values: FOREIGN=INPUT[:UNIT],... (e.g. Ego_InitSpeed_Ru=ego_speed:km/h); "
+            "converted to the input's unit. Default: the openscenario.parameter_map of --into.",
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
     ] = False,
@@ -233,19 +247,44 @@ def scenario_import_xosc(
     """Import an OpenSCENARIO ParameterValueDistribution as a parameter block or scenario."""
     from safety_val._io import atomic_write_text
     from safety_val._yaml import read_yaml_mapping
+    from safety_val.formats.parameter_map import (
+        apply_parameter_map,
+        parameter_map_block,
+        parse_parameter_map,
+        scenario_units,
+    )
     from safety_val.formats.scenario_yaml import scenario_from_dict, scenario_to_dict
-    from safety_val.formats.xosc import merge_into_scenario, openscenario_block, read_xosc
+    from safety_val.formats.xosc import (
+        merge_into_scenario,
+        openscenario_block,
+        openscenario_parameter_map,
+        read_xosc,
+    )
 
     _check_out(out, inputs=[xosc] if into is None else [xosc, into], force=force)
+    mappings = parse_parameter_map(parameter_map)
     base: tuple[Path, dict[str, Any]] | None = None
     defaults: dict[str, Any] = {}
+    units: dict[str, str] = {}
     if into is not None:
         base = read_yaml_mapping(into, root="scenario")
+        units = scenario_units(base[1])
         fixed = base[1].get("fixed")
         if isinstance(fixed, dict):
-            defaults = fixed
+            defaults = dict(fixed)
+        if parameter_map is None:
+            mappings = openscenario_parameter_map(_openscenario_block(into), into)
+    for m in mappings:  # a value set's default, in the file's names and units
+        if m.input in defaults and m.foreign not in defaults:
+            value = defaults[m.input]
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            factor = m.factor(units.get(m.input))[0] if number else 1.0
+            defaults[m.foreign] = value / factor if number else value
     dist_set = read_xosc(xosc, defaults=defaults)
     notes = list(dist_set.notes)
+    if mappings:
+        dist_set, converted = apply_parameter_map(dist_set, mappings, units=units, file=xosc)
+        notes += converted
     block: dict[str, Any] = {"parameters": dist_set.parameters}
     if dist_set.value_sets:
         block["value_sets"] = dist_set.value_sets
@@ -260,7 +299,9 @@ def scenario_import_xosc(
         document: dict[str, Any] = {"scenario": scenario_to_dict(scenario, relative_to=out_dir)}
     else:
         document = block
-    settings = openscenario_block(dist_set)
+    settings: dict[str, Any] = openscenario_block(dist_set)
+    if mappings:  # export-xosc writes the file's names back
+        settings["parameter_map"] = parameter_map_block(mappings)
     if settings:  # read back by export-xosc
         document["openscenario"] = settings
     for note in notes:
@@ -273,6 +314,18 @@ def scenario_import_xosc(
         f"wrote {out} ({len(dist_set.parameters)} parameters, "
         f"{len(dist_set.value_sets)} value sets)"
     )
+
+
+def _openscenario_block(path: Path) -> Any:
+    """The ``openscenario:`` block of a scenario file, ``None`` if it has none."""
+    from safety_val._yaml import read_yaml_mapping
+
+    try:
+        return read_yaml_mapping(path, root="openscenario")[1]
+    except ValidationError as exc:
+        if exc.message.startswith("missing top-level"):
+            return None
+        raise
 
 
 def _check_out(out: Path, *, inputs: list[Path], force: bool) -> None:

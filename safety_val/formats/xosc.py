@@ -64,11 +64,13 @@ import defusedxml.ElementTree as SafeET
 from safety_val._io import atomic_write_bytes
 from safety_val.distributions import parse_distribution
 from safety_val.errors import ValidationError
+from safety_val.formats.parameter_map import ParameterMapping, parse_parameter_map
 from safety_val.formats.portable import max_cdf_error, portable_stand_in
 
 __all__ = [
     "merge_into_scenario",
     "openscenario_block",
+    "openscenario_parameter_map",
     "openscenario_settings",
     "USER_DEFINED_PREFIX",
     "ParameterDistributionSet",
@@ -137,6 +139,7 @@ class ParameterDistributionSet:
 # --------------------------------------------------------------------------- run settings
 
 _SETTING_KEYS = ("scenario_file", "number_of_test_runs", "random_seed", "random_seed_text")
+_MAP_KEY = "parameter_map"
 
 
 def openscenario_block(dist_set: ParameterDistributionSet) -> dict[str, Any]:
@@ -174,8 +177,10 @@ def openscenario_settings(block: Any, file: str | Path | None = None) -> dict[st
         raise bad(None, block, "a mapping of " + ", ".join(_SETTING_KEYS))
     out: dict[str, Any] = {}
     for key, value in block.items():
+        if key == _MAP_KEY:  # not a setting of the file: see openscenario_parameter_map
+            continue
         if key not in _SETTING_KEYS:
-            raise bad(str(key), value, "one of " + ", ".join(_SETTING_KEYS))
+            raise bad(str(key), value, "one of " + ", ".join((*_SETTING_KEYS, _MAP_KEY)))
         if value is None:
             continue
         if key in ("scenario_file", "random_seed_text"):
@@ -195,6 +200,28 @@ def openscenario_settings(block: Any, file: str | Path | None = None) -> dict[st
         if out.setdefault("random_seed", derived) != derived:
             raise bad("random_seed", out["random_seed"], f"{derived}, the seed of {text!r}")
     return out
+
+
+def openscenario_parameter_map(
+    block: Any, file: str | Path | None = None
+) -> tuple[ParameterMapping, ...]:
+    """The ``parameter_map`` of an ``openscenario:`` block; empty if it has none.
+
+    The map of foreign parameter names and units an import used (see
+    :mod:`safety_val.formats.parameter_map`); an export writes those names back.
+
+    Examples
+    --------
+    >>> openscenario_parameter_map({"parameter_map": {"V": "ego_speed:km/h"}})
+    (ParameterMapping(foreign='V', input='ego_speed', unit='km/h'),)
+    """
+    if not isinstance(block, Mapping) or block.get(_MAP_KEY) is None:
+        return ()
+    source = f"openscenario.{_MAP_KEY}"
+    try:
+        return parse_parameter_map(block[_MAP_KEY], source=source)
+    except ValidationError as exc:
+        raise exc.with_context(file=file) from None
 
 
 # --------------------------------------------------------------------------- helpers
