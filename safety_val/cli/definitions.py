@@ -217,6 +217,7 @@ def scenario_export_xosc(
             "warning: OpenSCENARIO has no copula; the dependence between "
             f"{', '.join(s.dependence.parameters)} is not in {out}",
             markup=False,
+            soft_wrap=True,
         )
     say(f"wrote {escape(str(out))} ({s.dimension} parameters)")
 
@@ -305,7 +306,7 @@ def scenario_import_xosc(
     if settings:  # read back by export-xosc
         document["openscenario"] = settings
     for note in notes:
-        stderr.print(f"note: {note}", markup=False)
+        stderr.print(f"note: {note}", markup=False, soft_wrap=True)
     text = f"# imported from {xosc.name} by safety-val\n" + yaml.safe_dump(
         document, sort_keys=False, allow_unicode=True
     )

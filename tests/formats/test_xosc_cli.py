@@ -222,3 +222,20 @@ def test_an_existing_out_needs_force(
     assert out.read_text() == "mine\n"
     assert main(["-q", "scenario", command, str(source), "--out", str(out), "--force"]) == 0
     assert out.read_text() != "mine\n"
+
+
+def test_notes_and_warnings_are_one_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a long path must not wrap a warning over several lines (grep finds it whole)
+    folder = tmp_path / ("a" * 90)
+    folder.mkdir()
+    xosc = folder / "cut_in.xosc"
+    assert main(["-q", "scenario", "export-xosc", str(CUT_IN), "--out", str(xosc)]) == 0
+    (warning,) = capsys.readouterr().err.strip().splitlines()
+    assert warning.startswith("warning: OpenSCENARIO has no copula") and warning.endswith(
+        str(xosc))
+    assert main(["-q", "scenario", "import-xosc", str(xosc), "--into", str(CUT_IN),
+                 "--out", str(folder / "merged.yaml")]) == 0
+    notes = capsys.readouterr().err.strip().splitlines()
+    assert notes and all(line.startswith("note: ") for line in notes)
