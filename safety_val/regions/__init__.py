@@ -10,8 +10,9 @@ questions an engineer asks after "what is pf?":
 - **How do I recognise them?** A shallow decision tree per mode, in physical units, read
   out as rules such as ``ego_speed > 27.1 m/s and cut_in_gap <= 11.5 m and lighting in
   {night, twilight}``, with precision and recall on held-out samples.
-- **What does the boundary look like?** :meth:`CriticalRegions.plot_slices` draws the
-  :math:`g = 0` contour of a surrogate over the most important parameter pairs.
+- **Where are the failures?** :meth:`CriticalRegions.plot_slices` projects the points
+  onto the most important parameter pairs and draws the failure region the data support
+  there (an empirical, cross-validated boundary, drawn only near observed points).
 - **Which concrete scenarios should I look at?** :meth:`CriticalRegions.critical_scenarios`.
 """
 

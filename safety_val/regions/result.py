@@ -174,14 +174,17 @@ class CriticalRegions:
         return [(str(a), str(b)) for a, b in pairs[: max(0, int(top))]]
 
     def plot_slices(
-        self, top: int = 3, *, resolution: int = 60, max_points: int = 400, seed: SeedLike = 0
+        self, top: int = 3, *, resolution: int = 60, max_points: int = 1000, seed: SeedLike = 0
     ) -> Figure:
-        r"""2-D slices of the limit-state boundary over the most important parameter pairs.
+        r"""The failure region of the analysed points over the most important parameter pairs.
 
-        A Gaussian-process surrogate of :math:`g` is fitted on the evaluated samples (all
-        parameters, standardised); each panel shows its :math:`g = 0` contour over a pair
-        with the other parameters held at the design point of the mode with the largest
-        share, the safe samples in grey and the failures coloured by mode.
+        Each panel projects the evaluated points onto a pair (safe in grey, failures
+        coloured by mode, the design point of the largest mode as a star) and shades
+        where the data put the failures: the region in which the failed points are
+        denser than the safe ones (a class-balanced Gaussian-kernel classifier on the
+        projected points, :func:`~safety_val.regions.slices.fit_boundary`), outlined in
+        red and drawn only near observed points. The panel's title gives the
+        leave-one-out fractions of failures and of safe points inside it.
 
         Parameters
         ----------
@@ -190,21 +193,28 @@ class CriticalRegions:
         resolution
             Grid points per axis.
         max_points
-            Samples the surrogate is fitted on (all failures and the safe points with the
-            smallest margins first, then a random subset).
+            Points each panel's classifier uses (all failures up to half of them, then
+            safe points at random).
         seed
-            Seed of the subset and of the surrogate's optimiser.
+            Seed of that subset.
 
         Returns
         -------
         matplotlib.figure.Figure
             A figure not registered with :mod:`matplotlib.pyplot`.
 
+        Raises
+        ------
+        ValidationError
+            Fewer than two parameters, or an option out of range.
+
         Notes
         -----
-        The surrogate is a slice of a fit, not of the simulator: away from the samples the
-        contour is an extrapolation. Samples are projected onto the pair, so marked points
-        need not lie on the slice.
+        The other parameters vary as sampled, so the region is where the plotted
+        failures are, not the limit state :math:`g = 0` on a section through one point
+        (a surrogate's section need not contain the projected failures at all). With a
+        weighted (importance) sample the points are not weighted: the region describes
+        the points shown.
         """
         from safety_val.regions.slices import plot_slices
 
