@@ -12,7 +12,16 @@ The registry :data:`PROBLEMS` holds
 * ``linear_beta5`` and ``linear_d100`` — linear limit states in standard normal space
   with an exact answer (more via :func:`linear_problem`);
 * ``RP22`` … ``RP91`` — problems of the TNO black-box reliability challenge 2019
-  (Rózsás & Slobbe, 2019), with the definitions of its problem repository.
+  (Rózsás & Slobbe, 2019), with the definitions of its problem repository;
+* simulator-like problems of issue 13, each with an exact reference:
+  ``noisy_linear_1e-4`` and ``noisy_linear_1e-6`` (a linear margin plus deterministic
+  per-point noise, :class:`NoisyLinearLimitState`), ``plateau_linear`` (clipped to a
+  plateau that holds almost all the mass, :class:`PlateauLimitState`),
+  ``step_collision`` (a jump away from ``g = 0`` and a collision-like clip,
+  :class:`StepCollisionLimitState`), ``categorical_rare`` (failure concentrated in a rare
+  category of a discrete input, :class:`CategoricalLimitState`) and ``paraboloid_d50``,
+  ``paraboloid_d100``, ``paraboloid_d200`` (curved in 50-200 dimensions,
+  :class:`ParaboloidLimitState`, reference by quadrature over a chi-square variable).
 
 Reference values: where the published table value was rounded or wrong, the reference
 used here is an exact value (closed form or one-dimensional adaptive quadrature after
@@ -52,17 +61,28 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import openturns as ot
-from scipy import stats
+from scipy import integrate, optimize, stats
 
 from safety_val._random import SeedLike, as_generator, seed_openturns
 from safety_val.errors import ValidationError
 
 __all__ = [
     "PROBLEMS",
+    "CategoricalLimitState",
     "LinearLimitState",
+    "NoisyLinearLimitState",
+    "ParaboloidLimitState",
+    "PlateauLimitState",
     "ReliabilityProblem",
+    "StepCollisionLimitState",
+    "categorical_problem",
     "get_problem",
     "linear_problem",
+    "noisy_linear_problem",
+    "paraboloid_beta",
+    "paraboloid_pf",
+    "paraboloid_problem",
+    "point_noise",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -470,6 +490,253 @@ def rp91(x: Any) -> FloatArray:
 
 
 # --------------------------------------------------------------------------------------
+# Simulator-like limit states (issue 13): noise, plateaus, jumps, categories, curvature
+# --------------------------------------------------------------------------------------
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix64(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """SplitMix64 finaliser (Steele, Lea & Flood 2014, doi:10.1145/2660193.2660195)."""
+    z = z ^ (z >> np.uint64(30))
+    z = z * _MIX1
+    z = z ^ (z >> np.uint64(27))
+    z = z * _MIX2
+    return np.asarray(z ^ (z >> np.uint64(31)))
+
+
+def point_noise(x: Any, *, key: int = 0) -> FloatArray:
+    r"""A deterministic standard normal number per point: :math:`\varepsilon(x)`.
+
+    The bytes of each row of ``x`` (float64; ``-0.0`` counted as ``0.0``) are hashed with
+    SplitMix64 and turned into a standard normal number by the Box–Muller transform.
+    Like a simulator whose random numbers are seeded per concrete scenario, the same
+    point always gets the same value, and neighbouring points get independent ones: over
+    the input distribution, :math:`\varepsilon(X)` is standard normal and independent of
+    :math:`X` (to the quality of the hash).
+
+    Parameters
+    ----------
+    x
+        ``(n, d)`` points.
+    key
+        Selects another, independent noise field.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n`` values.
+
+    Examples
+    --------
+    >>> a = point_noise(np.array([[0.1, 0.2], [0.1, 0.2000001]]))
+    >>> bool(a[0] == point_noise(np.array([[0.1, 0.2]]))[0]), bool(a[0] != a[1])
+    (True, True)
+    """
+    points = np.ascontiguousarray(np.atleast_2d(np.asarray(x, dtype=np.float64)) + 0.0)
+    bits = points.view(np.uint64)
+    with np.errstate(over="ignore"):
+        h = np.full(len(points), np.uint64(key) * _GOLDEN + _GOLDEN, dtype=np.uint64)
+        for j in range(bits.shape[1]):
+            h = _mix64(h ^ bits[:, j]) + _GOLDEN
+        first = _mix64(h)
+        second = _mix64(first + _GOLDEN)
+    u1 = ((first >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    u2 = (second >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return np.asarray(np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2))
+
+
+@dataclass(frozen=True)
+class NoisyLinearLimitState:
+    r"""Linear margin plus deterministic per-point noise (a simulator seeded per scenario).
+
+    .. math::
+
+        g(u) = \beta - u_1 + \sigma\,\varepsilon(u), \qquad
+        p_f = P[U_1 - \sigma E \ge \beta] = \Phi\!\left(-\beta / \sqrt{1 + \sigma^2}\right)
+
+    with :math:`\varepsilon` from :func:`point_noise` (standard normal, independent of
+    :math:`U`), so :math:`P[\text{fail} \mid u] = \Phi((u_1 - \beta)/\sigma)`. ``g`` is
+    rough: two points a hair apart differ by :math:`\sigma\sqrt 2` on average.
+
+    Parameters
+    ----------
+    beta
+        Offset of the noise-free margin.
+    sigma
+        Noise standard deviation (> 0).
+    dimension
+        Number of inputs (the others do not matter but enter the hash).
+
+    Examples
+    --------
+    >>> g = NoisyLinearLimitState(beta=4.0, sigma=0.5, dimension=2)
+    >>> bool(np.all(g(np.zeros((3, 2))) == g(np.zeros((3, 2)))))
+    True
+    """
+
+    beta: float
+    sigma: float
+    dimension: int
+
+    def __call__(self, x: Any) -> FloatArray:
+        """Evaluate the margins of an ``(n, d)`` batch."""
+        points = _points(x, self.dimension)
+        return np.asarray(self.beta - points[:, 0] + self.sigma * point_noise(points))
+
+
+@dataclass(frozen=True)
+class PlateauLimitState:
+    r"""Linear margin clipped to a plateau above and to a floor below (no gradient there).
+
+    .. math::
+
+        g(u) = \min\bigl(\max(\beta - u_1, -1),\; c\bigr),
+        \qquad p_f = \Phi(-\beta),
+
+    like ``min(min_ttc, 10) - 1``: with :math:`c` small, every point with
+    :math:`u_1 < \beta - c` (almost all the mass) has the same margin :math:`c` (ties).
+
+    Parameters
+    ----------
+    beta
+        Reliability index.
+    ceiling
+        Plateau height :math:`c > 0`.
+    dimension
+        Number of inputs.
+
+    Examples
+    --------
+    >>> PlateauLimitState(beta=3.5, ceiling=0.5, dimension=2)(np.array([[0.0, 0.0], [5.0, 0.0]]))
+    array([ 0.5, -1. ])
+    """
+
+    beta: float
+    ceiling: float
+    dimension: int
+
+    def __call__(self, x: Any) -> FloatArray:
+        """Evaluate the margins of an ``(n, d)`` batch."""
+        points = _points(x, self.dimension)
+        return np.minimum(np.maximum(self.beta - points[:, 0], -1.0), self.ceiling)
+
+
+@dataclass(frozen=True)
+class StepCollisionLimitState:
+    r"""A jump away from the failure surface and a collision-like clip at it.
+
+    .. math::
+
+        m(u) = \beta - u_1 + J\,[u_2 > a], \qquad
+        g(u) = \begin{cases} \min(m(u), c) & m(u) > 0 \\ -1 & m(u) \le 0 \end{cases}
+
+    The step :math:`J [u_2 > a]` (an AEB stage switch) is a discontinuity of ``g`` where
+    ``g`` is positive; at :math:`m = 0` the margin jumps from :math:`0^+` to :math:`-1`
+    (a collision). Exact: :math:`p_f = \Phi(a)\,\Phi(-\beta) + \Phi(-a)\,\Phi(-\beta - J)`.
+
+    Examples
+    --------
+    >>> g = StepCollisionLimitState(beta=3.0, jump=2.0, threshold=1.0, ceiling=2.0, dimension=2)
+    >>> g(np.array([[0.0, 0.0], [3.5, 0.0], [3.5, 1.5]]))
+    array([ 2. , -1. ,  1.5])
+    """
+
+    beta: float
+    jump: float
+    threshold: float
+    ceiling: float
+    dimension: int
+
+    def __call__(self, x: Any) -> FloatArray:
+        """Evaluate the margins of an ``(n, d)`` batch."""
+        points = _points(x, self.dimension)
+        margin = self.beta - points[:, 0] + self.jump * (points[:, 1] > self.threshold)
+        return np.where(margin > 0.0, np.minimum(margin, self.ceiling), -1.0)
+
+    @property
+    def reference_pf(self) -> float:
+        """The exact failure probability."""
+        a = self.threshold
+        return float(
+            stats.norm.cdf(a) * stats.norm.sf(self.beta)
+            + stats.norm.sf(a) * stats.norm.sf(self.beta + self.jump)
+        )
+
+
+@dataclass(frozen=True)
+class CategoricalLimitState:
+    r"""Mixed inputs: a category (code :math:`c = x_1`) sets the offset of a linear margin.
+
+    .. math::
+
+        g(x) = \beta_c - \frac{x_2 + x_3}{\sqrt 2}, \qquad
+        p_f = \sum_c w_c\,\Phi(-\beta_c)
+
+    with :math:`x_1 \in \{0, \dots, k-1\}` drawn with weights :math:`w_c` and
+    :math:`x_2, x_3` standard normal: with a small offset in a rare category, failure
+    concentrates there (like night and fog in a driving scenario).
+
+    Examples
+    --------
+    >>> g = CategoricalLimitState(betas=(6.0, 4.5, 1.5))
+    >>> g(np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0]]))
+    array([6. , 1.5])
+    """
+
+    betas: tuple[float, ...]
+
+    def __call__(self, x: Any) -> FloatArray:
+        """Evaluate the margins of an ``(n, 3)`` batch."""
+        points = _points(x, 3)
+        codes = np.clip(np.rint(points[:, 0]), 0, len(self.betas) - 1).astype(int)
+        return np.asarray(
+            np.asarray(self.betas)[codes] - (points[:, 1] + points[:, 2]) / _SQRT2
+        )
+
+
+@dataclass(frozen=True)
+class ParaboloidLimitState:
+    r"""Curved limit state in many dimensions: a paraboloid around a convex failure domain.
+
+    .. math::
+
+        g(u) = \beta - u_1 + a \bigl(Q(u) - (d - 1)\bigr), \qquad
+        Q(u) = \sum_{i=2}^{d} u_i^2, \quad a = \frac{\kappa}{2\sqrt{2 (d - 1)}}
+
+    so that the curvature term is :math:`\kappa/2` times a standardised chi-square
+    variable; every one of the :math:`d - 1` principal curvatures is :math:`2a` and their
+    sum :math:`\kappa\sqrt{(d-1)/2}` grows with ``d`` (FORM is far off). Exact:
+    :math:`p_f = E_Q[\Phi(-\beta - a (Q - (d - 1)))]`, :math:`Q \sim \chi^2_{d-1}`,
+    by 1-D quadrature (:func:`paraboloid_pf`).
+
+    Examples
+    --------
+    >>> ParaboloidLimitState(beta=4.0, kappa=1.0, dimension=3)(np.array([[0.0, 1.0, 1.0]]))
+    array([4.])
+    """
+
+    beta: float
+    kappa: float
+    dimension: int
+
+    @property
+    def coefficient(self) -> float:
+        """The coefficient :math:`a` of the quadratic term."""
+        return self.kappa / (2.0 * math.sqrt(2.0 * (self.dimension - 1)))
+
+    def __call__(self, x: Any) -> FloatArray:
+        """Evaluate the margins of an ``(n, d)`` batch."""
+        points = _points(x, self.dimension)
+        q = np.einsum("ij,ij->i", points[:, 1:], points[:, 1:])
+        return np.asarray(
+            self.beta - points[:, 0] + self.coefficient * (q - (self.dimension - 1))
+        )
+
+
+# --------------------------------------------------------------------------------------
 # Registry
 # --------------------------------------------------------------------------------------
 
@@ -514,6 +781,192 @@ def linear_problem(dimension: int, beta: float, *, name: str | None = None) -> R
         reference="closed form: g(U) = beta - sum(U)/sqrt(d) ~ N(beta, 1), pf = Phi(-beta)",
         notes="Exact reference; sum(U)/sqrt(d) is standard normal for any d.",
     )
+
+
+def noisy_linear_problem(
+    pf: float, *, sigma: float, dimension: int = 2, name: str | None = None
+) -> ReliabilityProblem:
+    r"""The noisy linear limit state with exact failure probability ``pf``.
+
+    :math:`\beta = \sqrt{1 + \sigma^2}\,\Phi^{-1}(1 - p_f)` (see
+    :class:`NoisyLinearLimitState`).
+
+    Examples
+    --------
+    >>> problem = noisy_linear_problem(1e-4, sigma=0.5)
+    >>> f"{problem.reference_pf:.3e}", round(problem.limit_state.beta, 4)
+    ('1.000e-04', 4.158)
+    """
+    if not 0.0 < pf < 1.0 or not sigma > 0.0:
+        raise ValidationError(
+            "needs 0 < pf < 1 and sigma > 0", field="pf, sigma", value=(pf, sigma)
+        )
+    beta = math.sqrt(1.0 + sigma**2) * float(stats.norm.isf(pf))
+    return ReliabilityProblem(
+        name=name or f"noisy_linear_{pf:g}",
+        dimension=int(dimension),
+        limit_state=NoisyLinearLimitState(beta=beta, sigma=float(sigma), dimension=int(dimension)),
+        distribution_factory=functools.partial(_standard_normal, int(dimension)),
+        reference_pf=float(stats.norm.sf(beta / math.sqrt(1.0 + sigma**2))),
+        reference="closed form: g = beta - U1 + sigma E, E ~ N(0,1) independent of U",
+        notes=(
+            f"Deterministic per-point noise (hash of the point, sigma = {sigma:g}); "
+            "P[fail | u] = Phi((u1 - beta)/sigma); pf = Phi(-beta / sqrt(1 + sigma^2)) exactly."
+        ),
+    )
+
+
+def paraboloid_pf(beta: float, kappa: float, dimension: int) -> float:
+    r"""Exact pf of :class:`ParaboloidLimitState`: 1-D quadrature over :math:`Q \sim \chi^2_{d-1}`.
+
+    .. math:: p_f = \int_0^\infty \Phi\bigl(-\beta - a (q - (d-1))\bigr)\, f_{\chi^2_{d-1}}(q)\,dq
+
+    Examples
+    --------
+    >>> f"{paraboloid_pf(3.0, 0.0, 10):.6e}" == f"{stats.norm.sf(3.0):.6e}"
+    True
+    """
+    k = int(dimension) - 1
+    a = ParaboloidLimitState(beta, kappa, int(dimension)).coefficient
+    chi2 = stats.chi2(k)
+    lo, hi = float(chi2.ppf(1e-15)), float(chi2.isf(1e-15))
+
+    def integrand(q: float) -> float:
+        return float(stats.norm.sf(beta + a * (q - k)) * chi2.pdf(q))
+
+    breaks = [float(chi2.ppf(p)) for p in (1e-9, 1e-6, 1e-3, 0.1, 0.5, 0.9, 0.999, 1 - 1e-6)]
+    value, _ = integrate.quad(
+        integrand, lo, hi, points=breaks, limit=400, epsabs=0.0, epsrel=1e-10
+    )
+    return float(value)
+
+
+def paraboloid_beta(pf: float, dimension: int, *, kappa: float = 1.0) -> float:
+    r"""The :math:`\beta` of :class:`ParaboloidLimitState` whose exact pf is ``pf`` (root finding).
+
+    Examples
+    --------
+    >>> round(paraboloid_beta(1e-4, 50), 6)
+    4.08476
+    """
+    target = math.log(pf)
+    return float(optimize.brentq(
+        lambda b: math.log(paraboloid_pf(b, kappa, int(dimension))) - target, -5.0, 15.0,
+        xtol=1e-13,
+    ))
+
+
+def paraboloid_problem(
+    dimension: int, *, beta: float, kappa: float = 1.0, name: str | None = None
+) -> ReliabilityProblem:
+    r"""The curved high-dimensional problem :class:`ParaboloidLimitState` with exact reference.
+
+    The reference is :func:`paraboloid_pf` (quadrature, relative accuracy ~1e-10); use
+    :func:`paraboloid_beta` to choose :math:`\beta` for a target pf.
+
+    Examples
+    --------
+    >>> problem = paraboloid_problem(50, beta=4.084759609122221)
+    >>> f"{problem.reference_pf:.6e}"
+    '1.000000e-04'
+    """
+    d = int(dimension)
+    if d < 2 or not math.isfinite(float(beta)):
+        raise ValidationError("needs dimension >= 2 and a finite beta", field="dimension, beta",
+                              value=(dimension, beta))
+    reference = paraboloid_pf(float(beta), float(kappa), d)
+    form = float(stats.norm.sf(beta))
+    return ReliabilityProblem(
+        name=name or f"paraboloid_d{d}",
+        dimension=d,
+        limit_state=ParaboloidLimitState(beta=float(beta), kappa=float(kappa), dimension=d),
+        distribution_factory=functools.partial(_standard_normal, d),
+        reference_pf=reference,
+        reference="exact: 1-D quadrature over the chi-square term (paraboloid_pf)",
+        notes=(
+            f"beta = {beta:.6f}, kappa = {kappa:g}; sum of curvatures "
+            f"{kappa * math.sqrt((d - 1) / 2):.2f}; the linear part alone would give "
+            f"Phi(-beta) = {form:.3e}, {form / reference:.2f} x the exact pf."
+        ),
+    )
+
+
+_CATEGORY_WEIGHTS = (0.9, 0.099, 0.001)
+_CATEGORY_BETAS = (6.0, 4.5, 1.5)
+
+
+def _categorical_distribution() -> ot.Distribution:
+    codes = ot.Sample([[0.0], [1.0], [2.0]])
+    factory = getattr(ot, "FiniteDiscreteDistribution", None) or ot.UserDefined
+    category = factory(codes, list(_CATEGORY_WEIGHTS))
+    distribution = ot.JointDistribution([category, ot.Normal(), ot.Normal()])
+    distribution.setDescription(["category", "U1", "U2"])
+    return distribution
+
+
+def categorical_problem() -> ReliabilityProblem:
+    r"""Mixed-input problem whose failure concentrates in a rare category (``categorical_rare``).
+
+    Category weights (0.9, 0.099, 0.001), offsets :math:`\beta_c` = (6, 4.5, 1.5);
+    :math:`p_f = \sum_c w_c \Phi(-\beta_c) = 6.714 \times 10^{-5}`, 99.5 % of it from the
+    rarest category.
+
+    Examples
+    --------
+    >>> f"{categorical_problem().reference_pf:.4e}"
+    '6.7144e-05'
+    """
+    pf = sum(w * float(stats.norm.sf(b)) for w, b in zip(_CATEGORY_WEIGHTS, _CATEGORY_BETAS,
+                                                          strict=True))
+    return ReliabilityProblem(
+        name="categorical_rare",
+        dimension=3,
+        limit_state=CategoricalLimitState(betas=_CATEGORY_BETAS),
+        distribution_factory=_categorical_distribution,
+        reference_pf=pf,
+        reference="closed form: sum_c w_c Phi(-beta_c)",
+        notes=(
+            "x1 is a discrete category (codes 0, 1, 2; weights 0.9, 0.099, 0.001) with "
+            "offsets 6, 4.5, 1.5; the rarest category holds 99.5 % of pf."
+        ),
+    )
+
+
+def _simulator_like_problems() -> list[ReliabilityProblem]:
+    step = StepCollisionLimitState(beta=3.5, jump=2.0, threshold=1.0, ceiling=2.0, dimension=2)
+    return [
+        noisy_linear_problem(1e-4, sigma=0.5, name="noisy_linear_1e-4"),
+        noisy_linear_problem(1e-6, sigma=1.0, name="noisy_linear_1e-6"),
+        ReliabilityProblem(
+            name="plateau_linear",
+            dimension=2,
+            limit_state=PlateauLimitState(beta=3.5, ceiling=0.5, dimension=2),
+            distribution_factory=functools.partial(_standard_normal, 2),
+            reference_pf=float(stats.norm.sf(3.5)),
+            reference="closed form: pf = Phi(-beta)",
+            notes=(
+                "g = min(max(3.5 - u1, -1), 0.5): 99.9 % of the mass is on the plateau "
+                "g = 0.5 (ties, no gradient) and failures are clipped at -1."
+            ),
+        ),
+        ReliabilityProblem(
+            name="step_collision",
+            dimension=2,
+            limit_state=step,
+            distribution_factory=functools.partial(_standard_normal, 2),
+            reference_pf=step.reference_pf,
+            reference="closed form: Phi(a) Phi(-beta) + Phi(-a) Phi(-beta - J)",
+            notes=(
+                "beta = 3.5, a jump J = 2 where u2 > 1 (g > 0 there: a discontinuity away "
+                "from the failure surface), failures clipped to -1 (a collision), plateau 2."
+            ),
+        ),
+        categorical_problem(),
+        # beta from paraboloid_beta(pf, d) for pf = 1e-4, 1e-5, 1e-6
+        paraboloid_problem(50, beta=4.084759609122221, name="paraboloid_d50"),
+        paraboloid_problem(100, beta=4.697520955311158, name="paraboloid_d100"),
+        paraboloid_problem(200, beta=5.250114404407472, name="paraboloid_d200"),
+    ]
 
 
 def _tno(
@@ -701,6 +1154,7 @@ def _build_registry() -> dict[str, ReliabilityProblem]:
             ),
         ),
     ]
+    problems.extend(_simulator_like_problems())
     return {problem.name: problem for problem in problems}
 
 
