@@ -173,7 +173,7 @@ def reduce_scenario(
     --------
     >>> from pathlib import Path
     >>> from safety_val.scenario import load_scenario
-    >>> cut_in = load_scenario(Path(__file__).parents[2] / "scenarios/cut_in.yaml")
+    >>> cut_in = load_scenario(Path(__file__).parents[2] / "scenarios/weak_aeb/cut_in.yaml")
     >>> reduced = reduce_scenario(cut_in, ["ego_speed", "cut_in_gap"])
     >>> reduced.names, reduced.dependence is None, reduced.fixed["lighting"]
     (('ego_speed', 'cut_in_gap'), True, 'day')

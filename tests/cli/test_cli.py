@@ -13,9 +13,12 @@ import pandas as pd
 import pytest
 
 from safety_val.cli import main
-from tests.helpers import MOTORWAY_ODD, SCENARIOS, scenario_body, write_scenario
+from tests.helpers import MOTORWAY_ODD, SCENARIOS, WEAK_AEB, scenario_body, write_scenario
 
 CUT_IN = SCENARIOS / "cut_in.yaml"
+WEAK_CUT_IN = WEAK_AEB / "cut_in.yaml"
+"""Weak-AEB cut-in (pf of per cent): for analyses that need failures or spread in a few hundred
+runs (the realistic cut-in has pf of about 1e-6 and g = 9 almost everywhere)."""
 
 
 def test_simulate_writes_complete_dataset(
@@ -359,7 +362,7 @@ def test_sensitivity_ranks_reduces_and_reuses_simulations(
     out = tmp_path / "sens"
     args = [
         "sensitivity",
-        str(CUT_IN),
+        str(WEAK_CUT_IN),
         "--n",
         "160",
         "--methods",
@@ -380,7 +383,7 @@ def test_sensitivity_ranks_reduces_and_reuses_simulations(
 
     reduced = load_scenario(out / "cut_in_reduced.yaml")
     assert set(reduced.names) == set(selected)
-    assert set(reduced.fixed) >= set(load_scenario(CUT_IN).names) - set(selected)
+    assert set(reduced.fixed) >= set(load_scenario(WEAK_CUT_IN).names) - set(selected)
     assert (out / "indices.png").stat().st_size > 0 and (out / "morris.png").exists()
     simulated = report["simulations"]
     assert simulated == len(pd.read_parquet(out / "evaluations" / "samples")) > 0
@@ -404,13 +407,13 @@ def test_sensitivity_unknown_method_exit_2(
 
 def test_sensitivity_on_an_existing_run_simulates_nothing(tmp_path: Path) -> None:
     run = tmp_path / "doe"
-    assert main(["simulate", str(CUT_IN), "--n", "300", "--out", str(run), "-q"]) == 0
+    assert main(["simulate", str(WEAK_CUT_IN), "--n", "300", "--out", str(run), "-q"]) == 0
     out = tmp_path / "sens"
     assert (
         main(
             [
                 "sensitivity",
-                str(CUT_IN),
+                str(WEAK_CUT_IN),
                 "--samples",
                 str(run),
                 "--methods",
@@ -448,9 +451,10 @@ def test_sensitivity_on_an_existing_run_simulates_nothing(tmp_path: Path) -> Non
 
 @pytest.fixture(scope="module")
 def lead_braking_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small 'estimate' run directory (crude MC) for the analyses that read one."""
+    """A small 'estimate' run directory (crude MC) for the analyses that read one (the weak-AEB
+    lead braking: 600 runs hold failures for the regions and robustness analyses)."""
     out = tmp_path_factory.mktemp("pf") / "lead_braking"
-    scenario = SCENARIOS / "lead_braking.yaml"
+    scenario = WEAK_AEB / "lead_braking.yaml"
     assert (
         main(
             [

@@ -10,18 +10,21 @@ from typing import Any
 import yaml
 
 from safety_val.cli import main
-from tests.helpers import MOTORWAY_ODD, SCENARIOS
+from tests.helpers import MOTORWAY_ODD, WEAK_AEB
 
 HOSTILE_DESCRIPTION = 'The lead <script>alert("x")</script> brakes & "stops" <b>hard</b>'
 """A scenario description with markup that every renderer must show as text."""
 
 
 def write_hostile_scenario(folder: Path) -> Path:
-    """The shipped lead-braking scenario with a markup-laden description, simulated coarser.
+    """The weak-AEB lead-braking scenario with a markup-laden description, simulated coarser.
+
+    The weak-AEB variant (pf of per cent) gives the regions and robustness analyses failures
+    in 400 crude runs.
 
     ``dt = 0.02 s`` over 10 s keeps the tests fast; the ODD path is made absolute.
     """
-    body: dict[str, Any] = yaml.safe_load((SCENARIOS / "lead_braking.yaml").read_text())
+    body: dict[str, Any] = yaml.safe_load((WEAK_AEB / "lead_braking.yaml").read_text())
     scenario = body["scenario"]
     scenario["odd"] = str(MOTORWAY_ODD)
     scenario["description"] = HOSTILE_DESCRIPTION
