@@ -505,7 +505,8 @@ def sensitivity_stage(
         ok = stored["status"] == "ok"
         x = pd.DataFrame(scenario.to_array(stored.loc[ok]), columns=list(scenario.names))
         y = stored.loc[ok, output or "g"].to_numpy(dtype=float)
-        analysis = analyze_given_data(x, y, methods=tuple(methods), seed=seed)
+        margin = stored.loc[ok, "g"].to_numpy(dtype=float)  # the failure label of rank_on
+        analysis = analyze_given_data(x, y, methods=tuple(methods), seed=seed, margin=margin)
     else:
         analysis = analyze(evaluator, n=n, methods=tuple(methods), output=output, seed=seed)
     check = None

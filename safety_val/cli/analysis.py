@@ -113,13 +113,19 @@ def sensitivity(
             scenario_file=scenario_file,
         )
     result, check = outcome.analysis, outcome.check
-    table = Table(title=f"{s.name}: parameter ranking → {out}")
-    for column in ("rank", "parameter", "selected"):
+    table = Table(title=f"{s.name}: parameter ranking of {result.output} → {out}")
+    marked = "above_noise" in result.ranking.columns
+    for column in ("rank", "parameter", "selected", *(["vs noise floor"] if marked else [])):
         table.add_column(column)
-    for row in result.ranking.itertuples(index=False):
-        table.add_row(
-            str(row.rank), str(row.parameter), "yes" if row.parameter in result.selected else ""
-        )
+    for record in result.ranking.to_dict("records"):
+        cells = [
+            str(record["rank"]),
+            str(record["parameter"]),
+            "yes" if record["parameter"] in result.selected else "",
+        ]
+        if marked:
+            cells.append("above" if record["above_noise"] else "≈ noise")
+        table.add_row(*cells)
     stdout.print(table)
     costs = ", ".join(f"{k} {v}" for k, v in result.costs.items())
     stdout.print(f"simulator calls: {costs}", markup=False)

@@ -162,7 +162,13 @@ def render_markdown(report: Report | Mapping[str, Any], *, path: str | Path | No
     lines += ["## Sensitivity ranking", ""]
     if t["status"] == "done":
         lines += [f"Selected parameters: **{esc(', '.join(t['selected']))}**", ""]
+        lines += [f"Ranked output: {esc(t.get('output') or 'g')}", ""]
         lines += _table(t["ranking"])
+        if t.get("noise_floor"):
+            lines += ["### Noise floor", ""]
+            lines += _table(t["noise_floor"], ["method", "index", "floor", "n_dummies", "basis"])
+        for note in t.get("notes") or []:
+            lines += [f"> {esc(note)}", ""]
         for name in t.get("figures") or []:
             lines += image(name, name)
     else:
@@ -179,7 +185,7 @@ def render_markdown(report: Report | Mapping[str, Any], *, path: str | Path | No
         lines += ["### Example scenarios", "", *_table(g["examples"], units=units)]
         lines += [f"Replay one with `safety-val replay {r['run_dir']} SCENARIO_ID`.", ""]
         for name in g.get("figures") or []:
-            lines += image(name, "limit-state slices")
+            lines += image(name, "failure regions over parameter pairs")
     else:
         lines += _status(g)
 

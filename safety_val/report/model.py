@@ -192,7 +192,12 @@ class SimulationSection:
 
 @dataclass(frozen=True)
 class SensitivitySection:
-    """The parameter ranking and the selected (influential) parameters."""
+    """The parameter ranking and the selected (influential) parameters.
+
+    ``output`` is what was ranked (``failure``: the failure label ``g <= 0``);
+    ``noise_floor`` holds each method's floor, and the ranking's ``above_noise`` says
+    which parameters rise above it.
+    """
 
     status: str
     message: str = ""
@@ -203,6 +208,7 @@ class SensitivitySection:
     costs: dict[str, int] = field(default_factory=dict)
     reduction_check: dict[str, Any] | None = None
     reduced_scenario: str = ""
+    noise_floor: Records = ()
     notes: tuple[str, ...] = ()
     figures: tuple[str, ...] = ()
 
@@ -589,6 +595,7 @@ def _sensitivity(layout: RunLayout) -> SensitivitySection:
         costs={str(k): int(v) for k, v in (result.get("costs") or {}).items()},
         reduction_check=content.get("reduction_check"),
         reduced_scenario="" if not reduced else Path(str(reduced)).name,
+        noise_floor=_records(result.get("noise_floor")),
         notes=tuple(str(n) for n in result.get("notes") or ()),
         figures=figures,
     )

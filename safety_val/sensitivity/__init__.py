@@ -7,6 +7,11 @@ and keeps those that raise its score beyond the fold-to-fold noise. The reductio
 the others at nominal values (:func:`reduce_scenario`) and :func:`check_reduction`
 verifies on held-out points that failures are classified as before.
 
+Every index is compared with its estimator's noise floor (:mod:`.noise`: the index of
+dummy inputs the model does not use); ``ranking["above_noise"]`` says which parameters
+rise above it. A two-valued output with few rare events (a failure label on a DOE with a
+handful of failures) is not ranked when a continuous margin is at hand (``rank_on``).
+
 Examples
 --------
 >>> from safety_val.sensitivity import analyze, ishigami, ishigami_distribution
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 from safety_val.sensitivity.analyze import (
     METHODS,
+    MIN_RANKED_FAILURES,
     MethodSpec,
     analyze,
     analyze_given_data,
@@ -53,6 +59,7 @@ from safety_val.sensitivity.selection import SelectionResult, forward_selection
 __all__ = [
     "G_FUNCTION_A",
     "METHODS",
+    "MIN_RANKED_FAILURES",
     "SPARSE_INFLUENTIAL",
     "MethodSpec",
     "ReducedFunction",

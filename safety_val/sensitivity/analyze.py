@@ -19,6 +19,7 @@ import openturns as ot
 import pandas as pd
 
 from safety_val._random import SeedLike, as_generator, seed_openturns
+from safety_val._validation import Constraint, Interval, OneOf, check_options
 from safety_val.errors import ValidationError
 from safety_val.sensitivity._common import (
     INDEX_COLUMNS,
@@ -36,6 +37,15 @@ from safety_val.sensitivity.given_data import (
     rbd_fast_indices,
 )
 from safety_val.sensitivity.morris import morris_indices, morris_minimum_calls, sample_morris
+from safety_val.sensitivity.noise import (
+    NOISE_COLUMNS,
+    NoiseKind,
+    above_any,
+    dummy_floor,
+    mark_indices,
+    noise_notes,
+    zero_floor,
+)
 from safety_val.sensitivity.result import SensitivityResult
 from safety_val.sensitivity.selection import MIN_CLASS_MEMBERS, forward_selection
 from safety_val.sensitivity.sobol import sample_saltelli, sobol_indices, sobol_minimum_calls
@@ -45,13 +55,35 @@ if TYPE_CHECKING:
     from safety_val.runs.evaluator import ScenarioEvaluator
     from safety_val.scenario import LogicalScenario
 
-__all__ = ["METHODS", "MethodSpec", "analyze", "analyze_given_data", "rank_parameters"]
+__all__ = [
+    "METHODS",
+    "MIN_RANKED_FAILURES",
+    "MethodSpec",
+    "analyze",
+    "analyze_given_data",
+    "rank_parameters",
+]
 
 _Array = np.ndarray[Any, np.dtype[np.float64]]
 Scheme = Literal["morris", "sobol", "given_data"]
 
 #: Above this share of failed simulations the analysis stops instead of dropping rows.
 MAX_FAILED_FRACTION: Final = 0.05
+#: Fewest failures (and passes) in every stage-1 sample for ``rank_on="auto"`` to rank the
+#: failure label; with fewer, the label's indices sit at their noise floor and the margin
+#: (or the KPI) is ranked instead.
+MIN_RANKED_FAILURES: Final = 30
+#: What stage 1 ranks (see :func:`analyze`).
+RankOn = Literal["auto", "output", "failure"]
+#: Name of the failure label ``1{g <= 0}`` as a ranked output.
+FAILURE_LABEL: Final = "failure"
+
+_CONSTRAINTS: Final[dict[str, list[Constraint]]] = {
+    "rank_on": [OneOf("auto", "output", "failure")],
+    "n_dummies": [Interval(int, 1, None)],
+    "min_failures": [Interval(int, 1, None)],
+}
+"""The noise-floor and ranked-output options of :func:`analyze` and :func:`analyze_given_data`."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +106,10 @@ class MethodSpec:
     estimate
         ``estimate(names, x, y, seed=...)`` → the long index table and any notes, from the
         method's sample (``x`` in the unit cube for Morris, unused by Sobol').
+    noise
+        How its noise floor is found (:mod:`safety_val.sensitivity.noise`): ``"dummy"``
+        (dummy inputs through ``estimate``; given-data methods) or ``"zero"`` (a design in
+        which an unused input has index 0 exactly: Morris, Sobol').
     """
 
     name: str
@@ -82,6 +118,7 @@ class MethodSpec:
     assumes_independence: bool
     minimum_calls: Callable[[int], int]
     estimate: Callable[..., tuple[pd.DataFrame, list[str]]]
+    noise: NoiseKind = "dummy"
 
 
 def _without_notes(
@@ -104,9 +141,12 @@ def _sobol_estimate(
 #: The stage-1 methods by name.
 METHODS: Final[Mapping[str, MethodSpec]] = {
     "morris": MethodSpec(
-        "morris", "morris", "mu_star", True, morris_minimum_calls, _without_notes(morris_indices)
+        "morris", "morris", "mu_star", True, morris_minimum_calls, _without_notes(morris_indices),
+        "zero",
     ),
-    "sobol": MethodSpec("sobol", "sobol", "ST", True, sobol_minimum_calls, _sobol_estimate),
+    "sobol": MethodSpec(
+        "sobol", "sobol", "ST", True, sobol_minimum_calls, _sobol_estimate, "zero"
+    ),
     "rbd_fast": MethodSpec(
         "rbd_fast", "given_data", "S1", False, lambda k: RBD_FAST_MIN_SAMPLES,
         _without_notes(rbd_fast_indices),
@@ -289,8 +329,13 @@ def _stage1(
     methods: Sequence[str],
     samples: Mapping[str, tuple[_Array, _Array, _Array | None]],
     seeds: Mapping[str, int],
-) -> tuple[pd.DataFrame, list[str]]:
+    *,
+    n_dummies: int,
+    noise_rng: np.random.Generator,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The index table (marked against each method's noise floor), the floors and notes."""
     tables: list[pd.DataFrame] = []
+    floors: list[dict[str, Any]] = []
     notes: list[str] = []
     for name in methods:
         spec = METHODS[name]
@@ -298,13 +343,137 @@ def _stage1(
         table, method_notes = spec.estimate(names, x, y, seed=seeds[name])
         tables.append(table)
         notes.extend(method_notes)
+        if spec.noise == "zero":
+            floors.append(zero_floor(name, spec.main_index))
+        else:
+            floors.append(
+                dummy_floor(
+                    name,
+                    spec.main_index,
+                    spec.estimate,
+                    y,
+                    n_dummies=n_dummies,
+                    rng=np.random.default_rng(child_seed(noise_rng)),
+                    seed=seeds[name],
+                )
+            )
     indices = pd.concat(tables, ignore_index=True)[list(INDEX_COLUMNS)]
     undefined = indices[~np.isfinite(indices["value"].to_numpy(dtype=float))]
     for (method, index), group in undefined.groupby(["method", "index"], sort=False):
         notes.append(
             f"{method} {index} is undefined (NaN) for {', '.join(map(str, group['parameter']))}"
         )
-    return indices, notes
+    floor_table = pd.DataFrame(floors, columns=list(NOISE_COLUMNS))
+    marked = mark_indices(indices, floor_table)
+    notes.extend(noise_notes(marked, floor_table, names))
+    return marked, floor_table, notes
+
+
+def _ranked_output(
+    rank_on: str,
+    output: str,
+    samples: Mapping[str, tuple[_Array, _Array, _Array | None]],
+    *,
+    output_is_margin: bool,
+    min_failures: int,
+) -> tuple[str, dict[str, tuple[_Array, _Array, _Array | None]], list[str], bool]:
+    """Choose what stage 1 ranks: the output, the margin g or the failure label ``1{g <= 0}``.
+
+    ``samples`` map a scheme to ``(x, y, g)``, ``g`` the margin (``None`` when there is
+    none). Returns the ranked output's name, the samples with ``y`` replaced by what is
+    ranked, notes saying which output was ranked and why, and whether to warn (an asked-for
+    label that could not be ranked).
+
+    ``"auto"`` ranks the output, unless it takes two values (a label such as a collision
+    flag) of which the rarer occurs fewer than ``min_failures`` times and a margin is
+    known: then the margin, a continuous output. ``"failure"`` ranks the label when
+    every sample has ``min_failures`` failures and passes, else the margin (with a
+    warning). ``"output"`` ranks the output as given.
+    """
+    margins = [g for _, _, g in samples.values()]
+    has_margin = all(g is not None for g in margins)
+    if rank_on == "failure" and not has_margin:
+        raise ValidationError(
+            "the failure label needs a margin g",
+            field="rank_on",
+            value=rank_on,
+            expected="'auto' or 'output' for a model whose output is not a margin "
+            "(for a batch function: classify=True; for given data: margin=...)",
+        )
+    margin_name = output if output_is_margin else "g"
+    counts = ""
+    n_fail = n_pass = 0
+    if has_margin:
+        tallies = [
+            (int((g <= 0).sum()), int((g > 0).sum()), len(g)) for g in margins if g is not None
+        ]
+        n_fail, n_pass = min(t[0] for t in tallies), min(t[1] for t in tallies)
+        counts = (
+            f"{n_fail} failures and {n_pass} passes among {tallies[0][2]} rows"
+            if len(tallies) == 1
+            else f"at least {n_fail} failures and {n_pass} passes in each stage-1 sample"
+        )
+    as_margin: dict[str, tuple[_Array, _Array, _Array | None]] = {
+        scheme: (x, g, g) for scheme, (x, _, g) in samples.items() if g is not None
+    }
+    rare_label = _is_label(samples) and _rarest(samples) < min_failures
+    if rank_on == "failure":
+        if min(n_fail, n_pass) >= min_failures:
+            labelled: dict[str, tuple[_Array, _Array, _Array | None]] = {
+                scheme: (x, np.asarray(y <= 0, dtype=float), y)
+                for scheme, (x, y, _) in as_margin.items()
+            }
+            note = (
+                f"ranked the failure label 1{{{margin_name} <= 0}} (rank_on='failure'; "
+                f"{counts}, >= {min_failures} of each)"
+            )
+            return FAILURE_LABEL, labelled, [note], False
+        note = (
+            f"ranked the margin {margin_name}, not the failure label 1{{{margin_name} <= 0}}: "
+            f"{counts}; the label needs >= {min_failures} of each class to rise above its "
+            "noise floor (rank_on='failure')"
+        )
+        return margin_name, as_margin, [note], True
+    if rank_on == "auto" and rare_label and has_margin and not output_is_margin:
+        note = (
+            f"ranked the margin {margin_name}, a continuous output, not the output {output}: "
+            f"it takes two values and the rarer one occurs only {_rarest(samples)} times "
+            f"(< {min_failures}: its indices would sit at their noise floor; rank_on='auto')"
+        )
+        return margin_name, as_margin, [note], False
+    what = "the margin" if output_is_margin else "the output"
+    note = f"ranked {what} {output} (rank_on={rank_on!r}"
+    if has_margin:
+        enough = min(n_fail, n_pass) >= min_failures
+        note += (
+            f"; the failure label has {counts}"
+            + ("" if enough else f", too few to rank it (>= {min_failures} of each needed)")
+        )
+    notes = [note + ")"]
+    if rare_label:
+        notes.append(
+            f"the output {output} takes two values and the rarer one occurs only "
+            f"{_rarest(samples)} times (< {min_failures}): its indices are expected at their "
+            "noise floor; rank a continuous output (a margin or a KPI) instead"
+        )
+    return output, dict(samples), notes, False
+
+
+def _rarest(samples: Mapping[str, tuple[_Array, _Array, _Array | None]]) -> int:
+    """The fewest members of the rarer value of a two-valued output over the samples."""
+    rare = []
+    for _, y, _ in samples.values():
+        _, counts = np.unique(y, return_counts=True)
+        rare.append(int(counts.min()) if counts.size == 2 else 0)
+    return min(rare)
+
+
+def _is_label(samples: Mapping[str, tuple[_Array, _Array, _Array | None]]) -> bool:
+    """Whether every sample's output takes at most two values."""
+    return all(np.unique(y).size <= 2 for _, y, _ in samples.values())
+
+
+# -- ranking ----------------------------------------------------------------------------------
 
 
 def rank_parameters(indices: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -320,15 +489,20 @@ def rank_parameters(indices: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame
     Returns
     -------
     pandas.DataFrame
-        ``parameter, rank, mean_rank`` and one ``<method>.<main index>`` column per method,
-        sorted by rank.
+        ``parameter, rank, mean_rank``, one ``<method>.<main index>`` column per method
+        and, when ``indices`` are marked against the noise floor (an ``above_noise``
+        column, :func:`~safety_val.sensitivity.noise.mark_indices`), ``above_noise``:
+        whether the parameter's index is above the floor of at least one method. Sorted
+        by rank.
 
     Notes
     -----
     Each method ranks the parameters by its main measure (Morris :math:`\mu^*`,
     Sobol' :math:`S_T`, delta :math:`\delta`, RBD-FAST :math:`S_1`, PAWN median KS),
     NaN last; the overall order is the mean of these ranks, ties broken by the mean of
-    the measures normalised by each method's maximum.
+    the measures normalised by each method's maximum. With an ``above_noise`` mark, the
+    parameters above the noise floor rank before those indistinguishable from it (whose
+    order among themselves is noise).
 
     Examples
     --------
@@ -352,10 +526,19 @@ def rank_parameters(indices: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame
         normalised.append(values.fillna(0).to_numpy() / peak if peak > 0 else np.zeros(len(names)))
     ranking["mean_rank"] = ranking[rank_columns].mean(axis=1)
     ranking["_tie"] = -np.mean(normalised, axis=0) if normalised else 0.0
-    ranking = ranking.sort_values(["mean_rank", "_tie"], kind="stable").reset_index(drop=True)
+    keys = ["mean_rank", "_tie"]
+    marked = "above_noise" in indices.columns
+    if marked:
+        flags = above_any(indices, names)
+        ranking["above_noise"] = [flags.get(str(p), False) for p in ranking["parameter"]]
+        ranking["_noise"] = ~ranking["above_noise"].astype(bool)
+        keys.insert(0, "_noise")
+    ranking = ranking.sort_values(keys, kind="stable").reset_index(drop=True)
     ranking.insert(1, "rank", np.arange(1, len(ranking) + 1))
-    ranking = ranking.drop(columns=[*rank_columns, "_tie"])
-    return ranking[["parameter", "rank", "mean_rank", *value_columns]]
+    ranking = ranking.drop(columns=[*rank_columns, "_tie", *(["_noise"] if marked else [])])
+    return ranking[
+        ["parameter", "rank", "mean_rank", *value_columns, *(["above_noise"] if marked else [])]
+    ]
 
 
 # -- stage 2 ----------------------------------------------------------------------------------
@@ -455,6 +638,9 @@ def analyze(
     scoring: str | None = None,
     min_gain: float = 0.01,
     max_selection_samples: int = 500,
+    rank_on: RankOn = "auto",
+    min_failures: int = MIN_RANKED_FAILURES,
+    n_dummies: int = 10,
 ) -> SensitivityResult:
     r"""Two-stage factor screening: SALib indices, then surrogate-based forward selection.
 
@@ -492,10 +678,27 @@ def analyze(
         Stage-2 options (see :func:`~safety_val.sensitivity.selection.forward_selection`).
     max_selection_samples
         Stage 2 uses at most this many of the pooled stage-1 rows (random subset).
+    rank_on
+        What stage 1 ranks. ``"auto"``: the output (g by default, a continuous margin),
+        unless it is a two-valued label (e.g. a ``collision`` KPI) whose rarer value occurs
+        fewer than ``min_failures`` times: then the margin g of a scenario. ``"failure"``:
+        the failure label ``1{g <= 0}`` (g being a scenario's margin, or a batch function's
+        output with ``classify=True``) when every stage-1 sample has at least
+        ``min_failures`` failures and as many passes, else g, with a warning.
+        ``"output"``: the output as given. ``result.output`` names what was ranked
+        (``"failure"`` for the label) and ``result.notes`` say why.
+    min_failures
+        Fewest members of each class for a two-valued output or the failure label to be
+        ranked (below, its indices sit at their noise floor).
+    n_dummies
+        Independent uniform dummy inputs that measure the noise floor of the given-data
+        methods (:mod:`safety_val.sensitivity.noise`); no model call.
 
     Returns
     -------
     SensitivityResult
+        ``noise_floor`` holds each method's floor; ``indices`` and ``ranking`` say which
+        indices rise above it (``above_noise``), and the parameters above it rank first.
 
     Raises
     ------
@@ -503,13 +706,16 @@ def analyze(
         Unknown method (the valid ones listed); ``n`` below a method's minimum (the
         minimum given); a batch function without a distribution; an unknown KPI;
         a constant output ("sensitivity indices are undefined"); NaN/inf outputs of a
-        batch function (the offending rows named); more than 5 % failed simulations.
+        batch function (the offending rows named); more than 5 % failed simulations;
+        ``rank_on``, ``min_failures`` or ``n_dummies`` out of range, or
+        ``rank_on="failure"`` without a margin.
 
     Warns
     -----
     UserWarning
         When Morris or Sobol' run on dependent inputs (they are sampled independently;
-        the note is also in ``result.notes``), and when failed simulations are dropped.
+        the note is also in ``result.notes``), when failed simulations are dropped, and
+        when ``rank_on="failure"`` falls back to g for lack of failures.
 
     Notes
     -----
@@ -520,6 +726,13 @@ def analyze(
     and, for a margin, to the failure label (ROC AUC by default); a parameter enters
     when it raises the cross-validated score by more than the standard error of the
     paired fold differences. ``selected`` is the union of both selections.
+
+    Every index is compared with its method's noise floor: the largest index of
+    ``n_dummies`` dummy inputs for the given-data methods, 0 for Morris and Sobol' (whose
+    designs give an unused input exactly 0); an index counts as above it when the lower
+    end of its interval (the index itself where there is none) exceeds the floor. A rare
+    failure label (a handful of failures in a DOE) leaves every index at the floor, hence
+    the ranking of the continuous margin g in that case.
 
     References
     ----------
@@ -538,6 +751,7 @@ def analyze(
     """
     chosen = _check_methods(methods)
     budget = _check_budget(n)
+    check_options(_CONSTRAINTS, rank_on=rank_on, n_dummies=n_dummies, min_failures=min_failures)
     from safety_val.runs.evaluator import ScenarioEvaluator
     from safety_val.scenario import LogicalScenario
 
@@ -581,6 +795,7 @@ def analyze(
     seeds = {name: child_seed(rng) for name in METHODS}
     sample_seeds = {scheme: child_seed(rng) for scheme in ("morris", "sobol", "given_data")}
     selection_rng = np.random.default_rng(child_seed(rng))
+    noise_rng = np.random.default_rng(child_seed(rng))
 
     notes: list[str] = []
     independent_methods = [m for m in chosen if METHODS[m].assumes_independence]
@@ -657,8 +872,24 @@ def analyze(
                 expected=f">= {spec.minimum_calls(k)}",
             )
 
-    analysis_samples = {s: (v[0], v[1], v[2]) for s, v in samples.items()}
-    indices, stage1_notes = _stage1(names, chosen, analysis_samples, seeds)
+    analysis_samples = {
+        s: (v[0], v[1], v[2] if v[2] is not None else (v[1] if is_margin else None))
+        for s, v in samples.items()
+    }
+    ranked, analysis_samples, rank_notes, warn = _ranked_output(
+        rank_on,
+        output_name,
+        analysis_samples,
+        output_is_margin=output_name == "g" or (output_name == "y" and is_margin),
+        min_failures=min_failures,
+    )
+    _note_ranked(notes, rank_notes, warn, methods=chosen, samples=analysis_samples)
+    if ranked != output_name:
+        for _, y_ranked, _ in analysis_samples.values():
+            check_not_constant(y_ranked, field=ranked)
+    indices, noise_floor, stage1_notes = _stage1(
+        names, chosen, analysis_samples, seeds, n_dummies=n_dummies, noise_rng=noise_rng
+    )
     notes.extend(stage1_notes)
     ranking = rank_parameters(indices, names)
     order = list(ranking["parameter"])
@@ -688,11 +919,33 @@ def analyze(
         score_curve=curve,
         costs=costs,
         methods=chosen,
-        output=output_name,
+        output=ranked,
         notes=tuple(notes),
         samples=frames,
         scenario=adapter.scenario,
+        noise_floor=noise_floor,
     )
+
+
+def _note_ranked(
+    notes: list[str],
+    rank_notes: Sequence[str],
+    warn: bool,
+    *,
+    methods: Sequence[str],
+    samples: Mapping[str, tuple[_Array, _Array, _Array | None]],
+) -> None:
+    """Record which output was ranked; warn when an asked-for failure label was too rare."""
+    notes.extend(rank_notes)
+    if warn:
+        for note in rank_notes:
+            warnings.warn(note, UserWarning, stacklevel=3)
+    given = {METHODS[m].scheme for m in methods} & {"given_data"}
+    if "delta" in methods and given and _is_label({s: samples[s] for s in given}):
+        notes.append(
+            "delta's kernel densities are unreliable on a two-valued output (an influential "
+            "input can score below the dummy inputs): prefer PAWN's ranking of a label"
+        )
 
 
 def _empty_curve() -> pd.DataFrame:
@@ -723,6 +976,10 @@ def analyze_given_data(
     scoring: str | None = None,
     min_gain: float = 0.01,
     max_selection_samples: int = 500,
+    margin: Any = None,
+    rank_on: RankOn = "auto",
+    min_failures: int = MIN_RANKED_FAILURES,
+    n_dummies: int = 10,
 ) -> SensitivityResult:
     r"""Stage 1 (given-data methods) and stage 2 on an existing sample — no model call.
 
@@ -740,17 +997,28 @@ def analyze_given_data(
     selection, classify, surrogate, scoring, min_gain, max_selection_samples
         As in :func:`analyze` (``classify=True`` treats ``y`` as a margin g and also
         selects for the failure label ``y <= 0``).
+    margin
+        The limit-state margin g of each row (``y`` itself when ``y`` is g; ``classify=True``
+        implies ``y``). It gives the failure label of ``rank_on``.
+    rank_on, min_failures, n_dummies
+        As in :func:`analyze`: which output stage 1 ranks (with ``"auto"``, ``y``, or the
+        ``margin`` when ``y`` is a label with fewer than ``min_failures`` rare events;
+        ``"failure"``: the label ``margin <= 0`` when it has ``min_failures`` of each
+        class) and how many dummy inputs measure the noise floor.
 
     Returns
     -------
     SensitivityResult
-        ``costs`` are all 0.
+        ``costs`` are all 0; ``output`` is ``"y"`` (``"g"`` when ``y`` is the margin), or
+        ``"failure"`` when the label was ranked (``"g"`` also when ``y`` is a rare
+        two-valued label and a margin was given).
 
     Raises
     ------
     ValidationError
         Unknown or non-given-data method, mismatched sizes (both named), NaN/inf outputs
-        (rows named), constant output, too few rows for a method (the minimum given).
+        or margins (rows named), constant output, too few rows for a method (the minimum
+        given), options out of range, ``rank_on="failure"`` without a margin.
 
     Notes
     -----
@@ -768,6 +1036,7 @@ def analyze_given_data(
     ['a', 'b', 'c']
     """
     chosen = _check_methods(methods, allowed=_GIVEN_DATA)
+    check_options(_CONSTRAINTS, rank_on=rank_on, n_dummies=n_dummies, min_failures=min_failures)
     if not isinstance(x, pd.DataFrame):
         raise ValidationError(
             "the sample must be a DataFrame",
@@ -779,6 +1048,13 @@ def analyze_given_data(
     check_sizes(x, outputs)
     check_finite_output(outputs)
     check_not_constant(outputs)
+    margins: _Array | None = None
+    if margin is not None:
+        margins = np.asarray(margin, dtype=float).ravel()
+        check_sizes(x, margins)
+        check_finite_output(margins, field="margin")
+    elif classify:
+        margins = outputs
     names = tuple(str(c) for c in x.columns)
     data = x.copy()
     for column in data.columns:
@@ -798,11 +1074,30 @@ def analyze_given_data(
     rng = as_generator(seed)
     seeds = {name: child_seed(rng) for name in METHODS}
     selection_rng = np.random.default_rng(child_seed(rng))
-    indices, notes = _stage1(names, chosen, {"given_data": (values, outputs, None)}, seeds)
+    noise_rng = np.random.default_rng(child_seed(rng))
+    notes: list[str] = []
+    y_is_margin = margins is not None and np.array_equal(margins, outputs)
+    output_name = "g" if y_is_margin else "y"
+    ranked, analysis_samples, rank_notes, warn = _ranked_output(
+        rank_on,
+        output_name,
+        {"given_data": (values, outputs, margins)},
+        output_is_margin=y_is_margin,
+        min_failures=min_failures,
+    )
+    _note_ranked(notes, rank_notes, warn, methods=chosen, samples=analysis_samples)
+    if ranked != output_name:
+        check_not_constant(analysis_samples["given_data"][1], field=ranked)
+    indices, noise_floor, stage1_notes = _stage1(
+        names, chosen, analysis_samples, seeds, n_dummies=n_dummies, noise_rng=noise_rng
+    )
+    notes.extend(stage1_notes)
     ranking = rank_parameters(indices, names)
     order = list(ranking["parameter"])
     frame = pd.DataFrame(values, columns=list(names))
     frame["y"] = outputs
+    if margins is not None:
+        frame["g"] = margins
     if selection:
         selected, curve, stage2_notes = _stage2(
             [frame],
@@ -826,7 +1121,8 @@ def analyze_given_data(
         score_curve=curve,
         costs={"given_data": 0, "stage1": 0, "stage2": 0, "total": 0},
         methods=chosen,
-        output="y",
+        output=ranked,
         notes=tuple(notes),
         samples={"given_data": frame},
+        noise_floor=noise_floor,
     )

@@ -52,11 +52,14 @@ class SensitivityResult:
         and the names of its value sets).
     indices
         Long table: ``parameter, method, index, value, ci_low, ci_high`` (CI bounds are
-        NaN where the method gives none).
+        NaN where the method gives none), ``noise_floor`` and ``above_noise`` (on each
+        method's main index: whether it rises above the method's noise floor; ``None``
+        on the other indices).
     ranking
-        ``parameter, rank, mean_rank`` and one importance column per method
+        ``parameter, rank, mean_rank``, one importance column per method
         (``morris.mu_star``, ``sobol.ST``, ``delta.delta``, ``rbd_fast.S1``,
-        ``pawn.median``), sorted by rank.
+        ``pawn.median``) and ``above_noise`` (above the floor of at least one method),
+        sorted by rank: the parameters above the noise floor first.
     selected
         The influential subset chosen by stage 2, in ranking order (all parameters when
         stage 2 was skipped).
@@ -70,15 +73,22 @@ class SensitivityResult:
     methods
         The stage-1 methods run.
     output
-        What was analysed (``"g"``, a KPI name, or ``"y"`` for a batch function).
+        What stage 1 ranked: ``"g"``, a KPI name, ``"y"`` (a batch function's output or
+        given data) or ``"failure"`` (the failure label ``1{g <= 0}``); the notes say why.
     notes
-        Caveats: independence assumed under dependence, dropped failed runs, methods that
-        gave NaN for some input, stage 2 restricted to regression, ...
+        Caveats: which output was ranked and why, each method's noise floor and the
+        indices indistinguishable from it, independence assumed under dependence, dropped
+        failed runs, methods that gave NaN for some input, stage 2 restricted to
+        regression, ...
     samples
         The stage-1 samples by scheme: the factor columns plus ``y`` (and ``g`` for a
         scenario). Not part of :meth:`to_dict`.
     scenario
         The analysed logical scenario, if any (for :meth:`reduced_scenario`).
+    noise_floor
+        One row per method: ``method, index, floor, n_dummies, dummy_mean, basis`` — the
+        value an input that does nothing gets from the estimator
+        (:mod:`safety_val.sensitivity.noise`).
     """
 
     parameters: tuple[str, ...]
@@ -92,6 +102,7 @@ class SensitivityResult:
     notes: tuple[str, ...] = ()
     samples: Mapping[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     scenario: LogicalScenario | None = field(default=None, repr=False, compare=False)
+    noise_floor: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     # -- tables --------------------------------------------------------------------------------
 
@@ -114,6 +125,7 @@ class SensitivityResult:
             "ranking": _records(self.ranking),
             "score_curve": _records(self.score_curve),
             "costs": {k: int(v) for k, v in self.costs.items()},
+            "noise_floor": _records(self.noise_floor),
             "notes": list(self.notes),
         }
 
@@ -172,11 +184,22 @@ class SensitivityResult:
                 capsize=3,
                 label=name,
             )
+        floor = self._floor(method)
+        if floor is not None and floor > 0:
+            ax.axhline(floor, color="0.3", linestyle="--", linewidth=1.0,
+                       label=f"noise floor ({floor:.3g})")
         ax.set_xticks(positions, order, rotation=30, ha="right")
         ax.set_ylabel("index")
         ax.set_title(f"{method} indices of {self.output}")
         ax.legend()
         return fig
+
+    def _floor(self, method: str) -> float | None:
+        """The noise floor of ``method``'s main index, if measured."""
+        if self.noise_floor.empty:
+            return None
+        rows = self.noise_floor[self.noise_floor["method"] == method]
+        return None if rows.empty else float(rows["floor"].iloc[0])
 
     def plot_morris(self) -> Figure:
         """Morris μ*–σ plot: one point per parameter, labelled."""

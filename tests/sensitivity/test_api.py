@@ -152,6 +152,8 @@ def test_result_structure_and_plots():
         "value",
         "ci_low",
         "ci_high",
+        "noise_floor",
+        "above_noise",
     ]
     assert list(result.ranking.columns[:3]) == ["parameter", "rank", "mean_rank"]
     assert {"morris.mu_star", "sobol.ST", "pawn.median"} <= set(result.ranking.columns)
