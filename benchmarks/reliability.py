@@ -1,34 +1,57 @@
-"""Reliability benchmark: published problems with known pf, several methods, many seeds.
+"""Reliability benchmark: problems with known pf x methods x seeds, side by side.
+
+Two kinds of problems:
+
+* **analytic** — :mod:`safety_val.reliability.problems`: the published problems and the
+  simulator-like analytic problems of issue 13 (noisy, plateaued, discontinuous, mixed
+  categorical inputs, curved in d = 50-200), each with an exact reference;
+* **simulated** — :mod:`simulated_cases`: logical scenarios of the built-in simulator
+  (``benchmarks/cases/*.yaml``) whose reference pf was computed by stratified Monte Carlo
+  (:mod:`simulated_references`, stored in ``benchmarks/data/simulated_references.json``
+  with the simulator's source hash; a reference whose hashes do not match the current
+  sources is refused).
+
+Suites (``--suite``): ``analytic`` (every analytic problem), ``simulated``, ``rare`` (issue
+13: the simulated cases and the simulator-like analytic problems) and ``all``.
 
 For each problem x method x seed it calls
 :func:`safety_val.reliability.estimate_failure_probability` and compares the estimate
-with the problem's reference pf (:mod:`safety_val.reliability.problems`). It prints one
-line per problem and method::
+with the reference. It prints one line per problem and method::
 
-    problem d ref_pf method runs err med_rel max_rel med_calls coverage converged
+    problem d ref_pf method runs err med_rel max_rel med_calls max_calls coverage converged
 
 where ``med_rel`` / ``max_rel`` are the median / maximum of |pf - ref| / ref over seeds,
 ``med_calls`` the median number of limit-state calls, ``coverage`` the fraction of seeds
 whose reported 95 % interval contains the reference and ``converged`` the fraction of
-runs that said they converged; then one line per target of the issue (method "auto"):
+runs that said they converged; then one line per target of issue 13 (``--target-method``,
+default ``auto``):
 
-* d <= 10, pf >= 1e-7: median relative error <= 10 %, max <= 30 %, median <= 500 calls;
-* 20 <= d <= 100: median relative error <= 15 % with <= 5,000 calls (median);
-* honesty: the 95 % interval contains the reference in >= 90 % of all runs.
+* simulated cases (pf 1e-3 to 1e-7): median relative error <= 15 %, max <= 40 %, median
+  <= 2,000 calls (per case), 95 % interval covers the reference in >= 90 % of the runs;
+* high-dimensional analytic problems (d >= 20; the curved ones have d = 50-200): median
+  relative error <= 15 % with <= 5,000 calls (median);
+* the other analytic problems: median relative error <= 10 %, max <= 30 %, median <= 300
+  calls, coverage >= 90 %.
 
 A run that raises is recorded as an error row (relative error inf, not covered) and the
 benchmark goes on. A method that is not registered, or whose module cannot be loaded,
 is skipped with a note. The OpenTURNS baselines (``subset``, ``nais``, ``ce_is``) get
-``--samples-per-level`` points per level through the method's per-level option
-(``n_per_step`` today; the script looks the name up in the method's signature).
+``--samples-per-level`` points per level through the method's per-level option and
+``--baseline-max-calls`` calls; crude ``mc`` gets ``--mc-max-calls``.
 
-This is not part of the test suite: it takes minutes to hours.
+``--jobs N`` runs the (problem, method, seed) tasks in N worker processes (each evaluates
+its limit state in its own process, serially); without it ``--executor`` parallelises
+inside each run. This is not part of the test suite: it takes minutes to hours.
 
 Usage::
 
-    python benchmarks/reliability.py                                   # everything
-    python benchmarks/reliability.py --problems four_branch,RP57 --methods nais --seeds 5
-    python benchmarks/reliability.py --methods auto --out runs/reliability.csv
+    # the full issue-13 run (about 30 min on 2 cores): simulated + simulator-like analytic
+    python benchmarks/reliability.py --suite rare --jobs 2 --out runs/reliability_rare.csv
+    # everything, published problems included
+    python benchmarks/reliability.py --suite all --jobs 2 --out runs/reliability_all.csv
+    # a quick look
+    python benchmarks/reliability.py --problems cut_in_motorway,noisy_linear_1e-4 \
+        --methods mc,nais,auto --seeds 2 --jobs 2
 """
 
 from __future__ import annotations
@@ -61,29 +84,47 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
 )
 
-from safety_val.errors import ValidationError  # noqa: E402
-from safety_val.reliability.problems import PROBLEMS, ReliabilityProblem, get_problem  # noqa: E402
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # the simulated cases live beside this script
+    sys.path.insert(0, str(HERE))
+os.environ["PYTHONPATH"] = os.pathsep.join((str(HERE), os.environ["PYTHONPATH"]))
 
-DEFAULT_METHODS = ("auto", "ak", "nais", "subset", "ce_is")
+from simulated_cases import SIMULATED_CASES, SimulatedCase  # noqa: E402
+from simulated_references import check_reference, load_references  # noqa: E402
+
+from safety_val.errors import ValidationError  # noqa: E402
+from safety_val.reliability.problems import PROBLEMS, ReliabilityProblem  # noqa: E402
+
+DEFAULT_METHODS = ("auto", "ais", "nais", "subset", "ce_is", "mc")
 BASELINES = frozenset({"subset", "nais", "ce_is"})
 """OpenTURNS-based samplers run at a fixed number of samples per level."""
 PER_LEVEL_OPTION_NAMES = ("n_per_step", "n_per_level", "samples_per_level", "n_samples_per_level")
 """Candidate names of the samples-per-level option, in order of preference."""
 DEFAULT_MAX_CALLS = 20_000
+DEFAULT_MC_MAX_CALLS = 20_000
+SIMULATOR_BATCH = 100_000
+"""Scenarios per simulator batch of a simulated case (one batch per limit-state call)."""
+SUITES = ("analytic", "simulated", "rare", "all")
 
 TARGET_METHOD = "auto"
-LOW_DIMENSION_MAX = 10
-LOW_DIMENSION_MIN_PF = 1e-7
-HIGH_DIMENSION_RANGE = (20, 100)
-TARGET_LOW_MEDIAN_ERROR = 0.10
-TARGET_LOW_MAX_ERROR = 0.30
-TARGET_LOW_MEDIAN_CALLS = 500
-TARGET_HIGH_MEDIAN_ERROR = 0.15
-TARGET_HIGH_MEDIAN_CALLS = 5_000
-TARGET_COVERAGE = 0.90
+HIGH_DIMENSION_MIN = 20
+SIMULATOR_LIKE = frozenset(
+    {
+        "noisy_linear_1e-4",
+        "noisy_linear_1e-6",
+        "plateau_linear",
+        "step_collision",
+        "categorical_rare",
+        "paraboloid_d50",
+        "paraboloid_d100",
+        "paraboloid_d200",
+    }
+)
+"""The analytic problems of issue 13 (suite ``rare``)."""
 
 ROW_COLUMNS = (
     "problem",
+    "group",
     "dimension",
     "reference_pf",
     "method",
@@ -108,6 +149,7 @@ class RunRow:
     """One problem x method x seed run (a CSV row)."""
 
     problem: str
+    group: str
     dimension: int
     reference_pf: float
     method: str
@@ -127,10 +169,100 @@ class RunRow:
 
 
 @dataclass(frozen=True)
+class BenchmarkProblem:
+    """A problem of the benchmark: an analytic problem or a simulated case, and its group.
+
+    ``group`` is ``"simulated"``, ``"high-dimensional"`` (analytic, d >= 20) or
+    ``"analytic"``; the targets are evaluated per group.
+    """
+
+    name: str
+    group: str
+    dimension: int
+    reference_pf: float
+    analytic: ReliabilityProblem | None = None
+    simulated: SimulatedCase | None = None
+
+    def model_inputs(self) -> tuple[Any, Any]:
+        """A fresh ``(limit_state, distribution)`` pair for one run.
+
+        A simulated case is evaluated through the product's own
+        :class:`~safety_val.runs.evaluator.ScenarioEvaluator` (a new one per run, so no
+        cache is shared between runs), one simulator batch per call: the vectorised
+        simulator costs about 0.5 s per batch whatever its size up to ~1,000 scenarios,
+        and the evaluator's calibration would split small calls further.
+        """
+        if self.analytic is not None:
+            return self.analytic.limit_state, self.analytic.distribution
+        if self.simulated is None:
+            raise ValueError(f"problem {self.name!r} has neither an analytic nor a simulated part")
+        from safety_val.runs.evaluator import ScenarioEvaluator
+
+        scenario = self.simulated.scenario
+        evaluator = ScenarioEvaluator(scenario, purpose="benchmark", batch_size=SIMULATOR_BATCH)
+        return evaluator, scenario.distribution
+
+
+def analytic_problem(problem: ReliabilityProblem) -> BenchmarkProblem:
+    """Wrap a registered analytic problem."""
+    group = "high-dimensional" if problem.dimension >= HIGH_DIMENSION_MIN else "analytic"
+    return BenchmarkProblem(
+        problem.name, group, problem.dimension, problem.reference_pf, analytic=problem
+    )
+
+
+def simulated_problem(
+    case: SimulatedCase, references: dict[str, dict[str, Any]]
+) -> BenchmarkProblem:
+    """Wrap a simulated case with its stored reference; refuse a missing or stale one."""
+    record = references.get(case.name)
+    problem = check_reference(case, record)
+    if problem is not None or record is None:
+        raise ValidationError(
+            problem or "no reference", field="simulated reference", value=case.name
+        )
+    return BenchmarkProblem(
+        case.name, "simulated", case.scenario.dimension, float(record["pf"]), simulated=case
+    )
+
+
+def select_problems(suite: str, names: Sequence[str] | None) -> tuple[BenchmarkProblem, ...]:
+    """The problems of ``suite``, or the named ones (analytic or simulated)."""
+    if names:
+        selected: list[str] = list(names)
+    elif suite == "analytic":
+        selected = list(PROBLEMS)
+    elif suite == "simulated":
+        selected = list(SIMULATED_CASES)
+    elif suite == "rare":
+        selected = [*SIMULATED_CASES, *(n for n in PROBLEMS if n in SIMULATOR_LIKE)]
+    else:
+        selected = [*SIMULATED_CASES, *PROBLEMS]
+    folded = {key.casefold(): key for key in (*PROBLEMS, *SIMULATED_CASES)}
+    unknown = [name for name in selected if name.casefold() not in folded]
+    if unknown:
+        raise ValidationError(
+            "unknown problem", field="--problems", value=",".join(unknown),
+            expected="one of " + ", ".join((*SIMULATED_CASES, *PROBLEMS)),
+        )
+    references = load_references() if any(
+        folded[n.casefold()] in SIMULATED_CASES for n in selected
+    ) else {}
+    problems = []
+    for name in selected:
+        key = folded[name.casefold()]
+        if key in SIMULATED_CASES:
+            problems.append(simulated_problem(SIMULATED_CASES[key], references))
+        else:
+            problems.append(analytic_problem(PROBLEMS[key]))
+    return tuple(problems)
+
+
+@dataclass(frozen=True)
 class BenchmarkConfig:
     """Parsed command line."""
 
-    problems: tuple[ReliabilityProblem, ...]
+    problems: tuple[BenchmarkProblem, ...]
     methods: tuple[str, ...]
     seeds: tuple[int, ...]
     samples_per_level: int
@@ -142,6 +274,17 @@ class BenchmarkConfig:
     quiet: bool
     debug: bool
     target_method: str = "auto"
+    mc_max_calls: int = DEFAULT_MC_MAX_CALLS
+    jobs: int = 1
+    suite: str = "all"
+
+    def budget(self, method: str) -> int | None:
+        """The call budget of ``method``."""
+        if method in BASELINES:
+            return self.baseline_max_calls
+        if method == "mc":
+            return self.mc_max_calls
+        return self.max_calls
 
 
 # --------------------------------------------------------------------------------------
@@ -183,7 +326,7 @@ def resolve_methods(
 
 
 def run_one(
-    problem: ReliabilityProblem,
+    problem: BenchmarkProblem,
     method: str,
     seed: int,
     *,
@@ -199,9 +342,10 @@ def run_one(
     reference = problem.reference_pf
     start = time.perf_counter()
     try:
+        limit_state, distribution = problem.model_inputs()
         result = estimate_failure_probability(
-            problem.limit_state,
-            problem.distribution,
+            limit_state,
+            distribution,
             method=method,
             seed=seed,
             max_calls=max_calls,
@@ -214,6 +358,7 @@ def run_one(
             traceback.print_exc()
         return RunRow(
             problem=problem.name,
+            group=problem.group,
             dimension=problem.dimension,
             reference_pf=reference,
             method=method,
@@ -238,6 +383,7 @@ def run_one(
     covered = bool(ci_low <= reference <= ci_high)  # False when the interval is NaN
     return RunRow(
         problem=problem.name,
+        group=problem.group,
         dimension=problem.dimension,
         reference_pf=reference,
         method=method,
@@ -257,10 +403,19 @@ def run_one(
     )
 
 
-def run_benchmark(config: BenchmarkConfig) -> tuple[pd.DataFrame, list[str]]:
-    """Run every problem x method x seed; return the rows and the notes."""
-    from safety_val.execution import make_executor
+def _run_task(
+    task: tuple[BenchmarkProblem, str, int, dict[str, Any], int | None, float, bool],
+) -> RunRow:
+    """Worker of ``--jobs``: one run, its limit state evaluated in this process."""
+    problem, method, seed, options, budget, target_cov, debug = task
+    return run_one(
+        problem, method, seed, options=options, max_calls=budget, target_cov=target_cov,
+        executor=None, debug=debug,
+    )
 
+
+def run_benchmark(config: BenchmarkConfig) -> tuple[pd.DataFrame, list[str]]:
+    """Run every problem x method x seed; return the rows (in plan order) and the notes."""
     methods, notes = resolve_methods(config.methods)
     plan = [
         (problem, method, run, seed)
@@ -268,33 +423,58 @@ def run_benchmark(config: BenchmarkConfig) -> tuple[pd.DataFrame, list[str]]:
         for method, run in methods
         for seed in config.seeds
     ]
-    rows: list[RunRow] = []
     started = time.perf_counter()
-    with make_executor(config.executor) as executor:
-        for index, (problem, method, run, seed) in enumerate(plan, start=1):
-            budget = config.baseline_max_calls if method in BASELINES else config.max_calls
-            row = run_one(
-                problem,
-                method,
-                seed,
-                options=method_options(method, run, config.samples_per_level),
-                max_calls=budget,
-                target_cov=config.target_cov,
-                executor=executor,
-                debug=config.debug,
-            )
-            rows.append(row)
-            if not config.quiet:
-                elapsed = time.perf_counter() - started
-                eta = elapsed / index * (len(plan) - index)
-                status = row.error[:60] if row.error else f"pf={row.pf:.3e} calls={row.n_calls:.0f}"
-                print(
-                    f"[{index}/{len(plan)} {elapsed:6.0f}s ETA {eta:6.0f}s] "
-                    f"{problem.name} {method} seed={seed}: {status}",
-                    file=sys.stderr,
-                    flush=True,
+
+    def report(index: int, row: RunRow) -> None:
+        if config.quiet:
+            return
+        elapsed = time.perf_counter() - started
+        eta = elapsed / index * (len(plan) - index)
+        status = row.error[:60] if row.error else f"pf={row.pf:.3e} calls={row.n_calls:.0f}"
+        print(
+            f"[{index}/{len(plan)} {elapsed:6.0f}s ETA {eta:6.0f}s] "
+            f"{row.problem} {row.method} seed={row.seed}: {status}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    rows: list[RunRow | None] = [None] * len(plan)
+    if config.jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        tasks = [
+            (problem, method, seed, method_options(method, run, config.samples_per_level),
+             config.budget(method), config.target_cov, config.debug)
+            for problem, method, run, seed in plan
+        ]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=config.jobs, mp_context=context) as pool:
+            futures = {pool.submit(_run_task, task): i for i, task in enumerate(tasks)}
+            for done, future in enumerate(as_completed(futures), start=1):
+                row = future.result()
+                rows[futures[future]] = row
+                report(done, row)
+    else:
+        from safety_val.execution import make_executor
+
+        with make_executor(config.executor) as executor:
+            for index, (problem, method, run, seed) in enumerate(plan, start=1):
+                row = run_one(
+                    problem,
+                    method,
+                    seed,
+                    options=method_options(method, run, config.samples_per_level),
+                    max_calls=config.budget(method),
+                    target_cov=config.target_cov,
+                    executor=executor,
+                    debug=config.debug,
                 )
-    frame = pd.DataFrame([asdict(row) for row in rows], columns=list(ROW_COLUMNS))
+                rows[index - 1] = row
+                report(index, row)
+    frame = pd.DataFrame(
+        [asdict(row) for row in rows if row is not None], columns=list(ROW_COLUMNS)
+    )
     return frame, notes
 
 
@@ -308,6 +488,7 @@ class SummaryLine:
     """The seeds of one problem x method, summarised."""
 
     problem: str
+    group: str
     dimension: int
     reference_pf: float
     method: str
@@ -330,6 +511,7 @@ def summarise(rows: pd.DataFrame) -> list[SummaryLine]:
         lines.append(
             SummaryLine(
                 problem=str(problem),
+                group=str(group["group"].iloc[0]),
                 dimension=int(group["dimension"].iloc[0]),
                 reference_pf=float(group["reference_pf"].iloc[0]),
                 method=str(method),
@@ -349,14 +531,14 @@ def summarise(rows: pd.DataFrame) -> list[SummaryLine]:
 def render_table(summary: Sequence[SummaryLine]) -> str:
     """The summary as a fixed-width text table."""
     header = (
-        f"{'problem':<13}{'d':>4} {'ref_pf':>10} {'method':<8}{'runs':>5}{'err':>4}"
+        f"{'problem':<26}{'d':>4} {'ref_pf':>10} {'method':<8}{'runs':>5}{'err':>4}"
         f"{'med_rel':>9}{'max_rel':>9}{'med_calls':>10}{'max_calls':>10}"
         f"{'coverage':>9}{'converged':>10}"
     )
     lines = [header, "-" * len(header)]
     for line in summary:
         lines.append(
-            f"{line.problem:<13}{line.dimension:>4} {line.reference_pf:>10.3e} "
+            f"{line.problem:<26}{line.dimension:>4} {line.reference_pf:>10.3e} "
             f"{line.method:<8}{line.runs:>5}{line.errors:>4}"
             f"{_percent(line.median_relative_error):>9}{_percent(line.max_relative_error):>9}"
             f"{_number(line.median_calls):>10}{_number(line.max_calls):>10}"
@@ -373,77 +555,73 @@ def _number(value: float) -> str:
     return "-" if not math.isfinite(value) else f"{value:.0f}"
 
 
+@dataclass(frozen=True)
+class Target:
+    """One target of issue 13 on one group of problems."""
+
+    group: str
+    label: str
+    metric: str
+    limit: float
+    percent: bool = True
+
+
+TARGETS = (
+    Target("simulated", "median relative error <= 15 %", "median_relative_error", 0.15),
+    Target("simulated", "max relative error <= 40 %", "max_relative_error", 0.40),
+    Target("simulated", "median calls <= 2,000", "median_calls", 2_000, percent=False),
+    Target("high-dimensional", "median relative error <= 15 %", "median_relative_error", 0.15),
+    Target("high-dimensional", "median calls <= 5,000", "median_calls", 5_000, percent=False),
+    Target("analytic", "median relative error <= 10 %", "median_relative_error", 0.10),
+    Target("analytic", "max relative error <= 30 %", "max_relative_error", 0.30),
+    Target("analytic", "median calls <= 300", "median_calls", 300, percent=False),
+)
+"""Per-problem targets (every problem of the group must meet them)."""
+COVERAGE_TARGETS = {"simulated": 0.90, "analytic": 0.90}
+"""Per-group targets on the share of runs whose 95 % interval covers the reference."""
+GROUP_LABELS = {
+    "simulated": "simulated cases (pf 1e-3 to 1e-7)",
+    "high-dimensional": f"high-dimensional analytic (d >= {HIGH_DIMENSION_MIN})",
+    "analytic": f"analytic (d < {HIGH_DIMENSION_MIN})",
+}
+
+
 def evaluate_targets(
     summary: Sequence[SummaryLine], rows: pd.DataFrame, method: str = TARGET_METHOD
 ) -> list[str]:
-    """One line per target of the issue for ``method`` (``"auto"``): met / not met, with the gap."""
-    auto = [line for line in summary if line.method == method]
-    if not auto:
+    """One line per target of issue 13 for ``method``: met / not met, with the gap."""
+    chosen = [line for line in summary if line.method == method]
+    if not chosen:
         return [f"targets: not evaluated (method {method!r} was not run)"]
-    low = [
-        line
-        for line in auto
-        if line.dimension <= LOW_DIMENSION_MAX and line.reference_pf >= LOW_DIMENSION_MIN_PF
-    ]
-    lo, hi = HIGH_DIMENSION_RANGE
-    high = [line for line in auto if lo <= line.dimension <= hi]
-    low_label = f"d <= {LOW_DIMENSION_MAX}, pf >= {LOW_DIMENSION_MIN_PF:g}"
-    high_label = f"{lo} <= d <= {hi}"
-
-    def median_error(line: SummaryLine) -> float:
-        return line.median_relative_error
-
-    def max_error(line: SummaryLine) -> float:
-        return line.max_relative_error
-
-    def median_calls(line: SummaryLine) -> float:
-        return line.median_calls
-
-    lines = [
-        _target_line(
-            f"{low_label}: median relative error <= {TARGET_LOW_MEDIAN_ERROR:.0%}",
-            low,
-            median_error,
-            TARGET_LOW_MEDIAN_ERROR,
-            _percent,
-        ),
-        _target_line(
-            f"{low_label}: max relative error <= {TARGET_LOW_MAX_ERROR:.0%}",
-            low,
-            max_error,
-            TARGET_LOW_MAX_ERROR,
-            _percent,
-        ),
-        _target_line(
-            f"{low_label}: median calls <= {TARGET_LOW_MEDIAN_CALLS}",
-            low,
-            median_calls,
-            TARGET_LOW_MEDIAN_CALLS,
-            _number,
-        ),
-        _target_line(
-            f"{high_label}: median relative error <= {TARGET_HIGH_MEDIAN_ERROR:.0%}",
-            high,
-            median_error,
-            TARGET_HIGH_MEDIAN_ERROR,
-            _percent,
-        ),
-        _target_line(
-            f"{high_label}: median calls <= {TARGET_HIGH_MEDIAN_CALLS}",
-            high,
-            median_calls,
-            TARGET_HIGH_MEDIAN_CALLS,
-            _number,
-        ),
-    ]
-    covered = rows.loc[rows["method"] == method, "covered"].to_numpy(dtype=bool)
-    coverage = float(covered.mean())
-    met = coverage >= TARGET_COVERAGE
-    gap = "" if met else f" (gap {TARGET_COVERAGE - coverage:.1%})"
-    lines.append(
-        f"target 95 % interval contains the reference in >= {TARGET_COVERAGE:.0%} of runs: "
-        f"{'met' if met else 'NOT MET'}: {coverage:.1%} of {covered.size} runs{gap}"
-    )
+    lines = []
+    for target in TARGETS:
+        subset = [line for line in chosen if line.group == target.group]
+        show = _percent if target.percent else _number
+        lines.append(
+            _target_line(
+                f"{GROUP_LABELS[target.group]}: {target.label}",
+                subset,
+                lambda line, name=target.metric: float(getattr(line, name)),
+                target.limit,
+                show,
+            )
+        )
+    for group, limit in COVERAGE_TARGETS.items():
+        selected = rows[(rows["method"] == method) & (rows["group"] == group)]
+        label = (
+            f"target {GROUP_LABELS[group]}: 95 % interval contains the reference in "
+            f">= {limit:.0%} of runs"
+        )
+        if selected.empty:
+            lines.append(f"{label}: not evaluated (no such problem run)")
+            continue
+        covered = selected["covered"].to_numpy(dtype=bool)
+        coverage = float(covered.mean())
+        met = coverage >= limit
+        gap = "" if met else f" (gap {limit - coverage:.1%})"
+        lines.append(
+            f"{label}: {'met' if met else 'NOT MET'}: {coverage:.1%} of {covered.size} runs{gap}"
+        )
     return lines
 
 
@@ -512,11 +690,17 @@ def parse_arguments(argv: Sequence[str] | None = None) -> BenchmarkConfig:
     """Parse the command line; a bad value raises :class:`ValidationError`."""
     parser = argparse.ArgumentParser(
         description=(
-            "Reliability benchmark on published problems with known pf "
-            f"(available: {', '.join(PROBLEMS)})."
+            "Reliability benchmark on problems with known pf. Simulated cases: "
+            f"{', '.join(SIMULATED_CASES)}. Analytic problems: {', '.join(PROBLEMS)}."
         )
     )
-    parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated names")
+    parser.add_argument(
+        "--suite", choices=SUITES, default="all",
+        help="analytic, simulated, rare (issue 13: simulated + simulator-like analytic) or all",
+    )
+    parser.add_argument(
+        "--problems", default="", help="comma-separated names (overrides --suite)"
+    )
     parser.add_argument(
         "--methods", default=",".join(DEFAULT_METHODS), help="comma-separated method names"
     )
@@ -528,18 +712,30 @@ def parse_arguments(argv: Sequence[str] | None = None) -> BenchmarkConfig:
         default=1000,
         help="samples per level/step of the OpenTURNS baselines (subset, nais, ce_is)",
     )
-    parser.add_argument("--executor", default="serial", help="serial, process or ray")
+    parser.add_argument(
+        "--jobs", type=_positive_int, default=1,
+        help="worker processes over (problem, method, seed); each run then evaluates serially",
+    )
+    parser.add_argument(
+        "--executor", default="serial", help="serial, process or ray (only with --jobs 1)"
+    )
     parser.add_argument(
         "--max-calls",
         type=_positive_int,
         default=None,
-        help="call budget of auto/ak and other non-baseline methods (default: the library's)",
+        help="call budget of auto/ais/ak and other non-baseline methods (default: the library's)",
     )
     parser.add_argument(
         "--baseline-max-calls",
         type=_positive_int,
         default=DEFAULT_MAX_CALLS,
         help=f"call budget of the baselines (default {DEFAULT_MAX_CALLS})",
+    )
+    parser.add_argument(
+        "--mc-max-calls",
+        type=_positive_int,
+        default=DEFAULT_MC_MAX_CALLS,
+        help=f"call budget of crude Monte Carlo (default {DEFAULT_MC_MAX_CALLS})",
     )
     parser.add_argument("--target-cov", type=float, default=0.1, help="target CoV of the methods")
     parser.add_argument(
@@ -552,16 +748,21 @@ def parse_arguments(argv: Sequence[str] | None = None) -> BenchmarkConfig:
     parser.add_argument("--debug", action="store_true", help="tracebacks for errors")
     args = parser.parse_args(argv)
 
-    problems = tuple(get_problem(name) for name in _names(args.problems))
     methods = tuple(_names(args.methods))
-    if not problems:
-        raise ValidationError("no problem given", field="--problems", value=args.problems)
     if not methods:
         raise ValidationError("no method given", field="--methods", value=args.methods)
     if args.first_seed < 0:
         raise ValidationError(
             "must be >= 0", field="--first-seed", value=args.first_seed, expected="an int >= 0"
         )
+    if args.jobs > 1 and args.executor != "serial":
+        raise ValidationError(
+            "--jobs > 1 runs each limit state serially in its worker",
+            field="--executor", value=args.executor, expected="serial with --jobs > 1",
+        )
+    problems = select_problems(args.suite, _names(args.problems))
+    if not problems:
+        raise ValidationError("no problem selected", field="--problems", value=args.problems)
     return BenchmarkConfig(
         problems=problems,
         methods=methods,
@@ -575,6 +776,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> BenchmarkConfig:
         quiet=args.quiet,
         debug=args.debug,
         target_method=args.target_method,
+        mc_max_calls=args.mc_max_calls,
+        jobs=args.jobs,
+        suite=args.suite,
     )
 
 
@@ -595,7 +799,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"seeds {config.seeds[0]}..{config.seeds[-1]}, target_cov {config.target_cov}, "
         f"baselines at {config.samples_per_level} samples per level "
-        f"(budget {config.baseline_max_calls} calls), executor {config.executor}"
+        f"(budget {config.baseline_max_calls} calls), mc budget {config.mc_max_calls}, "
+        f"executor {config.executor}, jobs {config.jobs}"
     )
     print(render_table(summary))
     print()

@@ -1,0 +1,180 @@
+"""Simulated benchmark cases of issue 13: logical scenarios on the built-in simulator.
+
+Each case is a scenario file of its own under ``benchmarks/cases/`` (not the catalogue in
+``scenarios/``, which changes with the product) with realistic, mixed input distributions
+(bounded marginals, a normal copula, discrete fog levels, categorical lighting) and a
+competent AEB set through ``fixed:``. Its limit state is the scenario's ``limit_state``
+expression evaluated by the vectorised simulator; the simulator's noise (sensor misses,
+measurement noise) is seeded per concrete scenario, so ``g`` is a deterministic but rough
+function of the inputs.
+
+:data:`SIMULATED_CASES` lists the cases with the standard-space coordinate their
+reference stratifies on (see :mod:`simulated_references`) and the stratum edges;
+:class:`SimulatedLimitState` is the picklable batch limit state of one case (the scenario
+is loaded lazily, once per process). :func:`source_hashes` gives the hashes stored with
+a reference and checked before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from safety_val.scenario import LogicalScenario, load_scenario
+
+__all__ = [
+    "CASES_DIR",
+    "SIMULATED_CASES",
+    "SIMULATOR_DIR",
+    "SimulatedCase",
+    "SimulatedLimitState",
+    "case_sha256",
+    "simulator_sha256",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES_DIR = ROOT / "benchmarks" / "cases"
+SIMULATOR_DIR = ROOT / "safety_val" / "sim"
+
+
+@dataclass(frozen=True)
+class SimulatedCase:
+    """One simulated benchmark case.
+
+    Attributes
+    ----------
+    name
+        Case name (the scenario's name).
+    file
+        Scenario file, relative to :data:`CASES_DIR`.
+    stratify_on
+        Parameter whose standard-normal coordinate the reference stratifies on: the one
+        that dominates failure (independent of the other inputs, so that its standard
+        coordinate is its own normal score).
+    edges
+        Interior stratum boundaries on that coordinate, increasing (strata are
+        ``(-inf, e_1], (e_1, e_2], ..., (e_m, inf)``).
+    description
+        What makes the case fail.
+    """
+
+    name: str
+    file: str
+    stratify_on: str
+    edges: tuple[float, ...]
+    description: str = ""
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def path(self) -> Path:
+        """The scenario file."""
+        return CASES_DIR / self.file
+
+    @property
+    def scenario(self) -> LogicalScenario:
+        """The logical scenario (loaded once per process)."""
+        return _load(str(self.path))
+
+    @property
+    def limit_state(self) -> SimulatedLimitState:
+        """The picklable batch limit state."""
+        return SimulatedLimitState(str(self.path))
+
+
+@cache
+def _load(path: str) -> LogicalScenario:
+    return load_scenario(path)
+
+
+@dataclass(frozen=True)
+class SimulatedLimitState:
+    """Batch limit state of a scenario file: ``(n, d)`` inputs → ``n`` margins.
+
+    Picklable (it carries only the path); the scenario is loaded on first use in each
+    process.
+    """
+
+    path: str
+
+    @property
+    def scenario(self) -> LogicalScenario:
+        """The logical scenario."""
+        return _load(self.path)
+
+    def __call__(self, x: Any) -> np.ndarray:
+        """Simulate the concrete scenarios ``x`` and return their margins."""
+        points = np.atleast_2d(np.asarray(x, dtype=float))
+        return np.asarray(self.scenario.limit_state(points), dtype=float)
+
+
+def simulator_sha256() -> str:
+    """SHA-256 over the simulator's sources ``safety_val/sim/*.py``, sorted by name."""
+    digest = hashlib.sha256()
+    for path in sorted(SIMULATOR_DIR.glob("*.py"), key=lambda p: p.name):
+        digest.update(path.name.encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def case_sha256(case: SimulatedCase) -> str:
+    """SHA-256 of the case's scenario file and of the ODD file it names."""
+    digest = hashlib.sha256(case.path.read_bytes())
+    odd = case.scenario.odd.source
+    if odd is not None:
+        digest.update(b"\0")
+        digest.update(Path(odd).read_bytes())
+    return digest.hexdigest()
+
+
+_TAIL = (0.0, 1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0)
+
+_LOWER_TAIL = tuple(-e for e in reversed(_TAIL))
+_UPPER_1_PERCENT = (2.3263478740408408,)  # Phi^-1(0.99): the last 1 % of a discrete input
+
+SIMULATED_CASES: dict[str, SimulatedCase] = {
+    case.name: case
+    for case in (
+        SimulatedCase(
+            "lead_braking_highway", "lead_braking_highway.yaml", "lead_decel",
+            (0.0, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0),
+            "lead brakes hard at motorway speed; fast ego and harsh braking",
+        ),
+        SimulatedCase(
+            "cut_in_motorway", "cut_in_motorway.yaml", "cut_in_gap", _LOWER_TAIL,
+            "cut-in at a gap below about 11 m with a closing speed",
+        ),
+        SimulatedCase(
+            "pedestrian_occluded_30kmh", "pedestrian_occluded_30kmh.yaml", "occlusion",
+            _UPPER_1_PERCENT,
+            "pedestrian hidden by a parked car (a 1 % category); strata = the two categories",
+        ),
+        SimulatedCase(
+            "cut_out_motorway", "cut_out_motorway.yaml", "cut_out_distance", _LOWER_TAIL,
+            "stopped vehicle revealed less than about 55 m ahead",
+        ),
+        SimulatedCase(
+            "stop_and_go_congestion", "stop_and_go_congestion.yaml", "lead_decel", _TAIL,
+            "harsh stop of the lead (> ~7 m/s^2) in a jam",
+        ),
+        SimulatedCase(
+            "cut_out_late_reveal", "cut_out_late_reveal.yaml", "cut_out_distance", _LOWER_TAIL,
+            "rare late reveal (< ~55 m) of a stopped vehicle",
+        ),
+        SimulatedCase(
+            "cut_in_dense_traffic", "cut_in_dense_traffic.yaml", "cut_in_gap", _LOWER_TAIL,
+            "rare cut-in at a gap below about 10 m",
+        ),
+        SimulatedCase(
+            "stop_and_go_harsh_stop", "stop_and_go_harsh_stop.yaml", "lead_decel", _TAIL,
+            "very rare harsh stop (> ~7 m/s^2) in calm stop-and-go traffic",
+        ),
+    )
+}
+"""The simulated cases, by name (in increasing rarity, roughly)."""
