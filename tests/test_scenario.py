@@ -215,8 +215,13 @@ def test_malformed_yaml_names_line(tmp_path: Path) -> None:
         load_scenario(file)
 
 
-@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path",
+    sorted([*SCENARIOS.glob("*.yaml"), *(SCENARIOS / "weak_aeb").glob("*.yaml")]),
+    ids=lambda p: p.relative_to(SCENARIOS).with_suffix("").as_posix(),
+)
 def test_catalogue_scenarios_are_valid(path: Path) -> None:
+    """The catalogue and its weak-AEB variants load, document their basis and are named."""
     scenario = load_scenario(path)
     assert scenario.dimension >= 3
     assert scenario.references, "catalogue scenarios document their basis"
