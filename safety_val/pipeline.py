@@ -506,7 +506,10 @@ def sensitivity_stage(
         x = pd.DataFrame(scenario.to_array(stored.loc[ok]), columns=list(scenario.names))
         y = stored.loc[ok, output or "g"].to_numpy(dtype=float)
         margin = stored.loc[ok, "g"].to_numpy(dtype=float)  # the failure label of rank_on
-        analysis = analyze_given_data(x, y, methods=tuple(methods), seed=seed, margin=margin)
+        analysis = analyze_given_data(
+            x, y, methods=tuple(methods), seed=seed, margin=margin, output=output or "g",
+            constant="keep",  # a DOE that never leaves g's plateau ranks nothing, keeps all
+        )
     else:
         analysis = analyze(evaluator, n=n, methods=tuple(methods), output=output, seed=seed)
     check = None

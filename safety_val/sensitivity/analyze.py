@@ -78,6 +78,8 @@ RankOn = Literal["auto", "output", "failure"]
 #: Name of the failure label ``1{g <= 0}`` as a ranked output.
 FAILURE_LABEL: Final = "failure"
 
+_CONSTANT: Final[dict[str, list[Constraint]]] = {"constant": [OneOf("raise", "keep")]}
+
 _CONSTRAINTS: Final[dict[str, list[Constraint]]] = {
     "rank_on": [OneOf("auto", "output", "failure")],
     "n_dummies": [Interval(int, 1, None)],
@@ -384,11 +386,12 @@ def _ranked_output(
     ranked, notes saying which output was ranked and why, and whether to warn (an asked-for
     label that could not be ranked).
 
-    ``"auto"`` ranks the output, unless it takes two values (a label such as a collision
-    flag) of which the rarer occurs fewer than ``min_failures`` times and a margin is
-    known: then the margin, a continuous output. ``"failure"`` ranks the label when
-    every sample has ``min_failures`` failures and passes, else the margin (with a
-    warning). ``"output"`` ranks the output as given.
+    ``"auto"`` ranks the output, unless it is *nearly constant* — fewer than
+    ``min_failures`` rows off its most common value: a label such as a collision flag
+    with a handful of events, or a margin saturated at a cap — and a margin that varies
+    is known: then the margin. ``"failure"`` ranks the label when every sample has
+    ``min_failures`` failures and passes, else the margin (with a warning). ``"output"``
+    ranks the output as given.
     """
     margins = [g for _, _, g in samples.values()]
     has_margin = all(g is not None for g in margins)
@@ -416,7 +419,8 @@ def _ranked_output(
     as_margin: dict[str, tuple[_Array, _Array, _Array | None]] = {
         scheme: (x, g, g) for scheme, (x, _, g) in samples.items() if g is not None
     }
-    rare_label = _is_label(samples) and _rarest(samples) < min_failures
+    rare, plateau = _plateau(samples)
+    margin_rare = has_margin and _plateau(as_margin)[0] < min_failures
     if rank_on == "failure":
         if min(n_fail, n_pass) >= min_failures:
             labelled: dict[str, tuple[_Array, _Array, _Array | None]] = {
@@ -434,11 +438,17 @@ def _ranked_output(
             "noise floor (rank_on='failure')"
         )
         return margin_name, as_margin, [note], True
-    if rank_on == "auto" and rare_label and has_margin and not output_is_margin:
+    if (
+        rank_on == "auto"
+        and rare < min_failures
+        and has_margin
+        and not output_is_margin
+        and not margin_rare
+    ):
         note = (
-            f"ranked the margin {margin_name}, a continuous output, not the output {output}: "
-            f"it takes two values and the rarer one occurs only {_rarest(samples)} times "
-            f"(< {min_failures}: its indices would sit at their noise floor; rank_on='auto')"
+            f"ranked the margin {margin_name}, a continuous output, not the output "
+            f"{output}: {output} {plateau} (< {min_failures}: its indices would sit at "
+            "their noise floor; rank_on='auto')"
         )
         return margin_name, as_margin, [note], False
     what = "the margin" if output_is_margin else "the output"
@@ -450,22 +460,39 @@ def _ranked_output(
             + ("" if enough else f", too few to rank it (>= {min_failures} of each needed)")
         )
     notes = [note + ")"]
-    if rare_label:
+    if rare < min_failures:
+        also = (
+            f" (the margin g too: it {_plateau(as_margin)[1]})"
+            if margin_rare and not output_is_margin
+            else ""
+        )
         notes.append(
-            f"the output {output} takes two values and the rarer one occurs only "
-            f"{_rarest(samples)} times (< {min_failures}): its indices are expected at their "
-            "noise floor; rank a continuous output (a margin or a KPI) instead"
+            f"{what} {output} {plateau} (< {min_failures}){also}: its indices are expected at "
+            "their noise floor and the ranking carries next to no information; rank an "
+            "output that varies over the sample (a KPI: output=..., --output on the command "
+            "line)"
         )
     return output, dict(samples), notes, False
 
 
-def _rarest(samples: Mapping[str, tuple[_Array, _Array, _Array | None]]) -> int:
-    """The fewest members of the rarer value of a two-valued output over the samples."""
-    rare = []
+def _plateau(samples: Mapping[str, tuple[_Array, _Array, _Array | None]]) -> tuple[int, str]:
+    """Rows off the output's most common value (fewest over the samples), and a description.
+
+    For a two-valued output these are its rarer events; for a margin saturated at a cap
+    (``min(min_ttc, 10) - 1`` on a DOE that hardly leaves the plateau) the rows off it.
+    """
+    fewest, text = None, ""
     for _, y, _ in samples.values():
-        _, counts = np.unique(y, return_counts=True)
-        rare.append(int(counts.min()) if counts.size == 2 else 0)
-    return min(rare)
+        values, counts = np.unique(y, return_counts=True)
+        common = int(counts.argmax())
+        off = int(len(y) - counts[common])
+        if fewest is None or off < fewest:
+            fewest = off
+            text = (
+                f"takes its most common value ({float(values[common]):.4g}) in all but {off} "
+                f"of {len(y)} rows"
+            )
+    return (0 if fewest is None else fewest), text
 
 
 def _is_label(samples: Mapping[str, tuple[_Array, _Array, _Array | None]]) -> bool:
@@ -593,7 +620,11 @@ def _stage2(
             )
     ordered = tuple(name for name in order if name in selected)
     if not ordered:
-        notes.append("stage 2 found no parameter that raises the cross-validated score")
+        ordered = tuple(order)
+        notes.append(
+            "stage 2 found no parameter that raises the cross-validated score: every "
+            "parameter is kept (finding nothing is no ground to fix any)"
+        )
     return ordered, pd.concat(curves, ignore_index=True), notes
 
 
@@ -948,6 +979,41 @@ def _note_ranked(
         )
 
 
+def _constant_result(
+    names: Sequence[str], methods: Sequence[str], output: str, values: _Array, outputs: _Array
+) -> SensitivityResult:
+    """A result that ranks nothing and keeps every parameter: the output never changed."""
+    note = (
+        f"the output {output} is constant ({float(outputs[0]):.6g}) over the {len(outputs)} "
+        "rows: no sensitivity index is defined, no parameter can be ranked and every "
+        "parameter is kept; rank an output that varies (a KPI)"
+    )
+    ranking = pd.DataFrame(
+        {
+            "parameter": list(names),
+            "rank": np.arange(1, len(names) + 1),
+            "mean_rank": np.nan,
+            "above_noise": False,
+        }
+    )
+    indices = pd.DataFrame(columns=[*INDEX_COLUMNS, "noise_floor", "above_noise"])
+    frame = pd.DataFrame(values, columns=list(names))
+    frame["y"] = outputs
+    return SensitivityResult(
+        parameters=tuple(names),
+        indices=indices,
+        ranking=ranking,
+        selected=tuple(names),
+        score_curve=_empty_curve(),
+        costs={"given_data": 0, "stage1": 0, "stage2": 0, "total": 0},
+        methods=tuple(methods),
+        output=output,
+        notes=(note,),
+        samples={"given_data": frame},
+        noise_floor=pd.DataFrame(columns=list(NOISE_COLUMNS)),
+    )
+
+
 def _empty_curve() -> pd.DataFrame:
     return pd.DataFrame(
         columns=[
@@ -977,9 +1043,11 @@ def analyze_given_data(
     min_gain: float = 0.01,
     max_selection_samples: int = 500,
     margin: Any = None,
+    output: str | None = None,
     rank_on: RankOn = "auto",
     min_failures: int = MIN_RANKED_FAILURES,
     n_dummies: int = 10,
+    constant: Literal["raise", "keep"] = "raise",
 ) -> SensitivityResult:
     r"""Stage 1 (given-data methods) and stage 2 on an existing sample — no model call.
 
@@ -1000,6 +1068,13 @@ def analyze_given_data(
     margin
         The limit-state margin g of each row (``y`` itself when ``y`` is g; ``classify=True``
         implies ``y``). It gives the failure label of ``rank_on``.
+    output
+        The name of ``y`` in the notes and ``result.output`` (e.g. a KPI); default ``"g"``
+        when ``y`` is the margin, else ``"y"``.
+    constant
+        A constant ``y`` (a DOE that never leaves a margin's plateau): ``"raise"`` a
+        ValidationError, or ``"keep"`` every parameter with a result that ranks nothing
+        and says why (what a pipeline needs to go on).
     rank_on, min_failures, n_dummies
         As in :func:`analyze`: which output stage 1 ranks (with ``"auto"``, ``y``, or the
         ``margin`` when ``y`` is a label with fewer than ``min_failures`` rare events;
@@ -1047,7 +1122,9 @@ def analyze_given_data(
     outputs = np.asarray(y, dtype=float).ravel()
     check_sizes(x, outputs)
     check_finite_output(outputs)
-    check_not_constant(outputs)
+    check_options(_CONSTANT, constant=constant)
+    if constant == "raise":
+        check_not_constant(outputs)
     margins: _Array | None = None
     if margin is not None:
         margins = np.asarray(margin, dtype=float).ravel()
@@ -1062,6 +1139,10 @@ def analyze_given_data(
             data[column] = pd.Categorical(data[column].astype(str)).codes.astype(float)
     values = data.to_numpy(dtype=float)
     check_finite_output(values.sum(axis=1), field="X")
+    y_is_margin = margins is not None and np.array_equal(margins, outputs)
+    output_name = output or ("g" if y_is_margin else "y")
+    if outputs.size and np.ptp(outputs) <= 1e-12 * max(1.0, float(np.abs(outputs).max())):
+        return _constant_result(names, chosen, output_name, values, outputs)
     for name in chosen:
         minimum = METHODS[name].minimum_calls(len(names))
         if len(outputs) < minimum:
@@ -1076,8 +1157,6 @@ def analyze_given_data(
     selection_rng = np.random.default_rng(child_seed(rng))
     noise_rng = np.random.default_rng(child_seed(rng))
     notes: list[str] = []
-    y_is_margin = margins is not None and np.array_equal(margins, outputs)
-    output_name = "g" if y_is_margin else "y"
     ranked, analysis_samples, rank_notes, warn = _ranked_output(
         rank_on,
         output_name,

@@ -62,7 +62,8 @@ class SensitivityResult:
         sorted by rank: the parameters above the noise floor first.
     selected
         The influential subset chosen by stage 2, in ranking order (all parameters when
-        stage 2 was skipped).
+        stage 2 was skipped or found no influential parameter: nothing is fixed on no
+        evidence).
     score_curve
         Stage-2 forward selection: ``step, parameter, kept, score_mean, score_std, gain,
         threshold, target, scoring`` (empty when stage 2 was skipped).
@@ -191,7 +192,8 @@ class SensitivityResult:
         ax.set_xticks(positions, order, rotation=30, ha="right")
         ax.set_ylabel("index")
         ax.set_title(f"{method} indices of {self.output}")
-        ax.legend()
+        if names:
+            ax.legend()
         return fig
 
     def _floor(self, method: str) -> float | None:

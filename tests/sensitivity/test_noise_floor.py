@@ -98,7 +98,7 @@ def test_a_rare_failure_label_sits_at_the_floor_and_the_margin_is_ranked(
         on_label = analyze_given_data(doe, label, methods=("pawn",), seed=1, selection=False)
     assert on_label.output == "y"
     assert not on_label.ranking["above_noise"].any()
-    assert any("takes two values" in n for n in on_label.notes)
+    assert any(f"in all but {int(label.sum())} of 1000 rows" in n for n in on_label.notes)
     assert any("carries no information" in n for n in on_label.notes)
     # given the margin, the same call ranks g: the decisive gap is found above the floor
     result = analyze_given_data(
@@ -150,8 +150,51 @@ def test_zero_failures_rank_the_margin_and_say_so(doe: pd.DataFrame) -> None:
     assert set(result.noise_floor["method"]) == {"delta", "pawn"}
 
 
-def _never_failing(tmp_path: Path) -> Path:
-    body = scenario_body(limit_state={"expression": "min(min_ttc, 10) + 1.0"})
+def test_a_saturated_margin_carries_next_to_no_information(
+    doe: pd.DataFrame,
+) -> None:
+    # like min(min_ttc, 10) - 1 on the realistic catalogue: 99 % of the DOE on the plateau
+    g = np.minimum(400.0 * doe["gap"], 9.0) - 0.5
+    off = int((g < 8.5).sum())
+    assert 0 < off < 30
+    result = analyze_given_data(
+        doe, g, margin=g, methods=("pawn",), seed=1, selection=False
+    )
+    assert result.output == "g"
+    assert any(f"in all but {off} of 1000 rows" in n and "next to no information" in n
+               for n in result.notes)
+    # a KPI that varies is ranked as asked, the saturated margin beside it notwithstanding
+    kpi = 30.0 * doe["gap"] + 20.0 * doe["speed"]
+    on_kpi = analyze_given_data(
+        doe, kpi, margin=g, output="min_gap", methods=("pawn",), seed=1, selection=False
+    )
+    assert on_kpi.output == "min_gap"
+    assert on_kpi.ranking.set_index("parameter").loc[["gap", "speed"], "above_noise"].all()
+
+
+def test_stage_2_that_finds_nothing_keeps_every_parameter(doe: pd.DataFrame) -> None:
+    noise = np.random.default_rng(5).normal(size=len(doe))
+    result = analyze_given_data(  # no score gain can reach 1: stage 2 finds nothing
+        doe, noise, methods=("pawn",), seed=1, max_selection_samples=120, min_gain=1.0
+    )
+    assert result.selected == tuple(result.ranking["parameter"])  # nothing is fixed on noise
+    assert any("every parameter is kept" in n for n in result.notes)
+
+
+def test_a_constant_output_keeps_every_parameter_when_asked(doe: pd.DataFrame) -> None:
+    flat = np.full(len(doe), 9.0)
+    with pytest.raises(ValidationError, match="constant"):
+        analyze_given_data(doe, flat, margin=flat, methods=("pawn",))
+    result = analyze_given_data(doe, flat, margin=flat, methods=("pawn",), constant="keep")
+    assert result.output == "g" and result.selected == tuple(doe.columns)
+    assert not result.ranking["above_noise"].any() and result.indices.empty
+    assert "is constant (9)" in result.notes[0]
+    json.dumps(result.to_dict())
+    assert result.plot_indices() is not None
+
+
+def _never_failing(tmp_path: Path, expression: str = "min(min_ttc, 10) + 1.0") -> Path:
+    body = scenario_body(limit_state={"expression": expression})
     body["parameters"].append(
         {
             "name": "initial_gap",
@@ -196,6 +239,20 @@ def test_pipeline_stage_and_cli_on_a_doe_without_failures(
     assert all(mark in printed for mark in marks)
     assert "note: ranked the margin g" in printed
     assert "noise floor of delta delta" in printed
+    # a DOE whose margin never leaves one value: the stage goes on and reduces nothing
+    (tmp_path / "flat").mkdir()
+    flat = _never_failing(tmp_path / "flat", "min(min_ttc, 0.0) + 1.0")
+    flat_run = tmp_path / "flat_doe"
+    assert main(["simulate", str(flat), "--n", "120", "--out", str(flat_run), "-q"]) == 0
+    outcome = sensitivity_stage(
+        load_scenario(flat), tmp_path / "flat_stage", samples=flat_run,
+        methods=("delta", "pawn"), holdout=50, seed=0,
+    )
+    assert outcome.analysis.selected == outcome.analysis.parameters
+    assert outcome.check is None and outcome.simulations == 0
+    assert set(outcome.reduced.names) == set(load_scenario(flat).names)
+    assert "is constant" in outcome.analysis.notes[0]
+    assert (tmp_path / "flat_stage" / "indices.png").stat().st_size > 0
 
 
 def test_report_shows_the_noise_floor(tmp_path: Path) -> None:
