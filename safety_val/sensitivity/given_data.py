@@ -160,7 +160,8 @@ def delta_indices(
     tuple of pandas.DataFrame and list of str
         Long table with index ``delta`` and its interval, and SALib's notes
         (e.g. an input whose values are too few or too concentrated to be binned: its
-        row is NaN).
+        row is NaN; an output so nearly constant that a resample's kernel density is
+        singular: every row is NaN).
 
     Raises
     ------
@@ -211,15 +212,25 @@ def delta_indices(
         warnings.catch_warnings(record=True),
         threadpool_limits(limits=1, user_api="blas"),  # small KDEs: threads only contend
     ):
-        result = delta_analyze.analyze(
-            problem,
-            ranks,
-            np.asarray(y, dtype=float),
-            num_resamples=num_resamples,
-            conf_level=conf_level,
-            seed=seed,
-            method="delta",
-        )
+        try:
+            result = delta_analyze.analyze(
+                problem,
+                ranks,
+                np.asarray(y, dtype=float),
+                num_resamples=num_resamples,
+                conf_level=conf_level,
+                seed=seed,
+                method="delta",
+            )
+        except ValueError as error:  # SALib stops at the first singular kernel density
+            if "singular" not in str(error).lower():
+                raise
+            nan = np.full(len(names), np.nan)
+            note = (
+                "delta: undefined for every input: the output is (nearly) constant in a "
+                "resample, so its kernel density is singular; rank an output that varies"
+            )
+            return index_rows("delta", names, "delta", nan, nan), [note]
     notes = [
         f"delta: {name}: {note}"
         for name, note in zip(names, result.get("notes", []) or [], strict=False)

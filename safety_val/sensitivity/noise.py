@@ -215,8 +215,9 @@ def noise_notes(
             str(p) for p, a in zip(rows["parameter"], rows["above_noise"], strict=True)
             if a is False
         ]
+        value = f"{level:.3g}" if np.isfinite(level) else "undefined"
         notes.append(
-            f"noise floor of {method} {index}: {level:.3g} ({basis}); "
+            f"noise floor of {method} {index}: {value} ({basis}); "
             f"indistinguishable from it: {', '.join(below) if below else 'none'}"
         )
     if not floors.empty:

@@ -274,3 +274,18 @@ def test_report_shows_the_noise_floor(tmp_path: Path) -> None:
     assert marks == dict(zip(result.ranking["parameter"], result.ranking["above_noise"],
                              strict=True))
     assert marks["a"] and not marks["c"]
+
+
+def test_delta_on_an_output_two_rows_off_its_plateau_is_undefined_not_a_crash() -> None:
+    # the realistic cut-in on 256 runs: SALib's delta stopped with "Singular matrix"
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.random((256, 3)), columns=["a", "b", "c"])
+    y = np.full(256, 9.0)
+    y[np.argsort(x["a"].to_numpy())[:2]] = [4.0, 6.0]
+    result = analyze_given_data(x, y, methods=("delta", "pawn"), seed=0, selection=False)
+    delta = result.indices[result.indices["method"] == "delta"]
+    assert delta["value"].isna().all() and not delta["above_noise"].any()
+    assert any(n.startswith("delta: undefined for every input") for n in result.notes)
+    assert any("noise floor of delta delta: undefined" in n for n in result.notes)
+    assert any("in all but 2 of 256 rows" in n for n in result.notes)
+    json.dumps(result.to_dict(), allow_nan=False)
