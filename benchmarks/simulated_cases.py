@@ -147,6 +147,14 @@ SIMULATED_CASES: dict[str, SimulatedCase] = {
             "lead brakes hard at motorway speed; fast ego and harsh braking",
         ),
         SimulatedCase(
+            "lead_braking_urban", "lead_braking_urban.yaml", "lead_decel", _TAIL,
+            "harsh stop of the lead at urban speeds",
+        ),
+        SimulatedCase(
+            "lead_braking_urban_busy", "lead_braking_urban_busy.yaml", "lead_decel", _TAIL,
+            "harsh stop of the lead at urban speeds, busy traffic",
+        ),
+        SimulatedCase(
             "cut_in_motorway", "cut_in_motorway.yaml", "cut_in_gap", _LOWER_TAIL,
             "cut-in at a gap below about 11 m with a closing speed",
         ),
@@ -160,20 +168,14 @@ SIMULATED_CASES: dict[str, SimulatedCase] = {
             "stopped vehicle revealed less than about 55 m ahead",
         ),
         SimulatedCase(
-            "stop_and_go_congestion", "stop_and_go_congestion.yaml", "lead_decel", _TAIL,
-            "harsh stop of the lead (> ~7 m/s^2) in a jam",
+            "pedestrian_occluded_rare", "pedestrian_occluded_rare.yaml", "occlusion",
+            (3.8905918864131204,),  # Phi^-1(1 - 5e-5): the parked-car category, upper 5e-5
+            "pedestrian hidden by a parked car (a 5e-5 category)",
         ),
         SimulatedCase(
-            "cut_out_late_reveal", "cut_out_late_reveal.yaml", "cut_out_distance", _LOWER_TAIL,
-            "rare late reveal (< ~55 m) of a stopped vehicle",
-        ),
-        SimulatedCase(
-            "cut_in_dense_traffic", "cut_in_dense_traffic.yaml", "cut_in_gap", _LOWER_TAIL,
-            "rare cut-in at a gap below about 10 m",
-        ),
-        SimulatedCase(
-            "stop_and_go_harsh_stop", "stop_and_go_harsh_stop.yaml", "lead_decel", _TAIL,
-            "very rare harsh stop (> ~7 m/s^2) in calm stop-and-go traffic",
+            "pedestrian_occluded_1e-7", "pedestrian_occluded_1e-7.yaml", "occlusion",
+            (4.377587846692979,),  # Phi^-1(1 - 6e-6): the parked-car category, upper 6e-6
+            "pedestrian hidden by a parked car (a 6e-6 category)",
         ),
     )
 }

@@ -42,6 +42,7 @@ Usage::
 
     nice python benchmarks/simulated_references.py                 # all cases, 2 processes
     nice python benchmarks/simulated_references.py --cases cut_in_motorway --jobs 1
+    nice python benchmarks/simulated_references.py --resume --target-cov 0.047   # continue
     python benchmarks/simulated_references.py --explore lead_braking_highway --per-stratum 500
 """
 
@@ -166,8 +167,12 @@ def _make_context(case: SimulatedCase, pool: Any) -> _Context:
             "(an ordinary parameter uncorrelated with the parameters before it)",
             field="stratify_on", value=case.stratify_on,
         )
+    import warnings
+
     ot.RandomGenerator.SetSeed(0)  # the model's probe draws two points
-    model = LimitStateModel(lambda x: np.ones(len(x)), distribution)
+    with warnings.catch_warnings():  # its probe of this dummy limit state is constant
+        warnings.simplefilter("ignore", UserWarning)
+        model = LimitStateModel(lambda x: np.ones(len(x)), distribution)
 
     def evaluate(points: np.ndarray) -> np.ndarray:
         chunks = [points[i : i + CHUNK] for i in range(0, len(points), CHUNK)]
@@ -293,6 +298,7 @@ def stratified_reference(
     pool: Any = None,
     initial: StratifiedEstimate | None = None,
     progress: Callable[[str], None] | None = None,
+    checkpoint: Callable[[StratifiedEstimate], None] | None = None,
 ) -> StratifiedEstimate:
     """Stratified Monte Carlo reference of one case (see the module docstring).
 
@@ -355,6 +361,8 @@ def stratified_reference(
         if not extra.any():
             break
         run(extra)
+        if checkpoint is not None:
+            checkpoint(estimate)
         if progress is not None:
             progress(
                 f"{case.name}: {int(estimate.runs.sum())} runs, pf={estimate.pf:.4e}, "
@@ -493,22 +501,31 @@ def compute_references(
                 previous = old["seed"] if isinstance(old["seed"], list) else [old["seed"]]
                 seeds = [*previous, max(previous) + 1]
                 before = float(old.get("wall_s", 0.0))
+            def save(estimate: StratifiedEstimate, case: SimulatedCase = case,
+                     seeds: list[int] = seeds, start: float = start,
+                     before: float = before) -> dict[str, Any]:
+                seconds = time.perf_counter() - start + before
+                record = _record(
+                    case, estimate, seed=seeds if len(seeds) > 1 else seeds[0],
+                    seconds=seconds, jobs=jobs,
+                )
+                stored = load_references(path)  # re-read: other cases may have been written
+                stored[case.name] = record
+                _write_json_atomically(
+                    {"description": (__doc__ or "").split("\n\n")[0],
+                     "cases": dict(sorted(stored.items()))},
+                    path,
+                )
+                return record
+
             estimate = stratified_reference(
                 case, seed=seeds[-1], target_cov=target_cov, max_runs=max_runs, pool=pool,
                 initial=initial,
                 progress=lambda text: print(text, file=sys.stderr, flush=True),
+                checkpoint=save,
             )
-            seconds = time.perf_counter() - start + before
-            record = _record(
-                case, estimate, seed=seeds if len(seeds) > 1 else seed, seconds=seconds,
-                jobs=jobs,
-            )
-            stored = load_references(path)  # re-read: other cases may have been written
-            stored[name] = record
-            _write_json_atomically(
-                {"description": __doc__.split("\n\n")[0], "cases": dict(sorted(stored.items()))},
-                path,
-            )
+            record = save(estimate)
+            seconds = float(record["wall_s"])
             print(
                 f"{name}: pf={record['pf']:.4e} cov={record['cov']:.3f} "
                 f"runs={record['n_runs']} ({seconds:.0f} s)",
