@@ -183,7 +183,8 @@ class CriticalRegions:
         where the data put the failures: the region in which the failed points are
         denser than the safe ones (a class-balanced Gaussian-kernel classifier on the
         projected points, :func:`~safety_val.regions.slices.fit_boundary`), outlined in
-        red and drawn only near observed points. The panel's title gives the
+        red and drawn only near observed points, and only on a pair that separates the
+        failures (leave-one-out balanced accuracy >= 0.7). The panel's title gives the
         leave-one-out fractions of failures and of safe points inside it.
 
         Parameters

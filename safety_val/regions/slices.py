@@ -35,6 +35,9 @@ _Array = np.ndarray[Any, np.dtype[np.float64]]
 BANDWIDTHS: Final = (0.05, 0.08, 0.12, 0.2, 0.3, 0.5)
 #: The region is drawn only within this many bandwidths of an observed point.
 SUPPORT_BANDWIDTHS: Final = 2.0
+#: A pair whose leave-one-out balanced accuracy is below this separates failures from safe
+#: points too poorly for a boundary to be drawn (0.5 is chance).
+MIN_BALANCED_ACCURACY: Final = 0.7
 
 _CONSTRAINTS: dict[str, list[Constraint]] = {
     "top": [Interval(int, 1, None)],
@@ -92,6 +95,16 @@ class EmpiricalBoundary:
         value = _log_ratio(squared, self.failure, self.bandwidth)
         nearest = np.sqrt(squared.min(axis=1))
         return np.where(nearest <= SUPPORT_BANDWIDTHS * self.bandwidth, value, np.nan)
+
+    @property
+    def balanced_accuracy(self) -> float:
+        """Leave-one-out balanced accuracy, ``(recall + 1 - false_alarm) / 2`` (0.5: chance)."""
+        return 0.5 * (self.recall + 1.0 - self.false_alarm)
+
+    @property
+    def supported(self) -> bool:
+        """Whether the pair separates failures well enough to draw a boundary on it."""
+        return self.balanced_accuracy >= MIN_BALANCED_ACCURACY
 
     def contains(self, xy: Any) -> np.ndarray:
         """Whether each point of ``xy`` (``(m, 2)``) lies in the drawn failure region."""
@@ -242,7 +255,19 @@ def plot_slices(
 
 
 def _draw_region(ax: Axes, boundary: EmpiricalBoundary, xy: _Array, resolution: int) -> None:
-    """Shade the failure region of ``boundary`` and outline it, on a grid over ``xy``."""
+    """Shade the failure region of ``boundary`` and outline it, on a grid over ``xy``.
+
+    Nothing is drawn when the pair does not separate the failures
+    (:attr:`EmpiricalBoundary.supported`): a boundary there would be noise.
+    """
+    if not boundary.supported:
+        ax.text(
+            0.5, 0.02,
+            f"no boundary: this pair does not separate the failures (leave-one-out balanced "
+            f"accuracy {boundary.balanced_accuracy:.2f} < {MIN_BALANCED_ACCURACY})",
+            transform=ax.transAxes, ha="center", fontsize=7, wrap=True,
+        )
+        return
     low, high = xy.min(axis=0), xy.max(axis=0)
     pad = 0.02 * np.where(high > low, high - low, 1.0)
     ga = np.linspace(low[0] - pad[0], high[0] + pad[0], resolution)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import openturns as ot
@@ -29,10 +30,12 @@ def projected_limit_state(x: np.ndarray) -> np.ndarray:
     return 2.4 - x[:, 0] - 0.6 * x[:, 2] - 0.6 * x[:, 3]
 
 
-def _mc_regions(seed: int = 0, n: int = 6000) -> CriticalRegions:
+def _mc_regions(
+    seed: int = 0, n: int = 6000, limit_state: Callable[[np.ndarray], np.ndarray] | None = None
+) -> CriticalRegions:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, len(NAMES)))
-    g = projected_limit_state(x)
+    g = (limit_state or projected_limit_state)(x)
     n_fail = int((g <= 0).sum())
     samples = pd.DataFrame(x, columns=list(NAMES))
     samples["g"] = g
@@ -94,6 +97,18 @@ def test_the_drawn_failure_region_contains_the_failures_it_shows(regions: Critic
         assert inside[failure].mean() >= 0.85, (a, b, inside[failure].mean())
         # ... and does not simply cover everything: most safe points stay outside
         assert inside[~failure].mean() <= 0.25, (a, b, inside[~failure].mean())
+
+
+def test_no_region_is_drawn_on_a_pair_that_does_not_separate_the_failures() -> None:
+    only_gap = _mc_regions(seed=1, n=4000, limit_state=lambda x: 1.8 - x[:, 0])
+    figure = only_gap.plot_slices(top=4, resolution=50)
+    panels = [ax for ax in figure.axes if ax.get_xlabel()]
+    drawn = {_panel_pair(ax): bool(_drawn_region(ax)) for ax in panels}
+    assert all(drawn[pair] for pair in drawn if "gap" in pair), drawn
+    blind = [pair for pair in drawn if "gap" not in pair]
+    assert blind and not any(drawn[pair] for pair in blind), drawn
+    texts = [t.get_text() for ax in panels for t in ax.texts]
+    assert any(t.startswith("no boundary: this pair does not separate") for t in texts)
 
 
 def test_no_region_is_drawn_away_from_the_points(regions: CriticalRegions) -> None:
