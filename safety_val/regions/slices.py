@@ -239,12 +239,14 @@ def plot_slices(
                     label="design point")
         ax.set_xlabel(_axis_label(a, regions.units))
         ax.set_ylabel(_axis_label(b, regions.units))
-        ax.set_title(
-            f"failure region: {a} × {b}\n"
+        detail = (
             f"{boundary.recall:.0%} of failures inside, {boundary.false_alarm:.0%} of safe "
-            "(leave-one-out)",
-            fontsize=9,
+            "(leave-one-out)"
+            if boundary.supported
+            else "no boundary: the pair does not separate the failures\n(leave-one-out "
+            f"balanced accuracy {boundary.balanced_accuracy:.2f} < {MIN_BALANCED_ACCURACY})"
         )
+        ax.set_title(f"failure region: {a} × {b}\n{detail}", fontsize=8)
     axes[0].legend(loc="best", fontsize="small")
     figure.suptitle(
         "Where the observed failures are denser than the safe points (other parameters as "
@@ -261,12 +263,6 @@ def _draw_region(ax: Axes, boundary: EmpiricalBoundary, xy: _Array, resolution: 
     (:attr:`EmpiricalBoundary.supported`): a boundary there would be noise.
     """
     if not boundary.supported:
-        ax.text(
-            0.5, 0.02,
-            f"no boundary: this pair does not separate the failures (leave-one-out balanced "
-            f"accuracy {boundary.balanced_accuracy:.2f} < {MIN_BALANCED_ACCURACY})",
-            transform=ax.transAxes, ha="center", fontsize=7, wrap=True,
-        )
         return
     low, high = xy.min(axis=0), xy.max(axis=0)
     pad = 0.02 * np.where(high > low, high - low, 1.0)
