@@ -23,7 +23,9 @@ normal copula included). With :math:`\hat p_k` the failure fraction in stratum :
 
 Runs are allocated in rounds: a pilot of ``pilot`` points per stratum, then rounds that
 bring every stratum without an observed failure to ``min_runs`` runs (the bulk stratum to
-``min_bulk``) and split the rest over the strata with failures in proportion to
+``min_bulk``; one next to a stratum with failures to enough runs that its rule-of-three
+bound is at most 10 % of the estimate, so that the failure region's edge is probed) and
+split the rest over the strata with failures in proportion to
 :math:`P_k \sqrt{\hat p_k (1 - \hat p_k)}` (Neyman allocation), until the reference's CoV
 is at most ``target_cov`` or the budget is spent. The 95 % interval is
 :math:`\hat p_f \pm 1.96\,\widehat{\mathrm{sd}}`.
@@ -241,16 +243,31 @@ class StratifiedEstimate:
         sd = math.sqrt(self.variance)
         return max(self.pf - Z95 * sd, 0.0), self.pf + Z95 * sd
 
-    def allocation(self, total: int, min_bulk: int, min_runs: int) -> np.ndarray:
+    def allocation(
+        self, total: int, min_bulk: int, min_runs: int, edge_share: float = 0.1
+    ) -> np.ndarray:
         r"""Neyman split of ``total`` further runs over the strata with failures.
 
         Strata without an observed failure get only what brings them to ``min_runs``
-        (the bulk stratum: ``min_bulk``); the rest goes to the strata with failures in
+        (the bulk stratum: ``min_bulk``; a stratum next to one with failures: enough for
+        its rule-of-three bound to be at most ``edge_share`` of the estimate, if that
+        takes at most 100,000 runs); the rest goes to the strata with failures in
         proportion to :math:`P_k \sqrt{\hat p_k (1 - \hat p_k)}`.
         """
         bulk = int(np.argmax(self.probabilities))
         floor = np.full(len(self.runs), min_runs)
         floor[bulk] = max(min_bulk, min_runs)
+        # a zero-failure stratum next to one with failures: enough runs that its
+        # rule-of-three bound 3 P_k / n_k is at most edge_share * pf
+        failing = self.failures > 0
+        pf = self.pf
+        if pf > 0:
+            for k in np.flatnonzero(~failing):
+                neighbours = [j for j in (k - 1, k + 1) if 0 <= j < len(self.runs)]
+                if any(failing[j] for j in neighbours):
+                    need = math.ceil(3.0 * self.probabilities[k] / (edge_share * pf))
+                    if need <= 100_000:  # else the bound cannot be made small: skip
+                        floor[k] = max(floor[k], need)
         extra = np.maximum(floor - self.runs, 0)
         extra[self.failures > 0] = 0
         p = self.fractions
@@ -347,8 +364,8 @@ def stratified_reference(
         run(np.full(m, pilot))
     while estimate.runs.sum() - start_runs < max_runs:
         left = max_runs - int(estimate.runs.sum() - start_runs)
-        if estimate.pf > 0 and estimate.cov <= target_cov and (
-            estimate.runs[int(np.argmax(estimate.probabilities))] >= min_bulk
+        if estimate.pf > 0 and estimate.cov <= target_cov and not (
+            estimate.allocation(0, min_bulk, min_runs).any()  # floors still unmet
         ):
             break
         if estimate.pf > 0 and estimate.cov < math.inf:
@@ -524,6 +541,9 @@ def compute_references(
                 progress=lambda text: print(text, file=sys.stderr, flush=True),
                 checkpoint=save,
             )
+            if initial is not None and estimate.runs.sum() == initial.runs.sum():
+                print(f"{name}: stored reference already meets the targets", flush=True)
+                continue
             record = save(estimate)
             seconds = float(record["wall_s"])
             print(
