@@ -10,6 +10,23 @@ function of the inputs.
 
 :data:`SIMULATED_CASES` lists the cases with the standard-space coordinate their
 reference stratifies on (see :mod:`simulated_references`) and the stratum edges;
+their references (``benchmarks/data/simulated_references.json``, stratified Monte Carlo)::
+
+    case                        template              d   reference pf  CoV    runs
+    cut_in_motorway             cut_in                8   1.079e-03     3.9 %  150,505
+    lead_braking_highway        lead_braking          8   5.958e-04     4.0 %  106,861
+    cut_out_motorway            cut_out               8   1.755e-04     4.7 %  345,385
+    pedestrian_occluded_30kmh   pedestrian_crossing   8   1.724e-04     4.5 %   37,665
+    lead_braking_urban_busy     lead_braking          8   2.135e-05     4.6 %  134,693
+    lead_braking_urban          lead_braking          8   7.207e-06     4.5 %  216,746
+    pedestrian_occluded_rare    pedestrian_crossing   8   8.659e-07     4.5 %   38,179
+    pedestrian_occluded_1e-7    pedestrian_crossing   8   1.042e-07     4.5 %   37,767
+
+The ``stop_and_go`` template has no case: in the designs tried, failures at moderate
+decelerations of the lead came from combinations of headway and speed (conditional
+failure fractions ~1e-3 over wide strata), so a 5 % reference would have needed several
+10^5 of its (40 s, three times dearer) runs.
+
 :class:`SimulatedLimitState` is the picklable batch limit state of one case (the scenario
 is loaded lazily, once per process). :func:`source_hashes` gives the hashes stored with
 a reference and checked before it is used.
