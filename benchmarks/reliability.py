@@ -121,6 +121,7 @@ SIMULATOR_LIKE = frozenset(
     {
         "noisy_linear_1e-4",
         "noisy_linear_1e-6",
+        "noisy_linear_hard",
         "plateau_linear",
         "step_collision",
         "categorical_rare",

@@ -199,7 +199,7 @@ class PipelineResult:
         The run directory.
     stages
         ``{stage: {"status", "seconds", "message"}}``.
-    pf, ci, beta, n_calls, method
+    pf, cov, ci, beta, n_calls, method, converged
         The reliability estimate (``None`` before that stage is done).
     verdict
         ``"met"``, ``"not met"``, ``"not demonstrated"`` (or ``"not run"``).
@@ -216,6 +216,8 @@ class PipelineResult:
     beta: float | None = None
     n_calls: int | None = None
     method: str | None = None
+    cov: float | None = None
+    converged: bool | None = None
     verdict: str = "not run"
     reliability_scenario: Path | None = None
     files: list[Path] = field(default_factory=list)
@@ -762,6 +764,8 @@ def _fill_result(result: PipelineResult, run: Path, state: Mapping[str, Any]) ->
     result.beta = None if report.get("beta") is None else float(report["beta"])
     result.n_calls = None if report.get("n_calls") is None else int(report["n_calls"])
     result.method = report.get("method")
+    result.cov = None if report.get("cov") is None else float(report["cov"])
+    result.converged = None if report.get("converged") is None else bool(report["converged"])
     result.reliability_scenario = Path(str(saved.get("scenario_file", "")))
     result.verdict = judge(result.pf, result.ci, float(state["target"])).status
     result.files = sorted((run / "report").glob("report.*")) if (run / "report").exists() else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -202,8 +203,14 @@ def estimate(
     table.add_row("95 % interval", f"{lo:.3g} – {hi:.3g}")
     table.add_row("β (sigma)", f"{result.beta:.3f}")
     table.add_row("CoV", f"{result.cov:.3g}")
-    table.add_row("limit-state calls", str(result.n_calls))
-    table.add_row("new simulations", str(new_simulations))
+    reused = result.n_calls - new_simulations
+    table.add_row(
+        "simulator calls",
+        f"{result.n_calls}" + (f" ({reused} read back from the run folder)" if reused > 0 else ""),
+    )
+    needed = result.crude_mc_calls
+    if math.isfinite(needed):
+        table.add_row("crude MC for the same CoV", f"{needed:.3g} simulations")
     table.add_row("converged", "yes" if result.converged else "[red]no[/]")
     stdout.print(table)
     if result.message:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -102,5 +103,15 @@ def run(
             f"{result.n_calls} simulator calls ({result.method})",
             markup=False, highlight=False,
         )
+        from safety_val.reliability.result import crude_mc_calls
+
+        needed = crude_mc_calls(result.pf, result.cov)
+        if math.isfinite(needed):
+            stdout.print(
+                f"crude Monte Carlo would need about {needed:.3g} simulations for the same "
+                f"CoV ({result.cov:.3g}): {needed / max(1, result.n_calls or 1):.3g} x more"
+                + ("" if result.converged else "; the estimate did not converge"),
+                markup=False, highlight=False,
+            )
     for file in result.files:
         say(f"report: {escape(str(file))}")

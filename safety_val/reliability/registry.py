@@ -48,6 +48,7 @@ METHODS: dict[str, str | Callable[..., FailureProbabilityResult]] = {
     "ce_is": "safety_val.reliability.sampling:run_cross_entropy",
     "nais": "safety_val.reliability.sampling:run_nais",
     "ak": "safety_val.reliability.active_learning:run",
+    "ais": "safety_val.reliability.adaptive_is:run",
     "auto": "safety_val.reliability.auto:run",
 }
 """Method name → ``"module:function"`` (or the function itself)."""

@@ -96,6 +96,25 @@ def reliability_index(pf: float) -> float:
     return float(stats.norm.isf(pf))  # isf is accurate far in the tail
 
 
+def crude_mc_calls(pf: float | None, cov: float | None) -> float:
+    r"""Draws crude Monte Carlo needs for coefficient of variation ``cov`` at ``pf``.
+
+    :math:`N = (1 - p_f) / (p_f\,\delta^2)`; NaN when either is missing, not positive
+    or not finite.
+
+    Examples
+    --------
+    >>> f"{crude_mc_calls(1e-6, 0.1):.4g}"
+    '1e+08'
+    """
+    if pf is None or cov is None:
+        return math.nan
+    pf, cov = float(pf), float(cov)
+    if not (0.0 < pf < 1.0 and math.isfinite(cov) and cov > 0.0):
+        return math.nan
+    return (1.0 - pf) / (pf * cov * cov)
+
+
 def _z(level: float) -> float:
     return float(stats.norm.ppf(0.5 + level / 2.0))
 
@@ -360,6 +379,11 @@ class FailureProbabilityResult:
     def beta(self) -> float:
         r"""Reliability index :math:`-\Phi^{-1}(p_f)` (``+inf`` when ``pf == 0``)."""
         return reliability_index(self.pf)
+
+    @property
+    def crude_mc_calls(self) -> float:
+        """Crude Monte Carlo draws that would give the same CoV (see :func:`crude_mc_calls`)."""
+        return crude_mc_calls(self.pf, self.cov)
 
     def to_frame(self) -> pd.DataFrame:
         """One row: ``pf, cov, ci_low, ci_high, beta, n_calls, converged, method``."""

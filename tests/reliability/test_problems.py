@@ -70,6 +70,7 @@ DEDICATED_CHECKS = frozenset(
     {
         "noisy_linear_1e-4",
         "noisy_linear_1e-6",
+        "noisy_linear_hard",
         "categorical_rare",
         "paraboloid_d50",
         "paraboloid_d100",
@@ -101,6 +102,7 @@ KNOWN_POINTS: dict[str, tuple[list[float], list[float]]] = {
     "RP91": ([0.07433, 0.1, 13.0, 4751.0, -684.0], [0.05, 0.1, 13.0, 4751.0, -684.0]),
     "noisy_linear_1e-4": ([0.0, 0.0], [15.0, 0.0]),
     "noisy_linear_1e-6": ([0.0, 0.0], [20.0, 0.0]),
+    "noisy_linear_hard": ([0.0, 0.0], [15.0, 0.0]),
     "plateau_linear": ([0.0, 0.0], [4.0, 0.0]),
     "step_collision": ([0.0, 0.0], [4.0, 0.0]),
     "categorical_rare": ([0.0, 0.0, 0.0], [2.0, 2.0, 2.0]),
@@ -315,7 +317,8 @@ def test_noisy_linear_failure_probability_given_the_point() -> None:
 
 
 def test_registered_noisy_linear_problems_are_exact() -> None:
-    for name, pf, sigma in (("noisy_linear_1e-4", 1e-4, 0.5), ("noisy_linear_1e-6", 1e-6, 1.0)):
+    for name, pf, sigma in (("noisy_linear_1e-4", 1e-4, 0.3), ("noisy_linear_1e-6", 1e-6, 0.2),
+                            ("noisy_linear_hard", 1e-4, 0.5)):
         problem = PROBLEMS[name]
         limit_state = problem.limit_state
         assert isinstance(limit_state, NoisyLinearLimitState)
