@@ -11,6 +11,7 @@ points there and simulates only the rest.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["ScenarioEvaluator"]
 
 _Array = np.ndarray[Any, np.dtype[np.float64]]
+_CALIBRATION_ITEMS = 20  # a call at least this large sets the evaluator's time per scenario
 
 
 class ScenarioEvaluator:
@@ -98,6 +100,7 @@ class ScenarioEvaluator:
         self._frames: list[pd.DataFrame] = []
         self._by_id: dict[str, tuple[int, int]] = {}  # scenario_id -> (frame, row)
         self._next_index = 0
+        self._seconds_per_item: float | None = None
         self._store: RunStore | None = None
         if store is not None:
             self._store = self._open_store(Path(store))
@@ -168,6 +171,7 @@ class ScenarioEvaluator:
     # -- internals -----------------------------------------------------------------------------
 
     def _simulate(self, fresh: pd.DataFrame) -> None:
+        from safety_val.execution.batching import plan_batch_size
         from safety_val.execution.registry import make_executor
         from safety_val.runs.batches import run_batches
 
@@ -182,17 +186,29 @@ class ScenarioEvaluator:
             if self.progress is not None:
                 self.progress(self.n_calls)
 
+        batch_size = self.batch_size
+        if batch_size is None and self._seconds_per_item is not None:
+            workers = max(1, int(executor.n_workers))
+            batch_size = plan_batch_size(
+                len(fresh), n_workers=workers, seconds_per_item=self._seconds_per_item,
+                target_batches_per_worker=1 if workers == 1 else 4,
+            )
+        started = time.perf_counter()
         try:
             run_batches(
                 self.simulator,
                 fresh,
                 executor=executor,
-                batch_size=self.batch_size,
+                batch_size=batch_size,
                 on_result=keep,
             )
         finally:
             if self.executor is None:
                 executor.close()
+        if self._seconds_per_item is None and len(fresh) >= _CALIBRATION_ITEMS:
+            # one calibration per evaluator: its pilot batches cost a simulator's fixed
+            # per-batch time again on every call (0.5 s each for the built-in one)
+            self._seconds_per_item = (time.perf_counter() - started) / len(fresh)
 
     def _remember(self, results: pd.DataFrame) -> None:
         position = len(self._frames)

@@ -95,3 +95,31 @@ def test_process_executor_gives_the_same_margins(cut_in) -> None:
     with make_executor("process", n_workers=2) as pool:
         parallel = ScenarioEvaluator(cut_in, executor=pool, batch_size=7)(x)
     np.testing.assert_array_equal(serial, parallel)
+
+
+class _CountingSimulator:
+    """The built-in simulator's cost shape: a fixed time per batch; counts the batches."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.batches: list[int] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def run(self, batch: pd.DataFrame) -> pd.DataFrame:
+        self.batches.append(len(batch))
+        return self.inner.run(batch)
+
+
+def test_calibration_is_done_once_and_a_serial_call_is_one_batch(cut_in) -> None:
+    """Pilot batches run on the first call only; later serial calls are one task each
+    (each batch of the built-in simulator costs its fixed ~0.5 s again)."""
+    simulator = _CountingSimulator(cut_in.make_simulator())
+    evaluator = ScenarioEvaluator(cut_in, simulator=simulator)
+    evaluator(_points(cut_in, 40, 7))
+    first = len(simulator.batches)
+    assert first >= 2  # calibration pilot + the rest
+    evaluator(_points(cut_in, 60, 8))
+    assert simulator.batches[first:] == [60]
+    assert evaluator.n_calls == 100
