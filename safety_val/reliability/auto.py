@@ -10,8 +10,9 @@ the first method learns:
   on random numbers seeded per concrete scenario changes by its noise. The diagnosis
   reports *noise* when the median twin difference exceeds 2 % of the margins' spread,
   a *plateau* when at least 3 and 20 % of the margins share one value (clipping, "nobody
-  closed in"), and *discrete inputs* when a marginal is discrete or categorical. Any of
-  them rules out a Gaussian-process surrogate: the budget goes to adaptive importance
+  closed in"), *discrete inputs* when a marginal is discrete or categorical, and runs
+  that returned no margin (error/timeout). Any of them rules out a Gaussian-process
+  surrogate: the budget goes to adaptive importance
   sampling on the failure indicator (``"ais"``), which never fits :math:`g`.
 - Otherwise, :math:`d \le` ``ak_max_dimension`` (20): the active-learning surrogate
   (``"ak"``), whose error includes the surrogate's. If it does not converge (a limit
@@ -279,6 +280,8 @@ class Diagnosis:
         Names of the discrete or categorical inputs.
     n_calls
         Calls the diagnosis spent.
+    n_errors
+        Of those, simulations that returned no margin (error/timeout).
     """
 
     roughness: float
@@ -286,6 +289,7 @@ class Diagnosis:
     plateau_value: float
     discrete: tuple[str, ...]
     n_calls: int
+    n_errors: int = 0
 
     @property
     def noisy(self) -> bool:
@@ -304,8 +308,12 @@ class Diagnosis:
 
     @property
     def rules_out_surrogate(self) -> bool:
-        """Noise, a plateau or discrete inputs: a Gaussian process would be misled."""
-        return self.noisy or self.plateau or bool(self.discrete)
+        """Noise, a plateau, discrete inputs or failed runs rule out a Gaussian process.
+
+        It would be misled by the first three, and stopped by the last (it needs a
+        margin at every point).
+        """
+        return self.noisy or self.plateau or bool(self.discrete) or self.n_errors > 0
 
     def describe(self) -> str:
         """One phrase for the result's message."""
@@ -322,6 +330,9 @@ class Diagnosis:
             )
         if self.discrete:
             parts.append(f"discrete inputs ({', '.join(self.discrete)})")
+        if self.n_errors:
+            parts.append(f"{self.n_errors} of {self.n_calls} runs without a margin "
+                         "(error/timeout)")
         return ", ".join(parts) or "a smooth limit state"
 
     def as_dict(self) -> dict[str, Any]:
@@ -330,6 +341,7 @@ class Diagnosis:
             "roughness": self.roughness, "plateau_share": self.plateau_share,
             "plateau_value": self.plateau_value, "discrete": list(self.discrete),
             "n_calls": self.n_calls, "noisy": self.noisy, "plateau": self.plateau,
+            "n_errors": self.n_errors,
         }
 
 
@@ -376,7 +388,8 @@ def diagnose(model: LimitStateModel, rng: np.random.Generator, n_twins: int = 8)
     marginals = (model.distribution.getMarginal(j) for j in range(d))
     discrete = tuple(name for name, m in zip(model.names, marginals, strict=True)
                      if m.isDiscrete())
-    return Diagnosis(roughness, share, value, discrete, len(points))
+    return Diagnosis(roughness, share, value, discrete, len(points),
+                     int(np.count_nonzero(np.isnan(g))))
 
 
 def _maybe_fallback(

@@ -139,3 +139,21 @@ def test_options_are_checked() -> None:
         estimate_failure_probability(plateau, ot.Normal(2), method="ais", rho=0.9)
     with pytest.raises(ValidationError, match="n_twins"):
         estimate_failure_probability(plateau, ot.Normal(2), n_twins=-1)
+
+
+def test_auto_survives_failed_simulations() -> None:
+    """A simulator that crashes on 10 % of the rows: auto takes the tolerant path
+    (screen + ais) instead of stopping at the first NaN, and reports the errors."""
+
+    def flaky(x: np.ndarray) -> np.ndarray:
+        g = plateau(x)
+        crash = np.abs(np.sin(1e3 * x[:, 1])) < 0.1  # deterministic per point
+        return np.where(crash, np.nan, g)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = estimate_failure_probability(flaky, ot.Normal(2), seed=0, max_calls=6000)
+    assert result.details["diagnosis"]["n_errors"] > 0
+    assert "without a margin (error/timeout)" in result.message
+    assert result.method.startswith("auto: mc → ais")
+    assert result.ci[1] >= PLATEAU_PF
