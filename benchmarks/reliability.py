@@ -622,7 +622,7 @@ def evaluate_targets(
             _target_line(
                 f"{GROUP_LABELS[target.group]}: {target.label}",
                 subset,
-                lambda line, name=target.metric: float(getattr(line, name)),
+                _metric(target.metric),
                 target.limit,
                 show,
             )
@@ -644,6 +644,15 @@ def evaluate_targets(
             f"{label}: {'met' if met else 'NOT MET'}: {coverage:.1%} of {covered.size} runs{gap}"
         )
     return lines
+
+
+def _metric(name: str) -> Callable[[SummaryLine], float]:
+    """The summary line's attribute ``name`` as a float."""
+
+    def value(line: SummaryLine) -> float:
+        return float(getattr(line, name))
+
+    return value
 
 
 def _target_line(

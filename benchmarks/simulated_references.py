@@ -315,7 +315,7 @@ def stratified_reference(
     pool: Any = None,
     initial: StratifiedEstimate | None = None,
     progress: Callable[[str], None] | None = None,
-    checkpoint: Callable[[StratifiedEstimate], None] | None = None,
+    checkpoint: Callable[[StratifiedEstimate], object] | None = None,
 ) -> StratifiedEstimate:
     """Stratified Monte Carlo reference of one case (see the module docstring).
 
