@@ -828,8 +828,8 @@ def noisy_linear_min_calls(pf: float, *, sigma: float, cov: float = 0.1) -> floa
 
     Examples
     --------
-    >>> round(noisy_linear_min_calls(1e-4, sigma=0.5))
-    4619
+    >>> f"{noisy_linear_min_calls(1e-4, sigma=0.5):.3g}"
+    '4.62e+03'
     """
     beta = math.sqrt(1.0 + sigma**2) * float(stats.norm.isf(pf))
     value, _ = integrate.quad(

@@ -82,7 +82,7 @@ def get_method(name: str) -> Callable[..., FailureProbabilityResult]:
     ...     get_method("importance")
     ... except ValidationError as err:
     ...     print(err)  # doctest: +ELLIPSIS
-    method: unknown reliability method 'importance' (got 'importance'; expected one of ak, ...)
+    method: unknown reliability method 'importance' (got 'importance'; expected one of ais, ak, ...)
     """
     if not isinstance(name, str) or name not in METHODS:
         raise ValidationError(
