@@ -394,6 +394,9 @@ def fit(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the parameter block here.")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
+    ] = False,
 ) -> None:
     """Fit distributions to data (BIC + goodness of fit) and write a parameter block."""
     import pandas as pd
@@ -401,6 +404,8 @@ def fit(
     from safety_val._io import atomic_write_text
     from safety_val.formats.fit import fit_parameters
 
+    if out is not None:
+        _check_out(out, inputs=[data], force=force)
     try:
         frame = pd.read_parquet(data) if data.suffix == ".parquet" else pd.read_csv(data)
     except FileNotFoundError:

@@ -113,6 +113,27 @@ def test_fit_writes_parameter_block(tmp_path: Path) -> None:
     assert families["gap"] in {"Gamma", "Weibull", "LogNormal"}
 
 
+def test_fit_refuses_to_overwrite_without_force_or_its_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    data = tmp_path / "data.csv"
+    pd.DataFrame({"speed": np.random.default_rng(1).normal(25, 2, 300)}).to_csv(
+        data, index=False
+    )
+    out = tmp_path / "block.yaml"
+    out.write_text("keep me\n")
+    args = ["fit", str(data), "--columns", "speed", "-q", "--out"]
+    assert main([*args, str(out)]) == 2
+    assert "file exists; pass --force to overwrite it" in capsys.readouterr().err
+    assert out.read_text() == "keep me\n"
+    assert main([*args, str(data), "--force"]) == 2
+    assert "--out is the input" in capsys.readouterr().err
+    assert main([*args, str(out), "--force"]) == 0
+    assert "parameters" in out.read_text()
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
