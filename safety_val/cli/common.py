@@ -132,3 +132,26 @@ def say(text: str) -> None:
     """Print an informational line (not under ``--quiet``), without wrapping paths."""
     if not STATE["quiet"]:
         stdout.print(text, soft_wrap=True)
+
+
+def check_out(out: Path, *, inputs: list[Path], force: bool) -> None:
+    """Refuse an ``--out`` that is one of the command's inputs, or an existing file without --force.
+
+    A path that exists but is no regular file (a device, a pipe, a folder) is left
+    to the atomic write, which refuses to replace it.
+    """
+    for source in inputs:
+        try:
+            same = out.samefile(source)
+        except OSError:  # one of them does not exist (yet)
+            same = out.resolve() == source.resolve()
+        if same:
+            raise ValidationError(
+                f"--out is the input {source}; refusing to overwrite it",
+                file=out,
+                expected="another output path",
+            )
+    if out.is_file() and not force:
+        raise ValidationError(
+            "file exists; pass --force to overwrite it", file=out, expected="a new path"
+        )

@@ -10,7 +10,7 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from safety_val.cli.common import STATE, say, shown, stderr, stdout
+from safety_val.cli.common import STATE, check_out, say, shown, stderr, stdout
 from safety_val.errors import ValidationError
 
 __all__ = ["register"]
@@ -160,7 +160,7 @@ def scenario_export_xosc(
     )
     from safety_val.scenario import load_scenario
 
-    _check_out(out, inputs=[scenario_file], force=force)
+    check_out(out, inputs=[scenario_file], force=force)
     s = load_scenario(scenario_file)
     body = scenario_to_dict(s)
     # what an imported file said beyond distributions (import-xosc's openscenario: block)
@@ -262,7 +262,7 @@ def scenario_import_xosc(
         read_xosc,
     )
 
-    _check_out(out, inputs=[xosc] if into is None else [xosc, into], force=force)
+    check_out(out, inputs=[xosc] if into is None else [xosc, into], force=force)
     mappings = parse_parameter_map(parameter_map)
     base: tuple[Path, dict[str, Any]] | None = None
     defaults: dict[str, Any] = {}
@@ -329,29 +329,6 @@ def _openscenario_block(path: Path) -> Any:
         raise
 
 
-def _check_out(out: Path, *, inputs: list[Path], force: bool) -> None:
-    """Refuse an ``--out`` that is one of the command's inputs, or an existing file without --force.
-
-    A path that exists but is no regular file (a device, a pipe, a folder) is left
-    to the atomic write, which refuses to replace it.
-    """
-    for source in inputs:
-        try:
-            same = out.samefile(source)
-        except OSError:  # one of them does not exist (yet)
-            same = out.resolve() == source.resolve()
-        if same:
-            raise ValidationError(
-                f"--out is the input {source}; refusing to overwrite it",
-                file=out,
-                expected="another output path",
-            )
-    if out.is_file() and not force:
-        raise ValidationError(
-            "file exists; pass --force to overwrite it", file=out, expected="a new path"
-        )
-
-
 def _blame_import(
     exc: ValidationError, body: dict[str, Any], xosc: Path, into: Path
 ) -> ValidationError:
@@ -405,7 +382,7 @@ def fit(
     from safety_val.formats.fit import fit_parameters
 
     if out is not None:
-        _check_out(out, inputs=[data], force=force)
+        check_out(out, inputs=[data], force=force)
     try:
         frame = pd.read_parquet(data) if data.suffix == ".parquet" else pd.read_csv(data)
     except FileNotFoundError:

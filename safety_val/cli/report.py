@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from safety_val.cli.common import say, stdout
+from safety_val.cli.common import check_out, say, stdout
 from safety_val.errors import ValidationError
 
 __all__ = ["register"]
@@ -80,6 +80,9 @@ def replay(
         Path | None,
         typer.Option("--scenario", help="Scenario file (default: the one the run names)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
+    ] = False,
 ) -> None:
     """Re-simulate one concrete scenario and plot positions, speeds and TTC over time."""
     import matplotlib
@@ -102,6 +105,8 @@ def replay(
             value=str(out),
             expected=f"a .{kind} file",
         )
+    if out is not None:
+        check_out(out, inputs=[p for p in (scenario_file,) if p is not None], force=force)
     result = replay_scenario(run, scenario_id, scenario_file=scenario_file)
     target = out if out is not None else run / "replay" / f"{result.scenario_id}.{kind}"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from safety_val.cli.common import (
     ExecutorOption,
     RayAddressOption,
     WorkersOption,
+    check_out,
     open_executor,
     progress_bar,
     say,
@@ -43,12 +44,17 @@ def doe(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help=".parquet or .csv to write.")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
+    ] = False,
 ) -> None:
     """Draw a design of experiments and report its coverage."""
     from safety_val._io import atomic_write_bytes
     from safety_val.doe import generate_design
     from safety_val.scenario import load_scenario
 
+    if out is not None:
+        check_out(out, inputs=[scenario_file], force=force)
     s = load_scenario(scenario_file)
     plan = generate_design(s, n, method=design, seed=seed)
     coverage = plan.coverage()

@@ -561,3 +561,18 @@ def test_analyses_refuse_a_run_of_another_scenario(
     assert main(["robustness", str(tmp_path)]) == 2
     assert "no reliability result" in capsys.readouterr().err
     assert main(["robustness", str(lead_braking_run), "--shift", "lead_decel=+2"]) == 2
+
+
+def test_doe_out_needs_force_to_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "design.csv"
+    out.write_text("keep me\n")
+    args = ["-q", "doe", str(CUT_IN), "--n", "8", "--out", str(out)]
+    assert main(args) == 2
+    assert "file exists; pass --force to overwrite it" in capsys.readouterr().err
+    assert out.read_text() == "keep me\n"
+    assert main([*args, "--force"]) == 0
+    assert len(pd.read_csv(out)) == 8
+    assert main(["-q", "doe", str(CUT_IN), "--n", "8", "--out", str(CUT_IN), "--force"]) == 2
+    assert "--out is the input" in capsys.readouterr().err
