@@ -12,8 +12,10 @@ the first method learns:
   a *plateau* when at least 3 and 20 % of the margins share one value (clipping, "nobody
   closed in"), *discrete inputs* when a marginal is discrete or categorical, and runs
   that returned no margin (error/timeout). Any of them rules out a Gaussian-process
-  surrogate: the budget goes to adaptive importance
-  sampling on the failure indicator (``"ais"``), which never fits :math:`g`.
+  surrogate: a crude Monte Carlo screen of 200 draws goes on only while :math:`p_f`
+  looks common (it could converge within 5,000 draws), and otherwise its draws become
+  the first level of adaptive importance sampling on the failure indicator
+  (``"ais"``), which never fits :math:`g`.
 - Otherwise, :math:`d \le` ``ak_max_dimension`` (20): the active-learning surrogate
   (``"ak"``), whose error includes the surrogate's. If it does not converge (a limit
   state the Gaussian process cannot model, no failure region found, budget) and enough
@@ -31,10 +33,10 @@ the first method learns:
   runs) is followed by importance sampling around it; if the search fails, the budget
   goes to ``fallback``.
 
-The result's ``method`` says what was chained (``"auto: ak"``, ``"auto: ais"``,
-``"auto: ak → mc → ais"``, ``"auto: form → is"``), its ``message`` why and what the
-diagnosis saw; ``n_calls`` counts every call of every stage. When no stage converges, the
-estimate is the best-supported one (smallest finite CoV) and its interval the envelope
+The result's ``method`` says what was chained (``"auto: ak"``, ``"auto: mc"``, ``"auto: mc
+→ ais"``, ``"auto: ak → mc → ais"``, ``"auto: form → is"``), its ``message`` why and what
+the diagnosis saw; ``n_calls`` counts every call of every stage. When no stage converges,
+the estimate is the best-supported one (smallest finite CoV) and its interval the envelope
 of every stage's interval, so that it covers wherever one of them does.
 """
 
