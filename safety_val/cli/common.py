@@ -39,6 +39,9 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only res
 ExecutorOption = Annotated[str, typer.Option(help="serial | process | ray")]
 WorkersOption = Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
 ReferenceSizeOption = Annotated[int, typer.Option(help="Reference importance sample size.", min=50)]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
+]
 ScenarioFileOption = Annotated[
     Path | None, typer.Option("--scenario", help="Scenario file (default: the one the run names).")
 ]

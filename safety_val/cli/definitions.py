@@ -10,7 +10,7 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from safety_val.cli.common import STATE, check_out, say, shown, stderr, stdout
+from safety_val.cli.common import STATE, ForceOption, check_out, say, shown, stderr, stdout
 from safety_val.errors import ValidationError
 
 __all__ = ["register"]
@@ -144,9 +144,7 @@ def scenario_export_xosc(
             "UserDefinedDistribution; the file and stderr say what lost fidelity.",
         ),
     ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
-    ] = False,
+    force: ForceOption = False,
 ) -> None:
     """Export the parameter distributions as an OpenSCENARIO ParameterValueDistribution."""
     from safety_val.formats.parameter_map import scenario_units, unapply_parameter_map
@@ -241,9 +239,7 @@ def scenario_import_xosc(
             "converted to the input's unit. Default: the openscenario.parameter_map of --into.",
         ),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
-    ] = False,
+    force: ForceOption = False,
 ) -> None:
     """Import an OpenSCENARIO ParameterValueDistribution as a parameter block or scenario."""
     from safety_val._io import atomic_write_text
@@ -371,9 +367,7 @@ def fit(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write the parameter block here.")
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
-    ] = False,
+    force: ForceOption = False,
 ) -> None:
     """Fit distributions to data (BIC + goodness of fit) and write a parameter block."""
     import pandas as pd

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from safety_val.cli.common import check_out, say, stdout
+from safety_val.cli.common import ForceOption, check_out, say, stdout
 from safety_val.errors import ValidationError
 
 __all__ = ["register"]
@@ -80,9 +80,7 @@ def replay(
         Path | None,
         typer.Option("--scenario", help="Scenario file (default: the one the run names)."),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
-    ] = False,
+    force: ForceOption = False,
 ) -> None:
     """Re-simulate one concrete scenario and plot positions, speeds and TTC over time."""
     import matplotlib

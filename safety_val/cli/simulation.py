@@ -14,6 +14,7 @@ from rich.table import Table
 from safety_val.cli.common import (
     STATE,
     ExecutorOption,
+    ForceOption,
     RayAddressOption,
     WorkersOption,
     check_out,
@@ -44,9 +45,7 @@ def doe(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help=".parquet or .csv to write.")
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
-    ] = False,
+    force: ForceOption = False,
 ) -> None:
     """Draw a design of experiments and report its coverage."""
     from safety_val._io import atomic_write_bytes
