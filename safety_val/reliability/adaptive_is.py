@@ -25,18 +25,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy.special import logsumexp
 
 from safety_val._validation import Interval, OneOf, check_options
 from safety_val.reliability.model import LimitStateModel
 from safety_val.reliability.result import (
     BudgetExhausted,
-    DesignPoint,
     FailureProbabilityResult,
     lognormal_interval,
     make_result,
 )
+from safety_val.reliability.sampling import sample_design_point
 
 __all__ = ["DEFAULT_BUDGET", "run"]
 
@@ -205,7 +204,6 @@ class _Estimate:
     n_failures: int
     upper_if_errors_fail: float  # the estimate if every errored run had failed
     largest_share: float  # largest single term's share of the sum
-    n_samples: int
 
 
 def _estimate(record: _Record) -> _Estimate:
@@ -225,7 +223,7 @@ def _estimate(record: _Record) -> _Estimate:
     worst = float((w * (failed | np.isnan(g))).mean())
     share = float(terms.max() / terms.sum()) if pf > 0 else 1.0
     n_failures = int(sum(int(np.sum(np.nan_to_num(x, nan=np.inf) <= 0)) for x in record.g))
-    return _Estimate(pf, cov, n_failures, worst, share, n)
+    return _Estimate(pf, cov, n_failures, worst, share)
 
 
 def _fit(
@@ -797,28 +795,6 @@ class _Run:
         return make_result(
             model, method="ais", pf=pf, cov=cov if math.isfinite(cov) else math.nan, ci=ci,
             converged=converged, message="; ".join(self.notes), history=self.history,
-            design_points=self._design_points(), details=details, n_trials=n_phi,
+            design_points=sample_design_point(model, self.start_calls), details=details,
+            n_trials=n_phi,
         )
-
-    def _design_points(self) -> tuple[DesignPoint, ...]:
-        """The most probable failed sample (smallest ‖u‖) of each final component."""
-        u_all, g_all = self.record.arrays()
-        failed = np.nan_to_num(g_all, nan=np.inf) <= 0.0
-        if not failed.any():
-            return ()
-        u = u_all[failed]
-        means = self.proposal.means
-        owner = (
-            np.argmin(((u[:, None, :] - means[None]) ** 2).sum(axis=2), axis=1)
-            if len(means) else np.zeros(len(u), dtype=int)
-        )
-        points = []
-        for k in np.unique(owner):
-            members = u[owner == k]
-            best = members[int(np.argmin(np.linalg.norm(members, axis=1)))]
-            beta = float(np.linalg.norm(best))
-            importance = (pd.Series(best**2 / beta**2, index=list(self.model.names))
-                          if beta > 0 else None)
-            x = self.model.to_physical(best[None, :])[0]
-            points.append(DesignPoint(x=x, u=best, beta=beta, importance=importance))
-        return tuple(sorted(points, key=lambda p: p.beta))
