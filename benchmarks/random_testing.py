@@ -2,11 +2,13 @@
 
 Part 1 runs one instance: a 20 x 20 grid city (200 m streets, two lanes each way),
 ``--traffic`` background vehicles inserted over the first 30 s at random positions on
-long routes, ``--egos`` egos driven every 0.1 s step by the reference ADS through
+long routes (passenger cars, on edges that allow them), ``--egos`` egos driven every
+0.1 s step by the ADS ``--policy`` (default: the reference ADS of random testing) through
 libsumo (context subscriptions, one vectorised ADS call for all egos), SSM device on
 the egos. It prints the mean number of vehicles in the network, the real-time factor
 (simulated s / wall s, and simulated s / CPU s of this process, which is what one
-core gives when the machine is shared) and their product, vehicles x RTF.
+core gives when the machine is shared), their product, vehicles x RTF, and SUMO's
+warnings (teleports, discarded vehicles, collisions).
 
 Part 2 runs ``2 * --instances`` smaller instances with the process executor at 1 and
 2 workers and prints throughput (vehicle-seconds simulated per wall second) and the
@@ -17,6 +19,7 @@ Usage::
     python benchmarks/random_testing.py                    # 5,000 vehicles, 100 egos
     python benchmarks/random_testing.py --traffic 1000 --egos 20 --duration 60
     python benchmarks/random_testing.py --skip-scaling
+    python benchmarks/random_testing.py --skip-scaling --policy motorway
     python benchmarks/random_testing.py --traffic 1000 --egos 20 --skip-scaling --no-captures
 
 ``--no-captures`` runs part 1 again without the event detector's close-encounter
@@ -37,7 +40,12 @@ if str(ROOT) not in sys.path:  # run from a source tree
 
 
 def _demand(network: Path, folder: Path, traffic: int, seed: int) -> Path:
-    from traffic_ai.random_testing.demand import _VEHICLE_ATTRIBUTES, _run_tool, sumo_tool
+    from traffic_ai.random_testing.demand import (
+        _VEHICLE_ATTRIBUTES,
+        _run_tool,
+        _traffic_vtype,
+        sumo_tool,
+    )
 
     routes = folder / f"bench{seed}.rou.xml"
     _run_tool([
@@ -46,6 +54,7 @@ def _demand(network: Path, folder: Path, traffic: int, seed: int) -> Path:
         "--prefix", "t", "--trip-attributes",
         _VEHICLE_ATTRIBUTES.replace('departSpeed="max"', 'departPos="random" departSpeed="max"'),
         "-o", str(folder / f"bench{seed}.trips.xml"), "-r", str(routes), "--validate",
+        *_traffic_vtype(folder, "passenger"),
     ], "randomTrips.py")
     return routes
 
@@ -59,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=20)
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--policy", default="reference",
+                        help="ADS of the egos: a policy name or 'module:attribute'")
     parser.add_argument("--no-captures", action="store_true",
                         help="also run part 1 without the close-encounter captures and print "
                              "their overhead")
@@ -66,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from safety_val.execution import make_executor
     from traffic_ai.network import generate_network
+    from traffic_ai.random_testing.egos import resolve_policy
     from traffic_ai.random_testing.events import Thresholds
     from traffic_ai.random_testing.runner import InstanceSpec, run_instance, run_random_test
 
@@ -76,9 +88,9 @@ def main(argv: list[str] | None = None) -> None:
         routes = _demand(network, folder, args.traffic, 1)
         if args.no_captures:  # warm up (lazy imports) so that both timed runs are alike
             run_instance(InstanceSpec("warm", str(network), str(routes), 2.0, args.egos, 1,
-                                      str(folder / "run")))
+                                      str(folder / "run"), policy=args.policy))
         spec = InstanceSpec("bench", str(network), str(routes), args.duration, args.egos, 1,
-                            str(folder / "run"))
+                            str(folder / "run"), policy=args.policy)
         result = run_instance(spec)
         s = result.stats
         if result.status != "ok":
@@ -86,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             return
         rtf_wall = s["simulated_s"] / s["wall_s"]
         rtf_cpu = s["simulated_s"] / s["cpu_s"]
+        print(f"policy: {args.policy} ({type(resolve_policy(args.policy)).__name__})")
         print(f"one instance: {s['simulated_s']:.0f} s simulated, step 0.1 s, "
               f"{s['mean_vehicles']:.0f} vehicles on average ({s['mean_egos']:.0f} egos), "
               f"{len(result.events)} NG events")
@@ -96,10 +109,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  SSM-only events with states: {int(result.events.loc[ssm, 'has_states'].sum())}"
               f" of {int(ssm.sum())}; close-encounter captures hold "
               f"{s['capture_rows']:,.0f} states")
+        print(f"  SUMO: {result.sumo.describe()}")
         if args.no_captures:
             bare = run_instance(InstanceSpec(
                 "bare", str(network), str(routes), args.duration, args.egos, 1,
-                str(folder / "run"), thresholds=Thresholds(capture_encounters=False)))
+                str(folder / "run"), policy=args.policy,
+                thresholds=Thresholds(capture_encounters=False)))
             b = bare.stats
             print(f"  without captures: RTF {b['simulated_s'] / b['cpu_s']:.2f} (CPU); capture "
                   f"overhead {100 * (s['cpu_s'] / b['cpu_s'] - 1):+.1f} % CPU")
@@ -109,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
                  for i in range(2 * args.instances)]
         for workers in (1, 2):
             specs = [InstanceSpec(f"w{workers}i{i}", str(network), str(r), 60.0,
-                                  max(args.egos // 5, 1), 10 + i, str(folder / f"w{workers}"))
+                                  max(args.egos // 5, 1), 10 + i, str(folder / f"w{workers}"),
+                                  policy=args.policy)
                      for i, r in enumerate(small)]
             with make_executor("process", n_workers=workers) as pool:
                 t0 = time.perf_counter()

@@ -64,6 +64,7 @@ def network_command(
     net_file: Annotated[
         Path | None, typer.Option("--from", help="Read this .net.xml instead of generating.")
     ] = None,
+    vclass: Annotated[str, typer.Option(help="SUMO vehicle class of the graph.")] = "passenger",
 ) -> None:
     """Generate a SUMO network (netgenerate) or read one; print a summary; write graph files.
 
@@ -80,7 +81,7 @@ def network_command(
             # every junction where roads cross gets a light, whatever the roads' speeds
             **({"tls_guess": True, "tls_guess_threshold": 0} if tls else {}),
         )
-    graph = load_road_graph(net_file)
+    graph = load_road_graph(net_file, vclass=vclass)
     nodes, arcs = graph.to_frames()
     atomic_write_text(out / "segments.csv", nodes.to_csv(index=False))
     atomic_write_text(out / "connections.csv", arcs.to_csv(index=False))
@@ -88,6 +89,8 @@ def network_command(
 
     table = Table("property", "value", title=f"road graph of {net_file}")
     for key, value in graph.summary().items():
+        if isinstance(value, dict):  # counts by kind (edges and lanes closed to the class)
+            value = ", ".join(f"{n} {kind}" for kind, n in value.items() if n) or "none"
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     table.add_row("signature", graph.signature()[:16])
     stdout.print(table)
@@ -102,22 +105,49 @@ def simulate_data_command(
     ),
     days: Annotated[float, typer.Option(help="Simulated days (from a Monday).", min=0.01)] = 14,
     seed: Annotated[int, typer.Option(help="Seed of demand, incidents and SUMO.")] = 0,
-    peak: Annotated[float, typer.Option(help="Network entries per hour at the peaks.")] = 5000,
+    peak: Annotated[
+        float | None,
+        typer.Option(
+            help="Network entries per hour at the peaks; default: derived from the "
+            "network's capacity (lane-km, junctions).",
+            min=1.0,
+        ),
+    ] = None,
     incidents: Annotated[float, typer.Option(help="Incidents per day.")] = 3.0,
     microscopic: Annotated[bool, typer.Option(help="Microscopic SUMO instead of meso.")] = False,
+    vclass: Annotated[str, typer.Option(help="SUMO vehicle class of the traffic.")] = "passenger",
 ) -> None:
-    """Simulate multi-day traffic in SUMO; write flow, speed, density per segment per 5 min."""
+    """Simulate multi-day traffic in SUMO; write flow, speed, density per segment per 5 min.
+
+    The table's metadata records the demand, SUMO's warnings and the saturation check; a
+    saturated network or many teleported or dropped vehicles print a warning.
+    """
     import pandas as pd
 
     from safety_val.cli.common import say
-    from traffic_ai.macro_data import DemandProfile, simulate_macro_data
+    from traffic_ai.macro_data import DemandProfile, read_macro_metadata, simulate_macro_data
+    from traffic_ai.saturation import SaturationReport
+    from traffic_ai.sumo_log import SumoReport
 
     started = time.perf_counter()
     profile = DemandProfile(peak_vehicles_per_hour=peak, incidents_per_day=incidents)
     simulate_macro_data(
-        network, out, days=days, seed=seed, profile=profile, mesoscopic=not microscopic
+        network, out, days=days, seed=seed, profile=profile, mesoscopic=not microscopic,
+        vclass=vclass,
     )
     table = pd.read_parquet(out)
+    metadata = read_macro_metadata(out)
+    demand, counts = metadata["demand"], metadata["network_summary"]
+    closed = ", ".join(f"{n} {kind}" for kind, n in counts["excluded_edges"].items() if n)
+    say(f"network: {counts['segments']} segments open to {vclass}"
+        + (f"; closed to it: {closed} edges" if closed else ""))
+    capacity = demand.get("capacity")
+    say(f"demand: peak {demand['peak_vehicles_per_hour']:,.0f} veh/h "
+        + ("(given)" if capacity is None else
+           f"(u {capacity['utilisation']:g} x min(link bound {capacity['link_bound']:,.0f}, "
+           f"junction bound {capacity['junction_bound']:,.0f}) from the network's capacity)"))
+    say(f"SUMO: {SumoReport.from_dict(metadata['sumo']).describe()}")
+    say(SaturationReport.from_dict(metadata["saturation"]).describe())
     say(
         f"wrote {out}: {len(table)} rows, {table['segment'].nunique()} segments, "
         f"{table['time'].nunique()} intervals, "

@@ -3,6 +3,9 @@
 Missing values are never filled silently: they stay ``NaN`` in :attr:`MacroDataset.values`,
 are masked in the loss and the metrics, and are counted in :attr:`MacroDataset.gaps`. Model
 inputs replace them by the channel mean (0 after standardisation) and say so in the report.
+A simulated table's metadata (its demand, SUMO's warnings, the saturation check; see
+:func:`traffic_ai.macro_data.read_macro_metadata`) travels along in
+:attr:`MacroDataset.metadata`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,6 +91,9 @@ class MacroDataset:
         Identifies the graph (see :meth:`traffic_ai.network.RoadGraph.signature`).
     gaps
         What is missing.
+    metadata
+        The simulation's metadata of a simulated table (``frame.attrs["simulation"]`` as
+        set by :func:`traffic_ai.macro_data.load_macro_data`), else empty.
     """
 
     values: np.ndarray
@@ -96,6 +103,7 @@ class MacroDataset:
     adjacency: np.ndarray
     signature: str
     gaps: GapReport = field(default_factory=GapReport)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_frame(
@@ -137,6 +145,7 @@ class MacroDataset:
                 value=list(frame.columns),
                 expected="segment, time and at least one of flow, speed, density",
             )
+        metadata = dict(frame.attrs.get("simulation") or {})
         frame = frame.assign(segment=frame["segment"].astype(str))
         present = list(dict.fromkeys(frame["segment"]))
         if graph is not None:
@@ -194,12 +203,19 @@ class MacroDataset:
             missing_values=int(np.isnan(values).sum()),
             total_values=int(values.size),
         )
-        return cls(values, times, tuple(segments), channels, weights, str(signature), gaps)
+        return cls(values, times, tuple(segments), channels, weights, str(signature), gaps,
+                   metadata)
 
     @property
     def n_segments(self) -> int:
         """N."""
         return len(self.segments)
+
+    @property
+    def saturated(self) -> bool | None:
+        """Whether the simulation saturated the network (``None`` when not recorded)."""
+        saturation = self.metadata.get("saturation")
+        return None if saturation is None else bool(saturation.get("saturated"))
 
     def split(self, test_share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
         """Time indices of the training and test periods (test = the last ``test_share``)."""

@@ -17,12 +17,21 @@ lanes_closed optional: lanes closed by the incident
 ============ ===============================================================
 
 Simulated data come from mesoscopic SUMO (``--mesosim``) with SUMO's edgeData output
-(period 300 s). Demand is a set of origin-destination routes whose hourly rates follow a
-weekday profile (morning peak towards the centre, evening peak away from it), a quieter
-weekend profile, a random level per day and random noise per quarter hour. Incidents last
-20-90 minutes: on a multi-lane segment they close half of its lanes (SUMO rerouter with
-``closingLaneReroute``), on a one-lane segment they restrict its speed (variable speed sign);
-either way queues spill back upstream.
+(period 300 s) on the segments of one vehicle class (``passenger`` by default: footways,
+tracks and bus-only streets carry no car traffic and are not in the table). Demand is a set
+of origin-destination routes whose hourly rates follow a weekday profile (morning peak
+towards the centre, evening peak away from it), a quieter weekend profile, a random level
+per day and random noise per quarter hour; its peak level is given or derived from the
+network's capacity (:mod:`traffic_ai.capacity`). Incidents last 20-90 minutes: on a
+segment with several lanes open to the class they close half of them (SUMO rerouter with
+``closingLaneReroute``), on a segment with one such lane they restrict its speed (variable
+speed sign); either way queues spill back upstream.
+
+Every simulated table carries its metadata in the Parquet file (key ``traffic_ai``, read
+with :func:`read_macro_metadata`): the network summary, the demand and where its peak came
+from, SUMO's warnings counted by kind (:class:`~traffic_ai.sumo_log.SumoReport`) and the
+saturation check (:func:`~traffic_ai.saturation.saturation_check`). A saturated network or
+a run with many teleported or dropped vehicles also raises a :class:`SimulationWarning`.
 On an interval in which no vehicle used a segment, SUMO reports no speed: flow and density
 are 0 and the speed is the segment's free-flow speed (its speed limit).
 
@@ -35,25 +44,38 @@ an NPZ with arrays ``sensor_ids`` and ``adjacency``. Nothing is ever unpickled.
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import tempfile
+import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from safety_val._io import atomic_path
 from safety_val.errors import ValidationError
-from traffic_ai.network import RoadGraph, load_road_graph, sumo_binary
+from traffic_ai.network import (
+    DEFAULT_VCLASS,
+    RoadGraph,
+    check_vclass,
+    load_road_graph,
+    sumo_binary,
+    vehicle_classes,
+)
 
 __all__ = [
     "CHANNELS",
     "INTERVAL",
+    "METADATA_KEY",
     "DemandProfile",
+    "SimulationWarning",
     "load_macro_data",
     "load_metr_la",
+    "read_macro_metadata",
     "simulate_macro_data",
 ]
 
@@ -61,6 +83,12 @@ __all__ = [
 CHANNELS: tuple[str, ...] = ("flow", "speed", "density")
 #: Aggregation interval of the macro data.
 INTERVAL = pd.Timedelta(minutes=5)
+#: Key of the simulation's metadata (JSON) in the Parquet file's schema metadata.
+METADATA_KEY = "traffic_ai"
+
+
+class SimulationWarning(UserWarning):
+    """A simulation ran but is not the traffic it was meant to be (saturated, teleports)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +98,9 @@ class DemandProfile:
     Attributes
     ----------
     peak_vehicles_per_hour
-        Vehicles per hour entering the whole network at the weekday peaks.
+        Vehicles per hour entering the whole network at the weekday peaks; ``None``
+        derives it from the network's capacity
+        (:attr:`traffic_ai.capacity.NetworkCapacity.peak_vehicles_per_hour`).
     night_share
         Demand at night as a share of the peak.
     weekend_share
@@ -91,7 +121,7 @@ class DemandProfile:
         Number of origin-destination routes.
     """
 
-    peak_vehicles_per_hour: float = 5000.0
+    peak_vehicles_per_hour: float | None = None
     night_share: float = 0.06
     weekend_share: float = 0.55
     morning_peak: float = 8.0
@@ -160,19 +190,26 @@ def _write_demand(
     days: int,
     profile: DemandProfile,
     rng: np.random.Generator,
+    peak: float,
+    origin: pd.Timestamp,
 ) -> tuple[Path, Path, pd.DataFrame]:
-    """Write routes (flows per quarter hour) and incidents (variable speed signs)."""
+    """Write routes (flows per quarter hour) and incidents (lane closures, speed signs).
+
+    Simulation second 0 is the calendar time ``origin``: the profile's time of day and
+    weekend follow the calendar, not the simulation clock.
+    """
     routes = _routes(graph, profile.routes, rng)
     quarter = 900
     starts = np.arange(0, days * 86400, quarter)
-    hours = (starts % 86400) / 3600.0 + 0.125
-    weekend = (starts // 86400) % 7 >= 5
+    calendar = pd.DatetimeIndex(origin + pd.to_timedelta(starts + quarter // 2, unit="s"))
+    hours = np.asarray(calendar.hour + calendar.minute / 60.0 + calendar.second / 3600.0)
+    weekend = np.asarray(calendar.day_of_week >= 5)
     inbound, outbound = profile.rates(hours, weekend)
     day_level = np.exp(rng.normal(0.0, profile.day_level_sd, size=days))[starts // 86400]
-    per_route = profile.peak_vehicles_per_hour / len(routes)
+    per_route = peak / len(routes)
     lines = [
         "<routes>",
-        '  <vType id="car" vClass="passenger" speedFactor="normc(1,0.1,0.2,2)"/>',
+        f'  <vType id="car" vClass="{graph.vclass}" speedFactor="normc(1,0.1,0.2,2)"/>',
     ]
     lines += [f'  <route id="r{i}" edges="{" ".join(p)}"/>' for i, (p, _) in enumerate(routes)]
     for k, begin in enumerate(starts):
@@ -209,23 +246,24 @@ def _write_demand(
     for j, row in incidents.iterrows():
         segment = str(row["segment"])
         speed = float(graph.graph.nodes[segment]["speed"])
-        n_lanes = int(graph.graph.nodes[segment]["lanes"])
+        open_lanes = graph.lanes_of(segment)  # the lanes of the class, rightmost first
+        n_lanes = len(open_lanes)
         if n_lanes > 1:  # close the left half of the lanes (keep one open): capacity drops
-            shut = range(n_lanes - n_lanes // 2, n_lanes)
+            shut = open_lanes[n_lanes - n_lanes // 2:]
             closed.append(len(shut))
             add += [
                 f'  <rerouter id="closure{j}" edges="{segment}">',
                 f'    <interval begin="{row["begin"]:.0f}" end="{row["end"]:.0f}">',
                 *(
-                    f'      <closingLaneReroute id="{segment}_{n}" disallow="passenger"/>'
-                    for n in shut
+                    f'      <closingLaneReroute id="{lane}" disallow="{graph.vclass}"/>'
+                    for lane in shut
                 ),
                 "    </interval>",
                 "  </rerouter>",
             ]
             continue
-        closed.append(0)  # a one-lane road: the incident slows the traffic down
-        lanes = f"{segment}_0"
+        closed.append(0)  # one lane for the class: the incident slows the traffic down
+        lanes = " ".join(open_lanes)
         add += [
             f'  <variableSpeedSign id="incident{j}" lanes="{lanes}">',
             f'    <step time="{row["begin"]:.0f}" '
@@ -270,13 +308,15 @@ def simulate_macro_data(
     seed: int = 0,
     profile: DemandProfile | None = None,
     mesoscopic: bool = True,
+    vclass: str = DEFAULT_VCLASS,
 ) -> Path:
     """Simulate multi-day traffic in SUMO and write the 5-minute macro table as Parquet.
 
     Parameters
     ----------
     network
-        A SUMO ``.net.xml`` or its :class:`~traffic_ai.network.RoadGraph`.
+        A SUMO ``.net.xml`` (or ``.net.xml.gz``) or its :class:`~traffic_ai.network.RoadGraph`
+        (whose vehicle class is then used).
     out
         The Parquet file to write (atomically).
     days
@@ -286,28 +326,50 @@ def simulate_macro_data(
     seed
         Seed of demand, incidents and SUMO.
     profile
-        The demand (default :class:`DemandProfile`).
+        The demand (default :class:`DemandProfile`, whose peak is derived from the network).
     mesoscopic
         Run SUMO's mesoscopic model (fast, queue-based); microscopic otherwise.
+    vclass
+        The SUMO vehicle class of the traffic (for a network file).
 
     Returns
     -------
     Path
-        ``out``, with the columns of the module docstring (incl. ``incident``, ``lanes_closed``).
+        ``out``, with the columns of the module docstring (incl. ``incident``, ``lanes_closed``)
+        and the simulation's metadata (:func:`read_macro_metadata`).
 
     Raises
     ------
     ValidationError
-        A bad network file or ``days <= 0``.
+        A bad network file, a network without segments for ``vclass``, or ``days <= 0``.
+
+    Warns
+    -----
+    SimulationWarning
+        The network saturated (:func:`~traffic_ai.saturation.saturation_check`), or more
+        than 1 % of the vehicles teleported or were dropped
+        (:attr:`~traffic_ai.sumo_log.SumoReport.flagged`).
     """
     from safety_val._random import as_generator
+    from traffic_ai.capacity import network_capacity
+    from traffic_ai.saturation import saturation_check
+    from traffic_ai.sumo_log import read_sumo_report, sumo_log_options
 
     if days <= 0:
         raise ValidationError("nothing to simulate", field="days", value=days, expected="> 0")
-    graph = network if isinstance(network, RoadGraph) else load_road_graph(network)
+    check_vclass(vclass)
+    graph = (network if isinstance(network, RoadGraph)
+             else load_road_graph(network, vclass=vclass))
     if graph.net_file is None:
         raise ValidationError("the road graph has no network file", field="network")
     profile = profile or DemandProfile()
+    capacity = None
+    peak = profile.peak_vehicles_per_hour
+    if peak is None:
+        capacity = network_capacity(graph)
+        peak = capacity.peak_vehicles_per_hour
+    elif not peak > 0:
+        raise ValidationError("must be > 0", field="peak_vehicles_per_hour", value=peak)
     rng = as_generator(seed)
     end = round(days * 86400 / 300) * 300
     out = Path(out)
@@ -315,7 +377,7 @@ def simulate_macro_data(
     with tempfile.TemporaryDirectory(prefix="macro-") as tmp:
         folder = Path(tmp)
         route_file, additional_file, incidents = _write_demand(
-            graph, folder, int(np.ceil(days)), profile, rng
+            graph, folder, int(np.ceil(days)), profile, rng, float(peak), pd.Timestamp(start)
         )
         args = [
             sumo_binary("sumo"),
@@ -333,8 +395,6 @@ def simulate_macro_data(
             str(int(rng.integers(2**31 - 1))),
             "--no-step-log",
             "true",
-            "--no-warnings",
-            "true",
             "--time-to-teleport",
             "300",
             "--step-length",
@@ -345,14 +405,20 @@ def simulate_macro_data(
             "true",
             "--max-depart-delay",
             "300",
+            *sumo_log_options(folder, summary_period=300),
         ]
-        if mesoscopic:
-            args += ["--mesosim", "true"]
+        if mesoscopic:  # one queue per edge, of the lanes open to the class
+            ignored = ",".join(sorted(vehicle_classes() - {graph.vclass}))
+            args += ["--mesosim", "true", "--meso-ignore-lanes-by-vclass", ignored]
         proc = subprocess.run(args, capture_output=True, text=True, check=False, cwd=folder)
         edgedata = folder / "edgedata.xml"
         if proc.returncode != 0 or not edgedata.exists():
-            raise RuntimeError(f"SUMO failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
+            log = folder / "sumo.log"
+            text = log.read_text(errors="replace") if log.is_file() else ""
+            reason = (text or proc.stderr or proc.stdout).strip()[-500:]
+            raise RuntimeError(f"SUMO failed: {reason}")
         frame = _read_edgedata(edgedata, graph)
+        report = read_sumo_report(folder)
     origin = pd.Timestamp(start)
     frame["time"] = origin + pd.to_timedelta(frame["seconds"], unit="s")
     frame = frame[frame["seconds"] < end]
@@ -372,16 +438,97 @@ def simulate_macro_data(
         .reset_index(drop=True)
     )
     table["lanes_closed"] = table["lanes_closed"].astype("int16")
-    with atomic_path(out) as tmp_file:
-        table.to_parquet(tmp_file, index=False)
+    saturation = saturation_check(table, graph)
+    metadata = {
+        "network": str(graph.net_file),
+        "network_summary": graph.summary(),
+        "days": days,
+        "start": str(origin),
+        "seed": seed,
+        "mesoscopic": mesoscopic,
+        "demand": {
+            "peak_vehicles_per_hour": float(peak),
+            "peak_source": "given" if capacity is None else "network capacity",
+            "capacity": capacity.to_dict() if capacity is not None else None,
+            "routes": profile.routes,
+            "incidents": len(incidents),
+        },
+        "sumo": report.to_dict(),
+        "saturation": saturation.to_dict(),
+    }
+    _write_table(out, table, metadata)
+    name = graph.net_file.name
+    if saturation.saturated:
+        warnings.warn(
+            f"{name}: {saturation.describe()}; the demand (peak {peak:,.0f} veh/h) is more "
+            "than the network carries: lower --peak", SimulationWarning, stacklevel=2)
+    if report.flagged:
+        warnings.warn(f"{name}: SUMO: {report.describe()}", SimulationWarning, stacklevel=2)
     return out
+
+
+def _write_table(out: Path, table: pd.DataFrame, metadata: dict[str, Any]) -> None:
+    """Write the macro table atomically as Parquet with ``metadata`` under :data:`METADATA_KEY`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    schema_metadata = dict(arrow.schema.metadata or {})
+    schema_metadata[METADATA_KEY.encode()] = json.dumps(metadata, default=_json_default).encode()
+    arrow = arrow.replace_schema_metadata(schema_metadata)
+    with atomic_path(out) as tmp_file:
+        pq.write_table(arrow, tmp_file)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def read_macro_metadata(path: str | Path) -> dict[str, Any]:
+    """The simulation metadata of a macro table written by :func:`simulate_macro_data`.
+
+    Returns
+    -------
+    dict
+        ``network``, ``network_summary``, ``days``, ``start``, ``seed``, ``mesoscopic``,
+        ``demand`` (peak, its source and the capacity estimate), ``sumo`` (the
+        :class:`~traffic_ai.sumo_log.SumoReport`) and ``saturation`` (the
+        :class:`~traffic_ai.saturation.SaturationReport`); empty for a table without them
+        (e.g. converted from METR-LA).
+
+    Raises
+    ------
+    ValidationError
+        Not a Parquet file, or metadata that is not JSON.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises several types for non-Parquet input
+        raise ValidationError("not a Parquet macro table", file=path, value=str(exc)) from exc
+    raw = (schema.metadata or {}).get(METADATA_KEY.encode())
+    if raw is None:
+        return {}
+    try:
+        metadata = json.loads(raw)
+    except ValueError as exc:
+        raise ValidationError("metadata is not JSON", file=path, field=METADATA_KEY) from exc
+    if not isinstance(metadata, dict):
+        raise ValidationError("metadata is not a JSON object", file=path, field=METADATA_KEY)
+    return metadata
 
 
 def load_macro_data(path: str | Path) -> pd.DataFrame:
     """Read a macro table (Parquet) and check its columns and types.
 
-    Gaps are kept: a missing (segment, time) row or a NaN value stays missing, so metrics
-    mask it and :class:`~traffic_ai.dataset.MacroDataset` reports it.
+    The simulation's metadata, if any, is in ``frame.attrs["simulation"]``
+    (:func:`read_macro_metadata`). Gaps are kept: a missing (segment, time) row or a NaN
+    value stays missing, so metrics mask it and :class:`~traffic_ai.dataset.MacroDataset`
+    reports it.
 
     Raises
     ------
@@ -409,6 +556,7 @@ def load_macro_data(path: str | Path) -> pd.DataFrame:
         raise ValidationError(
             "times are not on a 5-minute grid", file=path, field="time", expected="5-minute steps"
         )
+    frame.attrs["simulation"] = read_macro_metadata(path)
     return frame
 
 

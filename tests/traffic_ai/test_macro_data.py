@@ -7,7 +7,14 @@ import pytest
 
 from safety_val.errors import ValidationError
 from traffic_ai.dataset import MacroDataset
-from traffic_ai.macro_data import DemandProfile, load_macro_data, load_metr_la, simulate_macro_data
+from traffic_ai.macro_data import (
+    DemandProfile,
+    SimulationWarning,
+    load_macro_data,
+    load_metr_la,
+    read_macro_metadata,
+    simulate_macro_data,
+)
 from traffic_ai.network import load_road_graph
 
 
@@ -124,3 +131,79 @@ def test_not_a_macro_table(tmp_path: Path) -> None:
     pd.DataFrame({"segment": ["a"], "when": [1]}).to_parquet(table)
     with pytest.raises(ValidationError, match="missing columns"):
         load_macro_data(table)
+
+
+def test_district_data_from_the_cli_uses_car_segments_and_records_metadata(
+    district_net: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A district with footways, tracks and a bus-only street: only car segments carry the
+    demand and the incidents; the peak comes from the network's capacity."""
+    from safety_val.cli import main
+    from tests.traffic_ai.conftest import DISTRICT_EXCLUDED
+    from traffic_ai.capacity import network_capacity
+
+    out = tmp_path / "district.parquet"
+    code = main(["traffic", "simulate-data", str(district_net), "--out", str(out),
+                 "--days", str(2 / 24), "--incidents", "60"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    graph = load_road_graph(district_net)
+    peak = network_capacity(graph).peak_vehicles_per_hour
+    assert f"demand: peak {peak:,.0f} veh/h (u 0.6 x min(" in printed
+    assert "closed to it: 2 rail, 2 tram, 2 bus, 1 bicycle, 2 pedestrian edges" in printed
+    assert "network not saturated" in printed
+    table = load_macro_data(out)
+    assert set(table["segment"]) == set(graph.segments)
+    assert not set(table["segment"]) & set(DISTRICT_EXCLUDED)
+    metadata = read_macro_metadata(out)
+    assert table.attrs["simulation"] == metadata
+    assert metadata["demand"]["peak_source"] == "network capacity"
+    assert metadata["demand"]["peak_vehicles_per_hour"] == pytest.approx(peak)
+    assert metadata["network_summary"]["excluded_edges"]["pedestrian"] == 2
+    assert metadata["sumo"]["teleports"] == 0 and metadata["sumo"]["inserted"] > 0
+    assert not metadata["saturation"]["saturated"]
+    # every car street has one car lane beside its sidewalk (lane 0): an incident slows
+    # the car lane down, not the sidewalk
+    limits = table["segment"].map({s: graph.graph.nodes[s]["speed"] for s in graph.segments})
+    relative = table["speed"] / limits
+    hit = table["incident"] & (table["flow"] > 0)
+    free = ~table["incident"] & (table["flow"] > 0)
+    assert hit.sum() >= 3
+    assert relative[hit].median() < 0.5 < 0.8 < relative[free].median()
+    dataset = MacroDataset.from_frame(table, graph=graph)
+    assert dataset.metadata == metadata and dataset.saturated is False
+
+
+def test_oversaturated_network_warns_and_says_so_in_the_metadata(
+    grid_net: Path, tmp_path: Path,
+) -> None:
+    out = tmp_path / "jam.parquet"
+    profile = DemandProfile(peak_vehicles_per_hour=6000.0, incidents_per_day=0.0, routes=10)
+    with pytest.warns(SimulationWarning) as record:
+        simulate_macro_data(grid_net, out, days=1 / 24, start="2024-01-01 07:30",
+                            profile=profile)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 2
+    assert messages[0].startswith("grid.net.xml: network SATURATED on 1 of 1 days")
+    assert messages[1].startswith("grid.net.xml: SUMO: ")
+    assert messages[1].endswith("vehicles teleported or dropped")
+    metadata = read_macro_metadata(out)
+    assert metadata["demand"] | {"capacity": None} == {
+        "peak_vehicles_per_hour": 6000.0, "peak_source": "given", "capacity": None,
+        "routes": 10, "incidents": 0}
+    day = metadata["saturation"]["days"][0]
+    assert day["share"] > 0.5 and metadata["saturation"]["saturated"]
+    assert metadata["sumo"]["discarded"] > 0 and metadata["sumo"]["flagged"]
+    dataset = MacroDataset.from_frame(load_macro_data(out), graph=load_road_graph(grid_net))
+    assert dataset.saturated is True
+
+
+def test_demand_follows_the_calendar_time_of_the_start() -> None:
+    """Simulation second 0 is ``start``: a run from 07:00 gets the morning demand."""
+    from traffic_ai.macro_data import _write_demand
+
+    assert _write_demand.__doc__ and "calendar" in _write_demand.__doc__
+    profile = DemandProfile()
+    morning, _ = profile.rates(np.array([7.125]), np.array([False]))
+    night, _ = profile.rates(np.array([0.125]), np.array([False]))
+    assert morning[0] > 5 * night[0]

@@ -1,7 +1,11 @@
 """``safety-val traffic random-test``: many egos in random SUMO traffic, on an executor.
 
 Thin: parses, calls :func:`traffic_ai.random_testing.plan.random_test`, renders a summary
-of the events and their rates. SUMO and Ray are imported only when the command runs.
+of the instances, the events and their rates. SUMO and Ray are imported only when the
+command runs.
+
+Exit codes of ``random-test``: 0 when every instance ran, 1 when any instance failed
+after its retries (the summary is written all the same), 2 for bad input.
 (No postponed annotations here: typer reads the option aliases of :mod:`safety_val.cli.common`
 from the annotations at once.)
 """
@@ -13,6 +17,16 @@ from typing import Annotated
 import typer
 
 __all__ = ["register"]
+
+
+def _first_line(text: object, width: int = 120) -> str:
+    lines = str(text or "").strip().splitlines()
+    line = lines[0] if lines else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _kinds(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "none"
 
 
 def register(app: typer.Typer) -> None:
@@ -79,14 +93,24 @@ def register(app: typer.Typer) -> None:
         vtypes: Annotated[
             Path | None, typer.Option(help="Additional file with the 'traffic' vTypeDistribution.")
         ] = None,
-        peak: Annotated[float, typer.Option(help="Entries per hour at the peak (no model).")] = (
-            3000.0),
+        peak: Annotated[
+            float | None,
+            typer.Option(help="Entries per hour at the weekday peak (no model); default: "
+                         "derived from the network's capacity.", min=1.0),
+        ] = None,
+        vclass: Annotated[
+            str, typer.Option(help="SUMO vehicle class of the traffic and the egos.")
+        ] = "passenger",
         odd: Annotated[Path | None, typer.Option(help="ODD of the candidate scenarios.")] = None,
         executor: sv.ExecutorOption = "serial",
         workers: sv.WorkersOption = None,
         ray_address: sv.RayAddressOption = None,
     ) -> None:
-        """Drive many egos through random city traffic; record NG events, rates, scenarios."""
+        """Drive many egos through random city traffic; record NG events, rates, scenarios.
+
+        Exits 1 when an instance failed after its retries, 2 for bad input.
+        """
+        from safety_val.errors import SafetyValError
         from traffic_ai.random_testing.plan import random_test
 
         with sv.open_executor(executor, workers, ray_address) as pool, \
@@ -96,12 +120,28 @@ def register(app: typer.Typer) -> None:
                                                                               int(total)),
                 odd=odd, egos=egos, hours=hours, model=model, start=start, seeds=seeds,
                 window_minutes=window_minutes, regions=regions, policy=policy, vtypes=vtypes,
-                peak_vehicles_per_hour=peak,
+                peak_vehicles_per_hour=peak, vclass=vclass,
             )
+        if plan.graph is not None:
+            summary = plan.graph.summary()
+            sv.say(f"network: {summary['segments']} segments open to {vclass} "
+                   f"({summary['lane_km']:.1f} lane-km); closed to it: "
+                   f"{_kinds(summary['excluded_edges'])} edges; other lanes on its segments: "
+                   f"{_kinds(summary['restricted_lanes'])}")
+        info = plan.demand_info
+        if "peak_vehicles_per_hour" in info:
+            source = ("given" if info.get("peak_source") == "given"
+                      else "from the network's capacity")
+            sv.say(f"demand: random trips, peak {info['peak_vehicles_per_hour']:,.0f} veh/h "
+                   f"({source})")
         instances = result.instances
+        failed = result.failed
+        table = instances.assign(first_error=instances["first_error"].map(_first_line))
+        columns = ["instance_id", "window", "status", "attempts", "mean_vehicles",
+                   "distance_km", "sumo_teleports", "sumo_discarded", "wall_s", "first_error"]
         sv.stdout.print(sv.frame_table(
-            instances[["instance_id", "window", "status", "attempts", "mean_vehicles",
-                       "distance_km", "wall_s"]], "SUMO instances"))
+            table[[c for c in columns if c in table.columns]],
+            f"SUMO instances: {result.instances_ok} ok, {len(failed)} failed"))
         if not result.rates.empty:
             rates = result.rates[["event_type", "events", "per_1000km", "per_1000km_lower",
                                   "per_1000km_upper", "per_hour", "per_hour_lower",
@@ -118,13 +158,21 @@ def register(app: typer.Typer) -> None:
                 sv.say(f"demand GEH < 5 on {100 * g.share_below:.1f} % of {len(g.table)} "
                         f"{what} with a forecast >= {min_count:g} veh/h "
                         f"(target 85 %: {'met' if g.passed else 'NOT met'})")
-        failed = instances[instances["status"] != "ok"]
+        sv.say(f"SUMO: {result.sumo.describe()}")
         for row in failed.itertuples(index=False):
             sv.stderr.print(f"instance {row.instance_id} {row.status} after {row.attempts} "
-                            f"attempts: {row.message}", markup=False)
+                            f"attempts; first error: {_first_line(row.first_error, 500)}",
+                            markup=False, soft_wrap=True)
         if len(result.ego_errors):
             sv.stderr.print(f"{result.ego_errors['ego_id'].nunique()} egos' policies failed "
                             "(see ego_errors.parquet)", markup=False)
         sv.say(f"{len(result.events)} events over {result.distance_km:.1f} km and "
-                f"{result.ego_hours:.2f} ego hours; {len(candidates)} candidate scenarios; "
+                f"{result.ego_hours:.2f} ego hours from {result.instances_ok} of "
+                f"{len(instances)} instances; {len(candidates)} candidate scenarios; "
                 f"wrote {out}")
+        if len(failed):
+            first = failed.iloc[0]
+            raise SafetyValError(
+                f"{len(failed)} of {len(instances)} instances failed after their retries "
+                f"(first: {first['instance_id']}: {_first_line(first['first_error'], 300)}); "
+                f"see {out / 'summary.json'}")

@@ -10,11 +10,15 @@ Two sources of demand:
   :func:`check_demand` runs SUMO on the result and compares the simulated hourly
   volumes with the forecast by GEH.
 - **Without a model** (:func:`random_demand`): ``randomTrips.py`` with a time-of-day
-  profile (the demand profile of :mod:`traffic_ai.macro_data`), in equal time slots.
+  profile (the demand profile of :mod:`traffic_ai.macro_data`), in equal time slots; its
+  peak is given or derived from the network's capacity (:mod:`traffic_ai.capacity`).
 
 Both write plain SUMO route files whose vehicles have ``type="traffic"``; the runner
 defines that type (or a calibrated ``vTypeDistribution`` of that id) in an additional
-file.
+file. Every route is for one vehicle class (``passenger`` by default): randomTrips picks
+origins and destinations among the edges that allow it (``--vclass``) and duarouter routes
+a ``traffic`` type of that class, so no route starts on a footway or uses a bus lane or a
+tram track.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ import pandas as pd
 
 from safety_val._io import atomic_write_text
 from safety_val.errors import ValidationError
+from traffic_ai.network import DEFAULT_VCLASS, check_vclass
 from traffic_ai.random_testing.geh import GehResult, geh_check
+from traffic_ai.sumo_log import sumo_log_options
 
 __all__ = [
     "TRAFFIC_TYPE",
@@ -65,12 +71,18 @@ class Demand:
         The edgedata count file the routes were sampled for, if any.
     start
         Wall-clock start of the window, if known.
+    vclass
+        The SUMO vehicle class of the routes.
+    peak_vehicles_per_hour
+        Random trips: the peak demand of the profile (veh/h).
     """
 
     routes: Path
     duration: float
     counts: Path | None = None
     start: pd.Timestamp | None = None
+    vclass: str = DEFAULT_VCLASS
+    peak_vehicles_per_hour: float | None = None
 
 
 def sumo_tool(name: str) -> Path:
@@ -78,6 +90,20 @@ def sumo_tool(name: str) -> Path:
     import sumo  # type: ignore[import-untyped]
 
     return Path(sumo.SUMO_HOME) / "tools" / name
+
+
+def _traffic_vtype(folder: Path, vclass: str) -> list[str]:
+    """The randomTrips options that route a ``traffic`` vehicle of ``vclass``.
+
+    duarouter reads the type from an additional file and writes it to a separate file
+    (``--vtype-output``), so the route file keeps only vehicles: the runner defines the
+    ``traffic`` type itself.
+    """
+    vtype = folder / "traffic.vtype.add.xml"
+    atomic_write_text(vtype, f'<additional>\n  <vType id="{TRAFFIC_TYPE}" vClass="{vclass}"/>\n'
+                             "</additional>\n")
+    return ["--vclass", vclass, "--additional-files", str(vtype),
+            "--vtype-output", str(folder / "traffic.vtype.out.xml")]
 
 
 def _run_tool(args: list[str], what: str) -> None:
@@ -168,20 +194,21 @@ def forecast_to_edgedata(forecast: pd.DataFrame, path: str | Path, *,
 
 
 def _candidate_routes(network: Path, out: Path, *, duration: float, seed: int,
-                      count: int) -> Path:
-    """``count`` random routes through the network (randomTrips.py + duarouter)."""
+                      count: int, vclass: str = DEFAULT_VCLASS) -> Path:
+    """``count`` random routes of ``vclass`` through the network (randomTrips.py + duarouter)."""
     period = max(duration / max(count, 1), 1e-3)
     _run_tool([
         str(sumo_tool("randomTrips.py")), "-n", str(network), "-b", "0", "-e", f"{duration:.0f}",
         "-p", f"{period:.6f}", "--seed", str(seed), "--min-distance", "300",
         "--fringe-factor", "5", "-o", str(out.with_suffix(".trips.xml")), "-r", str(out),
-        "--validate", "--remove-loops",
+        "--validate", "--remove-loops", *_traffic_vtype(out.parent, vclass),
     ], "randomTrips.py")
     return out
 
 
 def sample_routes(network: str | Path, forecast: pd.DataFrame, out_dir: str | Path, *,
-                  seed: int = 0, candidates: int = 2000, optimize: int | str = 10) -> Demand:
+                  seed: int = 0, candidates: int = 2000, optimize: int | str = 10,
+                  vclass: str = DEFAULT_VCLASS) -> Demand:
     """Routes whose edge counts follow the forecast, sampled by SUMO's ``routeSampler.py``.
 
     Parameters
@@ -201,6 +228,9 @@ def sample_routes(network: str | Path, forecast: pd.DataFrame, out_dir: str | Pa
         count of every sampled route by at most this many vehicles (or freely with
         ``"full"``, which keeps fewer distinct routes) to minimise the count mismatch;
         ``0`` keeps the sampled routes.
+    vclass
+        The SUMO vehicle class of the routes: candidates start, end and run on edges that
+        allow it, and forecast segments closed to it are refused.
 
     Returns
     -------
@@ -209,8 +239,8 @@ def sample_routes(network: str | Path, forecast: pd.DataFrame, out_dir: str | Pa
     Raises
     ------
     ValidationError
-        A bad forecast (see :func:`forecast_to_edgedata`) or ``optimize``, or a failing
-        SUMO tool.
+        A bad forecast (see :func:`forecast_to_edgedata`), ``optimize`` or ``vclass``, or
+        a failing SUMO tool.
 
     Notes
     -----
@@ -223,21 +253,22 @@ def sample_routes(network: str | Path, forecast: pd.DataFrame, out_dir: str | Pa
     ``mismatch.edgedata.xml``; the simulated match is judged by GEH with
     :func:`check_demand`.
     """
-    from sumolib.net import readNet
+    from traffic_ai.network import load_road_graph
 
     if optimize != "full" and (isinstance(optimize, bool) or not isinstance(optimize, int)
                                or optimize < 0):
         raise ValidationError("invalid routeSampler optimisation", field="optimize",
                               value=optimize, expected='"full" or an int >= 0')
+    check_vclass(vclass)
     network = Path(network)
+    segments = set(load_road_graph(network, vclass=vclass).segments)
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    net = readNet(str(network))
-    segments = {e.getID() for e in net.getEdges() if not e.isSpecial()}
     counts, duration = forecast_to_edgedata(forecast, folder / "counts.edgedata.xml",
                                             segments=segments)
     candidate_file = _candidate_routes(network, folder / "candidates.rou.xml",
-                                       duration=duration, seed=seed, count=candidates)
+                                       duration=duration, seed=seed, count=candidates,
+                                       vclass=vclass)
     routes = folder / "demand.rou.xml"
     _run_tool([
         str(sumo_tool("routeSampler.py")), "-r", str(candidate_file), "-d", str(counts),
@@ -246,12 +277,12 @@ def sample_routes(network: str | Path, forecast: pd.DataFrame, out_dir: str | Pa
         *(["--optimize", str(optimize)] if optimize != 0 else []),
     ], "routeSampler.py")
     start = pd.to_datetime(forecast["time"]).min()
-    return Demand(routes, duration, counts, start)
+    return Demand(routes, duration, counts, start, vclass)
 
 
 def random_demand(network: str | Path, out_dir: str | Path, *, hours: float, seed: int = 0,
-                  start_hour: float = 8.0, peak_vehicles_per_hour: float = 3000.0,
-                  slots_per_hour: int = 4) -> Demand:
+                  start_hour: float = 8.0, peak_vehicles_per_hour: float | None = None,
+                  slots_per_hour: int = 4, vclass: str = DEFAULT_VCLASS) -> Demand:
     """Random trips with a time-of-day profile (no traffic model).
 
     Parameters
@@ -267,13 +298,23 @@ def random_demand(network: str | Path, out_dir: str | Path, *, hours: float, see
     start_hour
         Time of day at simulation time 0 (h, weekday).
     peak_vehicles_per_hour
-        Vehicles per hour entering the network at the weekday peak.
+        Vehicles per hour entering the network at the weekday peak; ``None`` derives it
+        from the network's capacity (:func:`traffic_ai.capacity.network_capacity`).
     slots_per_hour
         The profile is piecewise constant over this many slots per hour.
+    vclass
+        The SUMO vehicle class of the trips (origins, destinations and routes on edges
+        that allow it).
 
     Returns
     -------
     Demand
+
+    Raises
+    ------
+    ValidationError
+        ``hours <= 0``, ``peak_vehicles_per_hour <= 0``, an unknown ``vclass``, a network
+        without edges for it, or randomTrips failing.
 
     Notes
     -----
@@ -285,6 +326,14 @@ def random_demand(network: str | Path, out_dir: str | Path, *, hours: float, see
 
     if not hours > 0:
         raise ValidationError("must be > 0", field="hours", value=hours)
+    check_vclass(vclass)
+    if peak_vehicles_per_hour is None:
+        from traffic_ai.capacity import network_capacity
+
+        peak_vehicles_per_hour = network_capacity(network, vclass=vclass).peak_vehicles_per_hour
+    elif not peak_vehicles_per_hour > 0:
+        raise ValidationError("must be > 0", field="peak_vehicles_per_hour",
+                              value=peak_vehicles_per_hour, expected="vehicles per hour")
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     duration = hours * 3600.0
@@ -298,9 +347,10 @@ def random_demand(network: str | Path, out_dir: str | Path, *, hours: float, see
         "--insertion-rate", *[f"{r:.3f}" for r in rates], "--seed", str(seed),
         "--min-distance", "300", "--fringe-factor", "5", "--prefix", "t",
         "--trip-attributes", _VEHICLE_ATTRIBUTES, "-o", str(folder / "trips.xml"),
-        "-r", str(routes), "--validate", "--remove-loops",
+        "-r", str(routes), "--validate", "--remove-loops", *_traffic_vtype(folder, vclass),
     ], "randomTrips.py")
-    return Demand(routes, duration)
+    return Demand(routes, duration, vclass=vclass,
+                  peak_vehicles_per_hour=float(peak_vehicles_per_hour))
 
 
 def read_edge_counts(path: str | Path, *, attribute: str = "left") -> pd.DataFrame:
@@ -348,7 +398,8 @@ def check_demand(network: str | Path, demand: Demand, forecast: pd.DataFrame,
         Only segments with a forecast of at least this many veh/h are compared (GEH is
         meant for counted, not empty, segments).
     additional
-        Additional file defining the ``traffic`` vehicle type (default: a plain one).
+        Additional file defining the ``traffic`` vehicle type (default: a plain one of the
+        demand's vehicle class).
     drain
         Simulated time after the window (s) so that vehicles that departed late in the
         window still drive their routes.
@@ -365,7 +416,9 @@ def check_demand(network: str | Path, demand: Demand, forecast: pd.DataFrame,
     The check is whether SUMO carries the sampled demand: routes that could not be
     inserted (``--max-depart-delay``), teleports and gridlock show up as missing
     volume. Comparing per hour of simulated time instead would count the warm-up and
-    the unfinished trips at the window's end as errors.
+    the unfinished trips at the window's end as errors. SUMO's warnings, statistics and
+    summary are written to ``out_dir`` (read them with
+    :func:`traffic_ai.sumo_log.read_sumo_report`).
     """
     from traffic_ai.network import sumo_binary
 
@@ -376,17 +429,22 @@ def check_demand(network: str | Path, demand: Demand, forecast: pd.DataFrame,
     end = demand.duration + drain
     edge_data = (f'  <edgeData id="check" begin="0" end="{end:.0f}" period="{end:.0f}" '
                  f'file="{output.name}" excludeEmpty="true"/>\n')
-    vtype = "" if additional is not None else f'  <vType id="{TRAFFIC_TYPE}" vClass="passenger"/>\n'
+    vtype = ("" if additional is not None
+             else f'  <vType id="{TRAFFIC_TYPE}" vClass="{demand.vclass}"/>\n')
     atomic_write_text(meandata, f"<additional>\n{edge_data}{vtype}</additional>\n")
     files = ",".join(str(p) for p in ([additional] if additional else []) + [meandata])
     proc = subprocess.run([
         sumo_binary("sumo"), "-n", str(network), "-r", str(demand.routes), "-a", files,
         "--begin", "0", "--end", f"{end:.0f}", "--seed", str(seed),
-        "--no-step-log", "--no-warnings", "--time-to-teleport", "120",
-        "--max-depart-delay", "60",
+        "--no-step-log", "--time-to-teleport", "120", "--max-depart-delay", "60",
+        *sumo_log_options(folder),
     ], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise ValidationError("SUMO failed on the demand: " + proc.stderr.strip()[-300:])
+        from traffic_ai.sumo_log import LOG_FILE
+
+        log = folder / LOG_FILE
+        text = log.read_text(errors="replace") if log.is_file() else proc.stderr
+        raise ValidationError("SUMO failed on the demand: " + text.strip()[-300:])
     counts = read_edge_counts(output, attribute="entered")
     departed = read_edge_counts(output, attribute="departed")
     counts["count"] += departed["count"].to_numpy()

@@ -13,7 +13,14 @@ executor every instance gets its own worker process.
 (SUMO crashing the process) is retried by the executor; an instance that raises is
 caught inside the task and resubmitted; every attempt is counted in an attempt file,
 and an instance that fails every attempt is kept in the instance table with its
-status and message, never dropped.
+status, its first error and its last message, never dropped.
+
+Vehicle classes and SUMO's warnings: the background traffic and the egos are of one
+vehicle class (``passenger`` by default); egos start and end only on edges with a lane
+open to it and are routed for their own type. SUMO's warnings go to the instance's
+``sumo.log`` (not the console) and are counted with its statistics
+(:class:`~traffic_ai.sumo_log.SumoReport`: teleports, discarded vehicles, invalid routes,
+collisions) in the instance table's ``sumo_*`` columns.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import pandas as pd
 
 from safety_val._io import atomic_write_bytes, atomic_write_text
 from safety_val.errors import SimulationError, ValidationError
+from traffic_ai.network import DEFAULT_VCLASS
 from traffic_ai.random_testing.demand import TRAFFIC_TYPE
 from traffic_ai.random_testing.egos import (
     CAR_WIDTH,
@@ -53,6 +61,7 @@ from traffic_ai.random_testing.events import (
     read_ssm,
 )
 from traffic_ai.random_testing.rates import rate_table
+from traffic_ai.sumo_log import SumoReport, read_sumo_report, sumo_log_options
 
 __all__ = [
     "EGO_TYPE",
@@ -106,6 +115,8 @@ class InstanceSpec:
         Shortest ego route (m).
     ego_routes
         Fixed ego routes (edge ids), used in turn instead of random ones.
+    vclass
+        SUMO vehicle class of the egos and (without ``vtypes``) of the background traffic.
     """
 
     instance_id: str
@@ -125,6 +136,7 @@ class InstanceSpec:
     window: str = ""
     ego_route_length: float = 1500.0
     ego_routes: tuple[tuple[str, ...], ...] | None = None
+    vclass: str = DEFAULT_VCLASS
 
     @property
     def folder(self) -> Path:
@@ -156,9 +168,12 @@ class InstanceResult:
     stats
         ``simulated_s``, ``wall_s``, ``cpu_s``, ``mean_vehicles``, ``mean_egos``,
         ``distance_km``, ``ego_hours``, ``capture_rows`` (states held by the
-        detector's close-encounter captures at the end, a measure of their memory).
+        detector's close-encounter captures at the end, a measure of their memory) and
+        SUMO's counts as ``sumo_<name>`` (:meth:`~traffic_ai.sumo_log.SumoReport.counts`).
     folder
         Where the instance wrote its files.
+    sumo
+        SUMO's warnings and statistics of the run (also of a failed run, as far as it got).
     """
 
     instance_id: str
@@ -172,6 +187,7 @@ class InstanceResult:
     ego_kpis: pd.DataFrame = field(default_factory=pd.DataFrame)
     stats: dict[str, float] = field(default_factory=dict)
     folder: str = ""
+    sumo: SumoReport = field(default_factory=SumoReport)
 
 
 def _attempt(spec: InstanceSpec) -> int:
@@ -201,12 +217,12 @@ def _additional(spec: InstanceSpec, ssm_file: Path) -> Path:
         "device.ssm.geo": "false",
     }
     lines = ["<additional>",
-             f'  <vType id="{EGO_TYPE}" vClass="passenger" accel="2.6" decel="9" '
+             f'  <vType id="{EGO_TYPE}" vClass="{spec.vclass}" accel="2.6" decel="9" '
              'emergencyDecel="9" color="1,0,0">']
     lines += [f'    <param key="{k}" value="{v}"/>' for k, v in ssm.items()]
     lines.append("  </vType>")
     if spec.vtypes is None:
-        lines.append(f'  <vType id="{TRAFFIC_TYPE}" vClass="passenger" '
+        lines.append(f'  <vType id="{TRAFFIC_TYPE}" vClass="{spec.vclass}" '
                      'speedFactor="normc(1,0.1,0.2,2)"/>')
     lines.append("</additional>")
     path = spec.folder / "egos.add.xml"
@@ -214,15 +230,41 @@ def _additional(spec: InstanceSpec, ssm_file: Path) -> Path:
     return path
 
 
+def _edges_open_to(vclass: str) -> list[str]:
+    """The loaded network's non-internal edges with a lane that allows ``vclass``.
+
+    TraCI reports a lane's permissions as its allowed classes (an empty list when every
+    class is allowed) and its disallowed classes.
+    """
+    import libsumo
+
+    edges = []
+    for edge in libsumo.edge.getIDList():
+        if edge.startswith(":"):
+            continue
+        for index in range(libsumo.edge.getLaneNumber(edge)):
+            lane = f"{edge}_{index}"
+            allowed = libsumo.lane.getAllowed(lane)
+            if (vclass in allowed if allowed
+                    else vclass not in libsumo.lane.getDisallowed(lane)):
+                edges.append(edge)
+                break
+    return edges
+
+
 class _EgoFleet:
-    """Spawns egos on random routes inside the region and keeps ``n`` of them running."""
+    """Spawns egos on random routes inside the region and keeps ``n`` of them running.
+
+    Origins and destinations are edges with a lane open to the egos' vehicle class;
+    routes are found for the ego type, so they use only lanes it may drive on.
+    """
 
     def __init__(self, spec: InstanceSpec, rng: np.random.Generator) -> None:
         import libsumo
 
         self.spec = spec
         self.rng = rng
-        edges = [e for e in libsumo.edge.getIDList() if not e.startswith(":")]
+        edges = _edges_open_to(spec.vclass)
         if spec.region is not None:
             x0, y0, x1, y1 = spec.region
             inside = []
@@ -232,8 +274,8 @@ class _EgoFleet:
                     inside.append(e)
             edges = inside
         if len(edges) < 2:
-            raise ValidationError("fewer than two edges in the ego region", field="region",
-                                  value=spec.region)
+            raise ValidationError(f"fewer than two edges open to {spec.vclass!r} in the ego "
+                                  "region", field="region", value=spec.region)
         self.edges = edges
         self.count = 0
         self.pending: set[str] = set()
@@ -249,11 +291,10 @@ class _EgoFleet:
             return
         for _ in range(50):
             origin, destination = self.rng.choice(self.edges, size=2, replace=False)
-            route = libsumo.simulation.findRoute(str(origin), str(destination))
+            route = libsumo.simulation.findRoute(str(origin), str(destination), vType=EGO_TYPE)
             if route.edges and route.length >= self.spec.ego_route_length:
                 break
         else:
-            route = libsumo.simulation.findRoute(str(origin), str(destination))
             if not route.edges:
                 return
         self._add(slot, list(route.edges))
@@ -370,8 +411,15 @@ def run_instance(spec: InstanceSpec) -> InstanceResult:
     Returns
     -------
     InstanceResult
-        Events, states, ego errors and KPIs, exposure and timing. The instance also
-        writes ``events.parquet`` and ``states.parquet`` to its folder.
+        Events, states, ego errors and KPIs, exposure and timing, SUMO's warnings. The
+        instance also writes ``events.parquet``, ``states.parquet`` and SUMO's
+        ``sumo.log``, ``sumo.statistics.xml`` and ``sumo.summary.xml`` to its folder.
+
+    Raises
+    ------
+    ValidationError
+        Bad input that no retry mends, e.g. an ego region without two edges open to the
+        vehicle class.
     """
     attempt = _attempt(spec)
     try:
@@ -379,7 +427,10 @@ def run_instance(spec: InstanceSpec) -> InstanceResult:
     except ValidationError:
         raise
     except Exception as exc:
-        result = InstanceResult(spec.instance_id, "error", f"{type(exc).__name__}: {exc}")
+        sumo = read_sumo_report(spec.folder)
+        result = InstanceResult(
+            spec.instance_id, "error", f"{type(exc).__name__}: {exc}",
+            stats={f"sumo_{k}": float(v) for k, v in sumo.counts().items()}, sumo=sumo)
     result.attempts = attempt
     return result
 
@@ -402,7 +453,8 @@ def _simulate(spec: InstanceSpec) -> InstanceResult:
         "--seed", str(spec.seed), "--collision.mingap-factor", "0",
         "--collision.action", "warn", "--collision.check-junctions", "true",
         "--time-to-teleport", "120", "--max-depart-delay", "60", "--no-step-log",
-        "--no-warnings", "--duration-log.disable",
+        "--duration-log.disable", "--ignore-route-errors", "true",
+        *sumo_log_options(spec.folder, summary_period=60.0),
     ]
     detector = EventDetector(spec.instance_id, dt, spec.thresholds)
     errors: list[dict[str, Any]] = []
@@ -469,6 +521,7 @@ def _simulate(spec: InstanceSpec) -> InstanceResult:
         if started:
             libsumo.close()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    sumo = read_sumo_report(spec.folder)
     events, states = detector.records()
     events, ssm_states = merge_ssm(events, read_ssm(ssm_file), spec.thresholds,
                                    spec.instance_id, states_of=detector.captured_states)
@@ -481,12 +534,13 @@ def _simulate(spec: InstanceSpec) -> InstanceResult:
         "mean_vehicles": vehicles / max(steps, 1), "mean_egos": ego_steps / max(steps, 1),
         "distance_km": distance_km, "ego_hours": ego_steps * dt / 3600.0,
         "capture_rows": float(detector.capture_rows),
+        **{f"sumo_{k}": float(v) for k, v in sumo.counts().items()},
     }
     _write_frame(spec.folder / "events.parquet", events)
     _write_frame(spec.folder / "states.parquet", states)
     return InstanceResult(spec.instance_id, "ok", "", 1, events, states,
                           pd.DataFrame(errors, columns=["ego_id", "time", "message"]),
-                          ego_kpis, stats, str(spec.folder))
+                          ego_kpis, stats, str(spec.folder), sumo)
 
 
 def _update_kpis(kpis: dict[str, dict[str, float]], view: Any,
@@ -527,12 +581,15 @@ class RandomTestResult:
     events, states
         NG events of every instance (deduplicated within each instance) and their states.
     instances
-        One row per instance: id, window, seed, status, attempts, message, exposure
-        and timing.
+        One row per instance: id, window, seed, status, attempts, ``first_error`` (the
+        error of its first failed attempt, empty if none failed), ``message`` (of its
+        last attempt), exposure, timing and SUMO's counts (``sumo_*``).
     ego_errors
         Every ego whose policy failed.
     rates
         Event rates per 1,000 km and per hour with Garwood intervals.
+    sumo
+        SUMO's warnings and statistics summed over the instances that ran.
     """
 
     events: pd.DataFrame
@@ -540,6 +597,17 @@ class RandomTestResult:
     instances: pd.DataFrame
     ego_errors: pd.DataFrame
     rates: pd.DataFrame
+    sumo: SumoReport = field(default_factory=SumoReport)
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        """The instances that did not run (``error`` or ``lost`` after every attempt)."""
+        return self.instances[self.instances["status"] != "ok"]
+
+    @property
+    def instances_ok(self) -> int:
+        """Number of instances that ran."""
+        return int((self.instances["status"] == "ok").sum())
 
     @property
     def distance_km(self) -> float:
@@ -622,6 +690,7 @@ def run_random_test(
     total = float(sum(s.duration for s in specs))
     done: dict[str, InstanceResult] = {}
     last: dict[str, InstanceResult] = {}
+    first_error: dict[str, str] = {}
     pending = list(specs)
     for _ in range(max_attempts):
         if not pending:
@@ -630,14 +699,18 @@ def run_random_test(
             for position, result in pool.imap_unordered(task, pending):
                 spec = pending[position]
                 last[spec.instance_id] = result
+                if result.status != "ok":
+                    first_error.setdefault(spec.instance_id, result.message)
                 if result.status == "ok":
                     done[spec.instance_id] = result
                     if progress is not None:
                         progress(sum(s.duration for s in specs if s.instance_id in done), total)
         except SimulationError as exc:
             for spec in pending:
-                if spec.instance_id not in last:
-                    last[spec.instance_id] = InstanceResult(spec.instance_id, "lost", str(exc))
+                if spec.instance_id not in done:
+                    last.setdefault(spec.instance_id,
+                                    InstanceResult(spec.instance_id, "lost", str(exc)))
+                    first_error.setdefault(spec.instance_id, str(exc))
         pending = [s for s in pending if s.instance_id not in done]
     rows = []
     results = []
@@ -649,6 +722,7 @@ def run_random_test(
         results.append(result)
         rows.append({"instance_id": spec.instance_id, "window": spec.window, "seed": spec.seed,
                      "egos": spec.egos, "status": result.status, "attempts": result.attempts,
+                     "first_error": first_error.get(spec.instance_id, ""),
                      "message": result.message, **result.stats})
     ok = [r for r in results if r.status == "ok"]
     events = _concat([r.events for r in ok], EVENT_COLUMNS)
@@ -664,7 +738,8 @@ def run_random_test(
     hours = float(instances["ego_hours"].fillna(0).sum())
     rates = (rate_table(events, distance_km=distance, hours=hours, confidence=confidence)
              if distance > 0 and hours > 0 else pd.DataFrame())
-    return RandomTestResult(events, states, instances, errors, rates)
+    return RandomTestResult(events, states, instances, errors, rates,
+                            SumoReport.combine(r.sumo for r in ok))
 
 
 def _concat(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:

@@ -89,3 +89,69 @@ def test_random_test_on_ray_without_a_model(
     assert len(instances) == 2  # two 36 s windows, each its own Ray task
     assert set(instances["status"]) == {"ok"}
     assert instances["simulated_s"].sum() == pytest.approx(72.0)
+
+
+def test_failed_instance_exits_1_with_its_first_error(
+    grid_net: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One of two instances fails on every attempt: both are in the summary, exit code 1."""
+    from traffic_ai.random_testing import runner
+
+    simulate = runner._simulate
+    attempts: list[str] = []
+
+    def failing(spec: runner.InstanceSpec) -> runner.InstanceResult:
+        if spec.instance_id == "s0w1r0":
+            attempts.append(spec.instance_id)
+            raise RuntimeError(f"boom {len(attempts)}")
+        return simulate(spec)
+
+    monkeypatch.setattr(runner, "_simulate", failing)
+    out = tmp_path / "run"
+    code = main(["traffic", "random-test", "--network", str(grid_net), "--egos", "1",
+                 "--hours", "0.004", "--window-minutes", "0.12", "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code == 1
+    assert "SUMO instances: 1 ok, 1 failed" in printed.out
+    assert ("error: 1 of 2 instances failed after their retries (first: s0w1r0: "
+            "RuntimeError: boom 1)") in printed.err
+    assert "instance s0w1r0 error after 3 attempts; first error: RuntimeError: boom 1" \
+        in printed.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["instances"], summary["instances_ok"], summary["instances_failed"]) == (
+        2, 1, 1)
+    assert summary["failed"] == [{"instance_id": "s0w1r0", "status": "error", "attempts": 3,
+                                  "first_error": "RuntimeError: boom 1",
+                                  "message": "RuntimeError: boom 3"}]
+    instances = pd.read_parquet(out / "instances.parquet").set_index("instance_id")
+    assert instances.loc["s0w0r0", "first_error"] == ""
+
+
+def test_bad_input_exits_2(road: tuple[Path, Path], tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    from traffic_ai.network import sumo_binary
+
+    (tmp_path / "p.nod.xml").write_text(
+        '<nodes><node id="a" x="0" y="0"/><node id="b" x="300" y="0"/></nodes>')
+    (tmp_path / "p.edg.xml").write_text(
+        '<edges><edge id="ab" from="a" to="b" allow="pedestrian"/>'
+        '<edge id="ba" from="b" to="a" allow="pedestrian"/></edges>')
+    footways = tmp_path / "footways.net.xml"
+    subprocess.run([sumo_binary("netconvert"), "-n", str(tmp_path / "p.nod.xml"), "-e",
+                    str(tmp_path / "p.edg.xml"), "-o", str(footways)], check=True,
+                   capture_output=True)
+    out = tmp_path / "run"
+    code = main(["traffic", "random-test", "--network", str(footways), "--egos", "1",
+                 "--hours", "0.01", "--out", str(out)])
+    assert code == 2
+    assert ("footways.net.xml: vclass: no edge of the network allows vehicle class "
+            "'passenger'") in capsys.readouterr().err
+    assert not (out / "summary.json").exists()
+    network, _ = road
+    code = main(["traffic", "random-test", "--network", str(network), "--vclass", "car",
+                 "--hours", "0.01", "--out", str(out)])
+    assert code == 2
+    assert "vclass: unknown SUMO vehicle class (got 'car'" in capsys.readouterr().err

@@ -107,3 +107,28 @@ def test_bad_optimisation_level_is_refused(counted: tuple[Path, pd.DataFrame],
     with pytest.raises(ValidationError, match="invalid routeSampler optimisation"):
         sample_routes(network, forecast, tmp_path, optimize=-1)
     assert not any(tmp_path.iterdir())
+
+
+def test_random_demand_uses_the_edges_of_its_class(district_net: Path, tmp_path: Path) -> None:
+    import re
+
+    from traffic_ai.capacity import network_capacity
+    from traffic_ai.network import load_road_graph
+
+    demand = random_demand(district_net, tmp_path / "cars", hours=0.25, seed=0)
+    assert demand.vclass == "passenger"
+    assert demand.peak_vehicles_per_hour == pytest.approx(
+        network_capacity(district_net).peak_vehicles_per_hour)
+    text = demand.routes.read_text()
+    used = {e for r in re.findall(r'edges="([^"]*)"', text) for e in r.split()}
+    assert len(re.findall("<vehicle ", text)) > 50
+    assert used <= set(load_road_graph(district_net).segments)
+    with pytest.raises(ValidationError, match="peak_vehicles_per_hour"):
+        random_demand(district_net, tmp_path / "none", hours=0.25, peak_vehicles_per_hour=0.0)
+
+
+def test_forecast_on_a_footway_is_refused(district_net: Path, tmp_path: Path) -> None:
+    forecast = pd.DataFrame({"segment": ["n00_n01", "footway"], "time": [START, START],
+                             "flow": [100.0, 50.0]})
+    with pytest.raises(ValidationError, match=r"not an edge of the network.*'footway'"):
+        sample_routes(district_net, forecast, tmp_path)

@@ -133,3 +133,27 @@ def test_ego_map_skips_a_teleporting_ego() -> None:
     values = {VAR_LANE_ID: "", VAR_ALLOWED_SPEED: 13.9, VAR_LANEPOSITION: 0.0}
     _EgoMap().update("ego0", values)  # no simulation is loaded: any libsumo call would raise
     assert values[VAR_NEXT_TLS] == () and values[VAR_ALLOWED_SPEED] == 13.9
+
+
+def test_sumo_warnings_are_counted_per_instance_not_printed(
+    district_net: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A background vehicle routed over a footway is dropped by SUMO: the instance runs,
+    the warning is in its log and counted, nothing floods the console."""
+    routes = tmp_path / "mixed.rou.xml"
+    routes.write_text(
+        "<routes>\n"
+        ' <vehicle id="walker" type="traffic" depart="0"><route edges="footway steps"/>'
+        "</vehicle>\n"
+        ' <vehicle id="car" type="traffic" depart="1"><route edges="n00_n01 n01_n02"/>'
+        "</vehicle>\n</routes>\n")
+    spec = InstanceSpec("mixed", str(district_net), str(routes), 10.0, 2, 0, str(tmp_path))
+    result = run_instance(spec)
+    assert result.status == "ok", result.message
+    assert "Warning:" not in capfd.readouterr().err
+    assert result.stats["sumo_invalid_routes"] == 1.0
+    assert result.stats["sumo_discarded"] == 1.0
+    assert result.sumo.loaded == 4  # two background vehicles and two egos
+    assert "'walker' is not allowed to depart" in result.sumo.examples["invalid_route"]
+    assert "walker" in (Path(result.folder) / "sumo.log").read_text()
+    assert result.ego_kpis["distance_km"].gt(0).all()  # egos found car routes
