@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from safety_val.cli import analysis, campaign, definitions, pipeline, report, simulation
+from safety_val.cli import analysis, campaign, definitions, pipeline, qualify, report, simulation
 from safety_val.cli.common import STATE, QuietOption, stderr
 from safety_val.errors import SafetyValError, ValidationError
 from traffic_ai.cli import app as traffic_app
@@ -66,7 +66,7 @@ def _root(
 
 
 
-for _group in (definitions, simulation, analysis, pipeline, report, campaign):
+for _group in (definitions, simulation, analysis, pipeline, report, campaign, qualify):
     _group.register(app)
 app.add_typer(traffic_app, name="traffic")
 

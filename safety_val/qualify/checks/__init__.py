@@ -1,0 +1,1 @@
+"""The checks of the qualification suite, one module per area."""
