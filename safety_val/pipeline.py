@@ -34,7 +34,6 @@ run directory, and a stage that needs a product no earlier stage made says which
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -118,6 +117,12 @@ class PipelineConfig:
         cannot re-weight reliably, the worst case).
     per_mode
         Critical scenarios exported per failure mode.
+    on_error
+        Failed simulations of the reliability stage: ``"exclude"`` or ``"raise"`` (see
+        :func:`~safety_val.reliability.estimate_failure_probability`).
+    rank_on
+        What the sensitivity stage ranks: ``"auto"``, ``"output"`` or ``"failure"`` (see
+        :func:`~safety_val.sensitivity.analyze_given_data`).
     """
 
     budget: int | None = None
@@ -133,8 +138,16 @@ class PipelineConfig:
     ambiguity: str | None = "1sd"
     robustness_calls: int = 1000
     per_mode: int = 3
+    on_error: str = "exclude"
+    rank_on: str = "auto"
 
     def __post_init__(self) -> None:
+        from safety_val._validation import OneOf, check_options
+        from safety_val.reliability.model import ON_ERROR
+        from safety_val.sensitivity.analyze import RANK_ON
+
+        check_options({"on_error": [OneOf(*ON_ERROR)], "rank_on": [OneOf(*RANK_ON)]},
+                      on_error=self.on_error, rank_on=self.rank_on)
         if not (isinstance(self.target, int | float) and 0.0 < self.target < 1.0):
             raise ValidationError(
                 "the acceptance target must be a probability",
@@ -186,6 +199,10 @@ class PipelineConfig:
             "n_reference": self.n_reference,
             "ambiguity": self.ambiguity,
             "per_mode": self.per_mode,
+            # at their defaults, the later settings stay out of the hash: run directories
+            # written before they existed still resume
+            **({} if self.on_error == "exclude" else {"on_error": self.on_error}),
+            **({} if self.rank_on == "auto" else {"rank_on": self.rank_on}),
         }
 
 
@@ -317,10 +334,18 @@ def regions_stage(
     seed: int = 0,
     export_xosc: Path | None = None,
     per_mode: int = 3,
+    force: bool = False,
 ) -> tuple[CriticalRegions, list[Path]]:
-    """Critical regions written to ``run/regions.json`` + ``slices.png`` (+ .xosc files)."""
+    """Critical regions written to ``run/regions.json`` + ``slices.png`` (+ .xosc files).
+
+    The export folder is refused when it holds files, unless ``force`` (see
+    :func:`safety_val.regions.export.export_critical_scenarios`).
+    """
     from safety_val import regions as regions_analysis
-    from safety_val.formats.concrete_xosc import write_concrete_scenario
+    from safety_val.regions.export import check_export_folder, export_critical_scenarios
+
+    if export_xosc is not None:
+        check_export_folder(export_xosc, force=force)  # before any work
 
     found = regions_analysis.analyze(result, scenario=scenario, sample=sample, seed=seed)
     atomic_write_text(
@@ -329,20 +354,9 @@ def regions_stage(
     save_png(found.plot_slices(), run / "slices.png")
     written: list[Path] = []
     if export_xosc is not None:
-        export_xosc.mkdir(parents=True, exist_ok=True)
-        for mode in found.modes["mode"]:
-            critical = found.critical_scenarios(mode, k=per_mode)
-            for rank, record in enumerate(critical.to_dict("records"), start=1):
-                values = {str(k): v for k, v in record.items()}
-                g = float(values.get("g", math.nan))
-                written.append(
-                    write_concrete_scenario(
-                        scenario,
-                        values,
-                        export_xosc / f"{scenario.name}_mode{mode}_{rank}.xosc",
-                        description=f"failure mode {mode}, rank {rank} (g = {g:.3g})",
-                    )
-                )
+        written = export_critical_scenarios(
+            found, scenario, export_xosc, per_mode=per_mode, force=force, source=run
+        )
     return found, written
 
 
@@ -458,6 +472,7 @@ def sensitivity_stage(
     executor: Executor | None = None,
     progress: Callable[[int], None] | None = None,
     scenario_file: str | Path | None = None,
+    rank_on: str = "auto",
 ) -> SensitivityOutcome:
     """Rank the parameters, select the influential ones, check and write the reduction.
 
@@ -465,7 +480,8 @@ def sensitivity_stage(
     and seed re-uses them). With ``samples`` (a ``simulate`` run directory of the same
     scenario) the given-data methods analyse its stored samples instead of simulating a
     design. The reduction check runs ``holdout`` held-out scenarios when the selection
-    drops a parameter (and ``nominal`` is not ``"random"``). Everything is written by
+    drops a parameter (and ``nominal`` is not ``"random"``). ``rank_on`` says what stage 1
+    ranks (see :func:`~safety_val.sensitivity.analyze`). Everything is written by
     :func:`sensitivity_outputs`.
 
     Raises
@@ -511,9 +527,11 @@ def sensitivity_stage(
         analysis = analyze_given_data(
             x, y, methods=tuple(methods), seed=seed, margin=margin, output=output or "g",
             constant="keep",  # a DOE that never leaves g's plateau ranks nothing, keeps all
+            rank_on=rank_on,  # type: ignore[arg-type]  # checked by the option table
         )
     else:
-        analysis = analyze(evaluator, n=n, methods=tuple(methods), output=output, seed=seed)
+        analysis = analyze(evaluator, n=n, methods=tuple(methods), output=output, seed=seed,
+                           rank_on=rank_on)  # type: ignore[arg-type]
     check = None
     if holdout and nominal != "random" and len(analysis.selected) < len(analysis.parameters):
         check = check_reduction(
@@ -929,6 +947,7 @@ def _sensitivity(context: StageContext) -> str:
         executor=context.executor,
         progress=context.tick,
         scenario_file=context.scenario_file,
+        rank_on=config.rank_on,
     )
     context.sensitivity = outcome
     context.reduced_file = outcome.reduced_file
@@ -987,6 +1006,7 @@ def _reliability(context: StageContext) -> str:
         seed=config.seed,
         executor=context.executor,
         progress=context.tick,
+        options={"on_error": config.on_error},
     )
     _restore_reliability(context)  # later stages describe the stored result
     lo, hi = result.ci
@@ -1047,6 +1067,7 @@ def _regions(context: StageContext) -> str:
         seed=context.config.seed,
         export_xosc=folder / "xosc",
         per_mode=context.config.per_mode,
+        force=True,  # the run's own folder: a resumed stage rewrites its export
     )
     context.regions = found
     return f"{found.n_modes} failure mode(s); {len(written)} OpenSCENARIO files"

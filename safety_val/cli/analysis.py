@@ -14,6 +14,8 @@ from rich.table import Table
 
 from safety_val.cli.common import (
     ExecutorOption,
+    OnErrorOption,
+    RankOnOption,
     RayAddressOption,
     ReferenceSizeOption,
     ScenarioFileOption,
@@ -69,20 +71,25 @@ def sensitivity(
             "--out", "-o", help="Output folder (default: runs/<scenario>-sensitivity-<time>)."
         ),
     ] = None,
+    rank_on: RankOnOption = "auto",
 ) -> None:
     """Rank the parameters, select the influential ones and write the reduced scenario.
 
     Simulations are stored in OUT/evaluations: re-running with the same --out and seed
     reuses them. With --samples, the given-data methods (delta, rbd_fast, pawn) analyse
-    an existing simulated design instead.
+    an existing simulated design instead. --rank-on auto ranks the failure label only when
+    it has enough failures, else the continuous margin g (or --output).
     """
     import matplotlib
 
     matplotlib.use("Agg")
+    from safety_val._validation import OneOf, check_value
     from safety_val.pipeline import sensitivity_stage
     from safety_val.scenario import load_scenario
     from safety_val.sensitivity import METHODS
+    from safety_val.sensitivity.analyze import RANK_ON
 
+    check_value(rank_on, [OneOf(*RANK_ON)], field="--rank-on")
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
     unknown = [m for m in chosen if m not in METHODS]
     if unknown or not chosen:  # refused before anything is simulated or written
@@ -112,6 +119,7 @@ def sensitivity(
             executor=pool,
             progress=lambda done: tick(done, None),
             scenario_file=scenario_file,
+            rank_on=rank_on,
         )
     result, check = outcome.analysis, outcome.check
     table = Table(title=f"{s.name}: parameter ranking of {result.output} → {out}")
@@ -165,17 +173,22 @@ def estimate(
         Path | None,
         typer.Option("--out", "-o", help="Run directory (default: runs/<scenario>-pf-<time>)."),
     ] = None,
+    on_error: OnErrorOption = "exclude",
 ) -> None:
     """Estimate the failure probability of a logical scenario (every simulation is stored).
 
     Re-running with the same --out, method and seed resumes: scenarios already simulated
-    are read from the run directory instead of being simulated again.
+    are read from the run directory instead of being simulated again. Simulations that
+    end in error or timeout are counted and left out of the estimate; the interval's
+    upper end assumes they could all have been failures (--on-error raise stops instead).
     """
+    from safety_val._validation import OneOf, check_value
     from safety_val.pipeline import estimate_stage
-    from safety_val.reliability import get_method
+    from safety_val.reliability import ON_ERROR, get_method
     from safety_val.scenario import load_scenario
 
     get_method(method)  # an unknown method is refused before anything is written
+    check_value(on_error, [OneOf(*ON_ERROR)], field="--on-error")
     s = load_scenario(scenario_file)
     if out is None:
         out = Path("runs") / f"{s.name}-pf-{datetime.now():%Y%m%d-%H%M%S}"
@@ -194,6 +207,8 @@ def estimate(
             executor=pool,
             batch_size=batch_size,
             progress=lambda done: tick(done, max_calls),
+            options={"on_error": on_error},
+            on_error=on_error,
         )
     lo, hi = result.ci
     table = Table(title=f"{s.name}: P(g ≤ 0) by {result.method} → {out}")
@@ -208,6 +223,11 @@ def estimate(
         "simulator calls",
         f"{result.n_calls}" + (f" ({reused} read back from the run folder)" if reused > 0 else ""),
     )
+    if result.n_errors:
+        table.add_row("failed runs (error/timeout)", failed_runs_text(result))
+        excluded = result.details.get("ci_excluding_errors")
+        if isinstance(excluded, list | tuple) and len(excluded) == 2:
+            table.add_row("interval without them", f"{excluded[0]:.3g} – {excluded[1]:.3g}")
     needed = result.crude_mc_calls
     if math.isfinite(needed):
         table.add_row("crude MC for the same CoV", f"{needed:.3g} simulations")
@@ -215,6 +235,12 @@ def estimate(
     stdout.print(table)
     if result.message:
         stdout.print(result.message, markup=False, highlight=False)
+
+
+def failed_runs_text(result: Any) -> str:
+    """``"12 of 3000 (0.4%), excluded from pf"``: the failed simulations of ``result``."""
+    share = result.n_errors / max(1, result.n_calls)
+    return f"{result.n_errors} of {result.n_calls} ({share:.1%}), excluded from pf"
 
 
 # -- robustness and critical regions -----------------------------------------------------------
@@ -328,7 +354,8 @@ def regions(
     run: Annotated[Path, typer.Argument(help="A run directory written by 'safety-val estimate'.")],
     export_xosc: Annotated[
         Path | None,
-        typer.Option(help="Write the most critical scenarios of each mode as .xosc here."),
+        typer.Option(help="Write the most critical scenarios of each mode as .xosc here "
+                     "(a new or empty folder)."),
     ] = None,
     per_mode: Annotated[int, typer.Option(help="Critical scenarios exported per mode.", min=1)] = 3,
     n_reference: ReferenceSizeOption = 1000,
@@ -337,13 +364,21 @@ def regions(
     executor: ExecutorOption = "serial",
     workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Export into a folder that holds files: replace the "
+                     "files of an earlier export."),
+    ] = False,
 ) -> None:
     """Failure modes with their pf share, design point and readable rules; replayable .xosc."""
     import matplotlib
 
     matplotlib.use("Agg")
     from safety_val.pipeline import regions_stage
+    from safety_val.regions.export import check_export_folder
 
+    if export_xosc is not None:  # refused before anything is simulated or written
+        check_export_folder(export_xosc, force=force)
     result, scenario = _reliability_run(run, scenario_file)
     with (
         open_executor(executor, workers, ray_address) as pool,
@@ -352,7 +387,7 @@ def regions(
         _, sample = _reference_sample(result, scenario, run, pool, n_reference, seed, tick)
         found, written = regions_stage(
             result, scenario, run, sample=sample, seed=seed, export_xosc=export_xosc,
-            per_mode=per_mode,
+            per_mode=per_mode, force=force,
         )
     summary = found.modes[["mode", "share", "pf", "ci_low", "ci_high", "beta", "n_failures"]]
     stdout.print(frame_table(summary, f"{scenario.name}: failure modes"))

@@ -42,6 +42,22 @@ ReferenceSizeOption = Annotated[int, typer.Option(help="Reference importance sam
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Overwrite --out if it is an existing file.")
 ]
+OnErrorOption = Annotated[
+    str,
+    typer.Option(
+        "--on-error",
+        help="Simulations that end in error or timeout: exclude (count them, leave them out of "
+        "the estimate, widen its interval as if they had failed) | raise (stop at the first).",
+    ),
+]
+RankOnOption = Annotated[
+    str,
+    typer.Option(
+        "--rank-on",
+        help="What sensitivity ranks: auto (the failure label when it has enough failures, "
+        "else the continuous margin g) | output (g or --output as it is) | failure.",
+    ),
+]
 ScenarioFileOption = Annotated[
     Path | None, typer.Option("--scenario", help="Scenario file (default: the one the run names).")
 ]

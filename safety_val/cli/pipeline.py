@@ -13,6 +13,8 @@ from rich.table import Table
 
 from safety_val.cli.common import (
     ExecutorOption,
+    OnErrorOption,
+    RankOnOption,
     RayAddressOption,
     WorkersOption,
     open_executor,
@@ -62,18 +64,27 @@ def run(
         Path | None,
         typer.Option("--out", "-o", help="Run directory (default: runs/<scenario>-run-<time>)."),
     ] = None,
+    on_error: OnErrorOption = "exclude",
+    rank_on: RankOnOption = "auto",
 ) -> None:
     """Run DOE → sensitivity → reduction → reliability → regions → robustness → report.
 
     Every stage is stored in the run directory; running the same command with the same
     --out resumes after a kill (stages done are skipped, simulations done are re-used).
     """
+    from safety_val._validation import OneOf, check_value
     from safety_val.pipeline import PipelineConfig, run_pipeline
+    from safety_val.reliability import ON_ERROR
     from safety_val.scenario import load_scenario
+    from safety_val.sensitivity.analyze import RANK_ON
+
+    check_value(on_error, [OneOf(*ON_ERROR)], field="--on-error")
+    check_value(rank_on, [OneOf(*RANK_ON)], field="--rank-on")
 
     config = PipelineConfig(
         budget=budget, target=target, seed=seed, n_doe=n_doe, method=method, reduce=reduce,
         ambiguity=None if (ambiguity or "").lower() in ("", "none") else ambiguity,
+        on_error=on_error, rank_on=rank_on,
     )
     chosen = None if stages is None else [s.strip() for s in stages.split(",") if s.strip()]
     if out is None:
@@ -103,6 +114,13 @@ def run(
             f"{result.n_calls} simulator calls ({result.method})",
             markup=False, highlight=False,
         )
+        n_errors = _failed_runs(out)
+        if n_errors:
+            stdout.print(
+                f"failed runs (error/timeout): {n_errors} of {result.n_calls}, excluded from "
+                "the estimate; the interval's upper end assumes they could all have failed",
+                markup=False, highlight=False,
+            )
         from safety_val.reliability.result import crude_mc_calls
 
         needed = crude_mc_calls(result.pf, result.cov)
@@ -115,3 +133,11 @@ def run(
             )
     for file in result.files:
         say(f"report: {escape(str(file))}")
+
+
+def _failed_runs(run: Path) -> int:
+    """Failed simulations (error/timeout) of the reliability stage's estimate."""
+    from safety_val.reliability.persistence import load_result_report
+
+    saved = load_result_report(run / "reliability")["result"]
+    return int(saved.get("n_errors") or 0)

@@ -15,7 +15,11 @@
 ==============  ==============================================================
 
 Every method sends its points in batches through the executor; every result says
-whether it converged and, if not, why.
+whether it converged and, if not, why. Failed simulations (a simulator's ``error`` and
+``timeout`` rows: NaN margins) are recorded, counted (``n_errors``), excluded from the
+estimate and bound its interval as if they had been failures, with a warning when they
+are many or cluster where failures would be (:mod:`safety_val.reliability.failed_runs`);
+``on_error="raise"`` stops at the first one instead.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ import numpy as np
 import openturns as ot
 
 from safety_val._random import SeedLike, as_generator, seed_openturns
+from safety_val._validation import OneOf
+from safety_val._validation import check_options as check_option_table
 from safety_val.errors import ValidationError
 from safety_val.execution.base import Executor
-from safety_val.reliability.model import LimitStateModel
+from safety_val.reliability.model import ON_ERROR, LimitStateModel
 from safety_val.reliability.registry import METHODS, available_methods, check_options, get_method
 from safety_val.reliability.result import (
     BudgetExhausted,
@@ -43,6 +49,7 @@ from safety_val.scenario import LogicalScenario
 __all__ = [
     "DEFAULT_MAX_CALLS",
     "METHODS",
+    "ON_ERROR",
     "BudgetExhausted",
     "DesignPoint",
     "FailureProbabilityResult",
@@ -57,6 +64,8 @@ DEFAULT_MAX_CALLS = 100_000
 """Budget used when ``max_calls=None``: no run is unbounded."""
 
 MIN_MAX_CALLS = 10
+
+_CONSTRAINTS = {"on_error": [OneOf(*ON_ERROR)]}
 
 
 def _check_target_cov(target_cov: Any) -> float:
@@ -100,6 +109,7 @@ def estimate_failure_probability(
     max_calls: int | None = None,
     seed: SeedLike = None,
     executor: Executor | None = None,
+    on_error: str = "exclude",
     **options: Any,
 ) -> FailureProbabilityResult:
     r"""Estimate :math:`p_f = P(g(X) \le 0)` with an interval, within a call budget.
@@ -128,6 +138,14 @@ def estimate_failure_probability(
         seeded from it, so a fixed seed gives the same estimate with any executor.
     executor
         Where batches are evaluated (serial, process, Ray); ``None``: in this process.
+    on_error
+        What a failed simulation (an ``error``/``timeout`` row: a NaN margin) does.
+        ``"exclude"`` (default): it is recorded and counted (``result.n_errors``), left
+        out of the estimate (counted as no failure; crude MC drops it), and the interval
+        is widened to cover the case where every failed run hid a failure; more than 5 %
+        failed runs, or failed runs clustered where failures would be (near the design
+        point, among the lowest margins), give a :class:`RuntimeWarning` and
+        ``converged=False``. ``"raise"``: the first one raises :class:`SimulationError`.
     **options
         Method-specific options (e.g. ``n_per_level`` for ``"subset"``).
 
@@ -144,7 +162,8 @@ def estimate_failure_probability(
         names) or options; a distribution of the wrong dimension; a limit state
         returning the wrong shape.
     SimulationError
-        The limit state returned NaN or infinite margins.
+        The limit state returned infinite margins, NaN margins on every probe point, or
+        a NaN margin under ``on_error="raise"``.
 
     Notes
     -----
@@ -164,6 +183,7 @@ def estimate_failure_probability(
     """
     target_cov = _check_target_cov(target_cov)
     budget = _check_max_calls(max_calls)
+    check_option_table(_CONSTRAINTS, on_error=on_error)
     run = get_method(method)
     check_options(run, method, options)
     rng = as_generator(seed)
@@ -174,7 +194,9 @@ def estimate_failure_probability(
 
         limit_state = ScenarioEvaluator(limit_state, executor=executor, purpose="reliability")
         executor = None
-    model = LimitStateModel(limit_state, distribution, executor=executor, max_calls=budget)
+    model = LimitStateModel(
+        limit_state, distribution, executor=executor, max_calls=budget, on_error=on_error
+    )
     result: FailureProbabilityResult = run(
         model, target_cov=target_cov, max_calls=budget, rng=rng, **options
     )

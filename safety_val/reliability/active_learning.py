@@ -25,6 +25,7 @@ from safety_val._random import derive_seed
 from safety_val._validation import Constraint, Interval, check_options
 from safety_val.reliability._mixture import DefensiveMixture
 from safety_val.reliability._surrogate import GaussianProcessSurrogate
+from safety_val.reliability.failed_runs import account_for_failed_runs
 from safety_val.reliability.model import LimitStateModel
 from safety_val.reliability.result import (
     DesignPoint,
@@ -48,6 +49,10 @@ _MAX_RESCANS = 3  # true-run rescans for missed failure modes before the checks
 
 class _OutOfBudget(Exception):
     """No call left for the next batch."""
+
+
+class _NothingToLearn(Exception):
+    """Fewer than two runs gave a margin: there is nothing to fit a surrogate on."""
 
 
 @dataclass
@@ -443,6 +448,7 @@ class _ActiveLearning:
             model.discrete_levels(),
         )
         self.budget_hit = False
+        self.start = model.n_calls
 
     # ------------------------------------------------------------------ evaluation
     def _remaining(self) -> int | None:
@@ -479,7 +485,7 @@ class _ActiveLearning:
                 # ---------------- learning rounds
                 while state.rounds < self.max_rounds:
                     state.rounds += 1
-                    self.surrogate.fit(state.u, state.g)
+                    self._fit(state)
                     state.modes = self._design_points(state)
                     if not state.modes:
                         if exploration_rounds >= self.max_exploration_rounds:
@@ -534,6 +540,11 @@ class _ActiveLearning:
                 break
         except _OutOfBudget:
             self.budget_hit = True
+        except _NothingToLearn:
+            state.notes.append(
+                f"only {int(np.count_nonzero(np.isfinite(state.g)))} of {len(state.g)} runs "
+                "gave a margin (the others failed: error/timeout); nothing to learn from"
+            )
         return self._result(state, estimate, correction, population)
 
     # ------------------------------------------------------------------ stages
@@ -550,6 +561,24 @@ class _ActiveLearning:
     def _append(state: _State, u: _Array, g: _Array) -> tuple[_Array, _Array]:
         return np.vstack([state.u, u]), np.concatenate([state.g, g])
 
+    def _fit(self, state: _State) -> None:
+        """Fit the surrogate on the runs that gave a margin (failed runs have none)."""
+        finite = np.isfinite(state.g)
+        if np.count_nonzero(finite) < 2:
+            raise _NothingToLearn
+        self.surrogate.fit(state.u[finite], state.g[finite])
+
+    @staticmethod
+    def _in_failed_cells(state: _State, u: _Array) -> _Array:
+        """Whether each point's nearest run failed (no margin): its Voronoi cell is unknown."""
+        failed = np.isnan(state.g)
+        if not failed.any() or not len(u):
+            return np.zeros(len(u), dtype=bool)
+        from scipy.spatial import cKDTree
+
+        _, nearest = cKDTree(state.u).query(u)
+        return np.asarray(failed[np.asarray(nearest)], dtype=bool)
+
     def _initial_design(self) -> _Array:
         r"""Origin + Latin-hypercube rays: directions uniform, radii stratified in (0, R]."""
         n = self.n_initial
@@ -565,6 +594,7 @@ class _ActiveLearning:
         directions = self._directions(state, 50 * self.d + 200)
         mean, std = self.surrogate.predict(directions * radius)
         score = mean - 2.0 * std
+        score[self._in_failed_cells(state, directions * radius)] = np.inf
         chosen = _spread_choice(directions * radius, score, self.batch_size, self.rng)
         state.u, state.g = self._append(state, *self._evaluate(chosen, "ak-enrichment"))
 
@@ -797,6 +827,8 @@ class _ActiveLearning:
     def _enrich(self, state: _State, u: _Array, w: _Array, mean: _Array, std: _Array) -> None:
         """Evaluate ``batch_size`` points of high expected misclassified mass, spread out."""
         score = w * stats.norm.cdf(-np.abs(mean) / std)
+        # a failed run's neighbourhood would most likely fail again: learn elsewhere
+        score[self._in_failed_cells(state, u)] = 0.0
         chosen = _spread_choice(u, -score, self.batch_size, self.rng)
         state.u, state.g = self._append(state, *self._evaluate(chosen, "ak-enrichment"))
 
@@ -840,10 +872,15 @@ class _ActiveLearning:
             index = index[: len(checked)]
             checked_u.append(checked)
             checked_g.append(g)
-            failed = (g <= 0).astype(float)
-            terms.extend((w[index] * (failed - pi[index]) / (n * q[index])).tolist())
+            ran = np.isfinite(g)
+            if not ran.all():  # failed check runs: their cells count in the worst case
+                state.u, state.g = self._append(state, checked[~ran], g[~ran])
+            # a failed check run tells nothing: the surrogate's classification stands
+            failed = np.where(ran, g <= 0, pi[index] > 0.5).astype(float)
+            terms.extend(np.where(
+                ran, w[index] * (failed - pi[index]) / (n * q[index]), 0.0).tolist())
             exposure.extend((w[index] * pi[index] / (n * q[index])).tolist())
-            wrong = failed != (mean[index] <= 0)
+            wrong = ran & (failed != (mean[index] <= 0))
             n_wrong += int(wrong.sum())
             if np.any(wrong & (np.abs(mean[index]) / std[index] >= 2.0)):
                 reason = "a check run contradicted a confident surrogate prediction (U >= 2)"
@@ -859,7 +896,9 @@ class _ActiveLearning:
                 if _check_sd(terms, exposure) <= 0.5 * self.target_cov * (pf_surrogate + delta):
                     break
         if reason and checked_u:
-            state.u, state.g = self._append(state, np.vstack(checked_u), np.concatenate(checked_g))
+            new_u, new_g = np.vstack(checked_u), np.concatenate(checked_g)
+            ran = np.isfinite(new_g)  # failed ones joined the state already
+            state.u, state.g = self._append(state, new_u[ran], new_g[ran])
         if not terms:
             return None, reason
         sd = _check_sd(terms, exposure) if len(terms) > 1 else math.inf
@@ -899,8 +938,17 @@ class _ActiveLearning:
                 )
             pf = 0.0 if estimate is None else estimate.pf_hard
             details["found_failure"] = bool(np.any(state.g <= 0))
+            ci: tuple[float, float] = (0.0, 1.0)
+            if self.model.count_errors(self.start):
+                ci, _, note, extra = account_for_failed_runs(
+                    self.model, start=self.start, pf=pf, ci=ci, converged=False,
+                    pf_worst=pf + self._failed_cell_mass(state, population),
+                    design_points=design_points,
+                )
+                details.update(extra)
+                notes.append(note)
             return make_result(
-                self.model, method="ak", pf=pf, cov=math.nan, ci=(0.0, 1.0), converged=False,
+                self.model, method="ak", pf=pf, cov=math.nan, ci=ci, converged=False,
                 message="; ".join(notes), history=state.history, design_points=design_points,
                 details=details, n_trials=len(state.g),
             )
@@ -944,6 +992,14 @@ class _ActiveLearning:
                 f"coefficient of variation {cov:.3g} above target_cov={self.target_cov} "
                 f"({100 * share:.0f} % of the variance from the surrogate)"
             )
+        if self.model.count_errors(self.start):
+            ci, converged, note, extra = account_for_failed_runs(
+                self.model, start=self.start, pf=pf, ci=ci, converged=bool(converged),
+                pf_worst=pf + self._failed_cell_mass(state, population),
+                design_points=design_points,
+            )
+            details.update(extra)
+            notes.append(note)
         details.update(
             pf_surrogate=estimate.pf_hard,
             pf_bounds=(estimate.pf_low, estimate.pf_high),
@@ -961,6 +1017,25 @@ class _ActiveLearning:
             message="; ".join(notes), history=state.history, design_points=design_points,
             details=details,
         )
+
+    def _failed_cell_mass(
+        self, state: _State, population: tuple[_Array, _Array, _Array, _Array] | None
+    ) -> float:
+        r"""Probability mass of the failed runs' Voronoi cells not already counted as failing.
+
+        With the importance population :math:`(u_i, w_i)` and the surrogate's failure
+        probability :math:`\pi_i`, :math:`\frac1N \sum_{i \in C} w_i (1 - \pi_i)` over
+        the points :math:`C` whose nearest run failed: what the estimate would gain had
+        every failed run, and its cell, been a failure. Without a population, a standard
+        normal sample (:math:`w = 1`, :math:`\pi = 0`) of ``population_size`` points.
+        """
+        if population is None:
+            u = self.rng.standard_normal((self.population_size, self.d))
+            return float(np.mean(self._in_failed_cells(state, u)))
+        u, w, mean, std = population
+        pi = stats.norm.cdf(-mean / std)
+        cells = self._in_failed_cells(state, u)
+        return float(np.sum(w[cells] * (1.0 - pi[cells])) / len(u))
 
     def _design_point(self, u: _Array) -> DesignPoint:
         beta = float(np.linalg.norm(u))

@@ -22,6 +22,7 @@ import openturns as ot
 import pandas as pd
 
 from safety_val.errors import SafetyValError, ValidationError
+from safety_val.reliability.failed_runs import account_for_failed_runs
 from safety_val.reliability.model import LimitStateModel
 from safety_val.reliability.result import (
     BudgetExhausted,
@@ -130,7 +131,9 @@ def _run_analytical(
     failures: list[str] = []
     for candidate in solvers:
         solver_algorithm = _make_solver(model, candidate, starting_point, max_iterations)
-        algorithm = algorithm_class(solver_algorithm, model.event())
+        # a failed run (NaN) is seen as its nearest successful neighbour's margin: a
+        # large stand-in would wreck the finite-difference gradients
+        algorithm = algorithm_class(solver_algorithm, model.event(substitute="nearest"))
         try:
             with model.stage(name), model.openturns_errors():
                 algorithm.run()
@@ -150,8 +153,31 @@ def _run_analytical(
     return None, None, False, "", "; ".join(failures), solvers[-1]
 
 
-def _unfinished(model: LimitStateModel, method: str, message: str) -> FailureProbabilityResult:
+def _failed_runs(
+    model: LimitStateModel,
+    start: int,
+    pf: float,
+    design_point: DesignPoint | None,
+    converged: bool,
+) -> tuple[bool, str, dict[str, Any]]:
+    """Count the failed runs of a design-point search; one near the design point voids it."""
+    if not model.count_errors(start):
+        return converged, "", {"n_errors": 0}
+    _, converged, note, details = account_for_failed_runs(
+        model, start=start, pf=pf, ci=(math.nan, math.nan), converged=converged,
+        pf_worst=math.nan, design_points=() if design_point is None else (design_point,),
+        has_interval=False,
+    )
+    return converged, note, details
+
+
+def _unfinished(
+    model: LimitStateModel, method: str, message: str, start: int
+) -> FailureProbabilityResult:
     """The result of an approximation whose search did not finish: NaN, not converged."""
+    _, errors, details = _failed_runs(model, start, math.nan, None, False)
+    if errors:
+        message = f"{message}; {errors}"
     return make_result(
         model,
         method=method,
@@ -169,6 +195,7 @@ def _unfinished(model: LimitStateModel, method: str, message: str) -> FailurePro
                 "ci_high": math.nan,
             }
         ],
+        details=details,
     )
 
 
@@ -235,6 +262,7 @@ def run_form(
     >>> round(result.beta, 6), result.design_points[0].importance.round(3).tolist()
     (2.0, [1.0, 0.0])
     """
+    start = model.n_calls
     result, design_point, converged, why, failure, used_solver = _run_analytical(
         model,
         name="form",
@@ -247,8 +275,11 @@ def run_form(
     note = _APPROXIMATION_NOTE.format(name="FORM")
     nan_ci = (math.nan, math.nan)
     if result is None or design_point is None:
-        return _unfinished(model, "form", f"{failure}; the design-point search did not finish")
+        return _unfinished(
+            model, "form", f"{failure}; the design-point search did not finish", start
+        )
     pf = float(result.getEventProbability())
+    converged, errors, error_details = _failed_runs(model, start, pf, design_point, converged)
     return make_result(
         model,
         method="form",
@@ -256,7 +287,7 @@ def run_form(
         cov=math.nan,
         ci=nan_ci,
         converged=converged,
-        message="; ".join(m for m in (why, note) if m),
+        message="; ".join(m for m in (why, errors, note) if m),
         history=[
             {
                 "n_calls": model.n_calls,
@@ -272,6 +303,7 @@ def run_form(
             "origin_in_failure_domain": bool(result.getIsStandardPointOriginInFailureSpace()),
             "solver": used_solver,
             "solver_iterations": int(result.getOptimizationResult().getIterationNumber()),
+            **error_details,
         },
     )
 
@@ -337,6 +369,7 @@ def run_sorm(
             value=formula,
             expected=f"one of {', '.join(SORM_FORMULAS)}",
         )
+    start = model.n_calls
     result, design_point, converged, why, failure, used_solver = _run_analytical(
         model,
         name="sorm",
@@ -349,7 +382,8 @@ def run_sorm(
     nan_ci = (math.nan, math.nan)
     if result is None or design_point is None:
         return _unfinished(
-            model, "sorm", f"{failure}; the design-point search or the Hessian did not finish"
+            model, "sorm", f"{failure}; the design-point search or the Hessian did not finish",
+            start,
         )
     getters = {
         "breitung": result.getEventProbabilityBreitung,
@@ -373,6 +407,9 @@ def run_sorm(
         pf = values[used]
         if used != formula:
             notes.append(f"the {formula} formula is undefined here; used {used}")
+    converged, errors, error_details = _failed_runs(model, start, pf, design_point, converged)
+    if errors:
+        notes.append(errors)
     notes.append(_APPROXIMATION_NOTE.format(name="SORM"))
     try:
         curvatures = [float(c) for c in result.getSortedCurvatures()]
@@ -404,5 +441,6 @@ def run_sorm(
             "beta_hasofer": float(result.getHasoferReliabilityIndex()),
             "curvatures": curvatures,
             "solver": used_solver,
+            **error_details,
         },
     )

@@ -233,7 +233,8 @@ def draw_importance_sample(
         raise ValidationError("must be an int >= 2", field="n", value=n, expected="an int >= 2")
     rng = as_generator(seed)
     seed_openturns(rng)
-    model = LimitStateModel(limit_state, distribution, executor=executor)
+    # regions and robustness re-weight this sample and do not exclude failed runs yet
+    model = LimitStateModel(limit_state, distribution, executor=executor, on_error="raise")
     centres, weights = _centres(result, model)
     mixture = DefensiveMixture.centred_at(centres, weights, defensive=DEFENSIVE_WEIGHT)
     u = mixture.sample(int(n), rng, model.dimension)

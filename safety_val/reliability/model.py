@@ -4,6 +4,8 @@
 and its input distribution. It
 
 - validates the pair once (dimension, output shape, finite values, constant output),
+- records failed simulations (NaN margins: a simulator's ``error``/``timeout`` rows) or
+  stops at the first one, as ``on_error`` says,
 - evaluates batches through the injected executor (so every method is as parallel as
   the executor), in blocks,
 - counts calls and enforces the budget (:class:`~safety_val.reliability.result.BudgetExhausted`),
@@ -30,10 +32,21 @@ from safety_val.errors import SimulationError, ValidationError
 from safety_val.execution.base import Executor
 from safety_val.reliability.result import BudgetExhausted
 
-__all__ = ["NONFINITE_MODES", "PROBE_SIZE", "LimitStateModel", "evaluate_block"]
+__all__ = [
+    "ON_ERROR",
+    "PROBE_SIZE",
+    "SUBSTITUTES",
+    "LimitStateModel",
+    "evaluate_block",
+]
 
-NONFINITE_MODES = ("raise", "record")
-"""What :meth:`LimitStateModel.evaluate` does with NaN margins (see ``on_nonfinite``)."""
+ON_ERROR = ("exclude", "raise")
+"""What a model does with a failed simulation (NaN margin), see ``on_error``."""
+
+SUBSTITUTES = ("safe", "nearest")
+"""What OpenTURNS sees for a NaN margin (see :meth:`LimitStateModel.as_openturns_function`)."""
+
+_ON_ERROR_CONSTRAINTS = {"on_error": [OneOf(*ON_ERROR)]}
 
 PROBE_SIZE = 2
 """Points drawn from the distribution to check the limit state when the model is built."""
@@ -83,12 +96,14 @@ class LimitStateModel:
     names
         Parameter names; default: the scenario's, the distribution's description, or
         ``x0, x1, ...``.
-    on_nonfinite
-        ``"raise"`` (default): a NaN margin raises :class:`SimulationError`.
-        ``"record"``: a NaN margin (what a simulator's ``error``/``timeout`` row gives) is
-        returned and recorded as NaN, counted in :attr:`n_errors`, and the method decides
-        (crude Monte Carlo excludes and reports them; see :meth:`tolerate_errors`). An
-        infinite margin always raises.
+    on_error
+        What a failed simulation (a NaN margin: what a simulator's ``error`` or ``timeout``
+        row gives) does. ``"exclude"`` (default): it is returned and recorded as NaN and
+        counted in :attr:`n_errors`; every method leaves it out of its estimate, widens
+        its interval as if it had been a failure and says so (see
+        :mod:`safety_val.reliability.failed_runs`). ``"raise"``: the first one raises
+        :class:`SimulationError`. An infinite margin always raises: it is a defect of the
+        limit state, not a failed simulation.
 
     Raises
     ------
@@ -96,8 +111,8 @@ class LimitStateModel:
         ``distribution`` is not an OpenTURNS distribution, its dimension does not match
         the limit state's input, or the limit state returns the wrong shape.
     SimulationError
-        The limit state returns NaN or infinite margins (on the probe or later; NaN only
-        under ``on_nonfinite="raise"``, and on the probe only if every probe margin is NaN).
+        The limit state returns infinite margins; NaN margins under ``on_error="raise"``,
+        or on every probe point.
 
     Notes
     -----
@@ -133,9 +148,9 @@ class LimitStateModel:
         block_size: int | None = None,
         max_calls: int | None = None,
         names: Sequence[str] | None = None,
-        on_nonfinite: str = "raise",
+        on_error: str = "exclude",
     ) -> None:
-        check_options({"on_nonfinite": [OneOf(*NONFINITE_MODES)]}, on_nonfinite=on_nonfinite)
+        check_options(_ON_ERROR_CONSTRAINTS, on_error=on_error)
         scenario = getattr(limit_state, "scenario", None)
         if distribution is None:
             if scenario is None:
@@ -185,7 +200,8 @@ class LimitStateModel:
         self.max_calls = max_calls
         self.names = self._resolve_names(names, scenario)
         self.n_calls = 0
-        self.on_nonfinite = on_nonfinite
+        self.on_error = on_error
+        self._largest_margin = 0.0  # largest finite |g| seen: the base of the "safe" substitute
         self._stage = "unlabelled"
         self._x_blocks: list[_Array] = []
         self._g_blocks: list[_Array] = []
@@ -243,7 +259,7 @@ class LimitStateModel:
             )
         probe = np.asarray(self.distribution.getSample(PROBE_SIZE), dtype=float)
         try:
-            with self.stage("probe"), self.tolerate_errors():
+            with self.stage("probe"):
                 g = self.evaluate(probe)
         except (ValidationError, SimulationError, BudgetExhausted):
             raise
@@ -285,23 +301,23 @@ class LimitStateModel:
 
     @contextlib.contextmanager
     def tolerate_errors(self) -> Iterator[None]:
-        """Record NaN margins (error/timeout rows) instead of raising, inside the block.
+        """Kept for methods that mark where they handle failed simulations; changes nothing.
+
+        Whether a NaN margin is recorded or raises is the model's ``on_error`` policy, for
+        every method alike.
 
         Examples
         --------
         >>> import numpy as np, openturns as ot
-        >>> model = LimitStateModel(lambda x: np.where(x[:, 0] > 0, np.nan, 1.0), ot.Normal(1))
+        >>> g = lambda x: np.where(x[:, 0] > 4.0, np.nan, 1.0 - x[:, 0])  # fails beyond 4
+        >>> model = LimitStateModel(g, ot.Normal(1))
         >>> before = model.n_errors
         >>> with model.tolerate_errors():
-        ...     g = model.evaluate(np.array([[1.0], [-1.0]]))
-        >>> np.isnan(g).tolist(), model.n_errors - before
+        ...     margins = model.evaluate(np.array([[5.0], [-1.0]]))
+        >>> np.isnan(margins).tolist(), model.n_errors - before
         ([True, False], 1)
         """
-        previous, self.on_nonfinite = self.on_nonfinite, "record"
-        try:
-            yield
-        finally:
-            self.on_nonfinite = previous
+        yield
 
     @property
     def n_errors(self) -> int:
@@ -338,6 +354,15 @@ class LimitStateModel:
         )
         return frame
 
+    @property
+    def n_batches(self) -> int:
+        """Batches evaluated so far (one per :meth:`evaluate` call, the probe included)."""
+        return len(self._g_blocks)
+
+    def batch_margins(self, since: int = 0) -> list[_Array]:
+        """The margins of each batch from batch ``since`` on (NaN: a failed simulation)."""
+        return [g.copy() for g in self._g_blocks[since:]]
+
     def recorded(self, stage: str | None = None) -> tuple[_Array, _Array]:
         """The recorded ``(x, g)`` arrays, optionally of one stage only."""
         if not self._x_blocks:
@@ -370,8 +395,8 @@ class LimitStateModel:
         ValidationError
             Wrong input or output shape.
         SimulationError
-            Infinite margins, or NaN ones unless ``on_nonfinite`` is ``"record"`` (the
-            message gives the count and the first rows).
+            Infinite margins, or NaN ones under ``on_error="raise"`` (the message gives
+            the count and the first rows).
         """
         points = np.asarray(x, dtype=float)
         if points.ndim == 1 and self.dimension == 1:
@@ -415,21 +440,54 @@ class LimitStateModel:
                 )
             parts.append(values)
         g = np.concatenate(parts)
-        if self.on_nonfinite == "record":
-            bad = np.flatnonzero(np.isinf(g))
-        else:
-            bad = np.flatnonzero(~np.isfinite(g))
+        bad = np.flatnonzero(np.isinf(g))
         if bad.size:
-            rows = ", ".join(
-                f"row {i}: x={np.array2string(points[i], precision=4)} g={g[i]}" for i in bad[:3]
-            )
             raise SimulationError(
-                f"limit state returned {bad.size} non-finite margin(s) (NaN/inf) for "
-                f"{len(g)} points in stage {self._stage!r}; first: {rows}. A margin must be "
-                "finite: map simulator failures to a conservative finite value or fix them "
-                "(NaN is what a simulator's error/timeout rows give: crude Monte Carlo, "
-                "method 'mc', counts and excludes them)"
+                f"limit state returned {bad.size} infinite margin(s) for {len(g)} points in "
+                f"stage {self._stage!r}; first: {self._rows(points, g, bad)}. A margin must be "
+                "finite (a failed simulation gives NaN, which is recorded and excluded)"
             )
+        failed = np.flatnonzero(np.isnan(g))
+        if failed.size and self.on_error == "raise":
+            raise SimulationError(
+                f"limit state returned {failed.size} NaN margin(s) (failed simulations: "
+                f"error/timeout rows) for {len(g)} points in stage {self._stage!r}; first: "
+                f"{self._rows(points, g, failed)}. on_error='raise' stops at the first one; "
+                "on_error='exclude' (the default; --on-error exclude) records them, leaves "
+                "them out of the estimate and widens its interval"
+            )
+        finite = g[np.isfinite(g)]
+        if finite.size:
+            self._largest_margin = max(self._largest_margin, float(np.max(np.abs(finite))))
+        return g
+
+    @staticmethod
+    def _rows(points: _Array, g: _Array, indices: _Array) -> str:
+        return ", ".join(
+            f"row {i}: x={np.array2string(points[i], precision=4)} g={g[i]}" for i in indices[:3]
+        )
+
+    @property
+    def safe_margin(self) -> float:
+        """A margin above every finite one seen: what a sampler sees for a failed simulation."""
+        return 1.0 + 2.0 * self._largest_margin
+
+    def _substitute(self, x: _Array, g: _Array, substitute: str) -> _Array:
+        """``g`` with its NaN margins replaced as ``substitute`` says (see :data:`SUBSTITUTES`)."""
+        failed = np.isnan(g)
+        if not failed.any():
+            return g
+        g = g.copy()
+        recorded_x, recorded_g = self.recorded()
+        finite = np.isfinite(recorded_g)
+        if substitute == "nearest" and finite.any():
+            from scipy.spatial import cKDTree
+
+            tree = cKDTree(self.to_standard(recorded_x[finite]))
+            _, index = tree.query(self.to_standard(x[failed]))
+            g[failed] = recorded_g[finite][np.atleast_1d(index)]
+        else:
+            g[failed] = self.safe_margin
         return g
 
     def __call__(self, x: Any) -> _Array:
@@ -437,17 +495,30 @@ class LimitStateModel:
         return self.evaluate(x)
 
     # ------------------------------------------------------------------ OpenTURNS
-    def as_openturns_function(self) -> ot.Function:
+    def as_openturns_function(self, substitute: str = "safe") -> ot.Function:
         """The model as an :class:`openturns.Function` whose blocks go through :meth:`evaluate`.
+
+        OpenTURNS' algorithms cannot take a NaN margin. A failed simulation stays NaN in
+        the record (and counts in :attr:`n_errors`), but OpenTURNS sees in its place
+
+        - ``"safe"`` (default): :attr:`safe_margin`, a margin above every finite one, so
+          that the run counts as no failure and is never chosen to seed the next level of
+          an adaptive sampler (the method then widens its interval as if it had failed);
+        - ``"nearest"``: the margin of the nearest successful run in standard space, for
+          the design-point solvers, whose finite-difference gradients a large value would
+          wreck.
 
         Exceptions raised inside OpenTURNS' callback reach Python as a generic
         ``RuntimeError``; the original is kept in :attr:`callback_error` and re-raised by
         :meth:`openturns_errors`.
         """
+        check_options({"substitute": [OneOf(*SUBSTITUTES)]}, substitute=substitute)
 
         def func_sample(x: Any) -> _Array:
             try:
-                return self.evaluate(np.asarray(x, dtype=float)).reshape(-1, 1)
+                points = np.asarray(x, dtype=float)
+                g = self._substitute(points, self.evaluate(points), substitute)
+                return g.reshape(-1, 1)
             except BaseException as exc:
                 self.callback_error = exc
                 raise
@@ -483,10 +554,14 @@ class LimitStateModel:
                 raise original from None
             raise
 
-    def event(self) -> ot.ThresholdEvent:
-        r"""The failure event :math:`\{g(X) \le 0\}` for OpenTURNS' algorithms."""
+    def event(self, substitute: str = "safe") -> ot.ThresholdEvent:
+        r"""The failure event :math:`\{g(X) \le 0\}` for OpenTURNS' algorithms.
+
+        ``substitute``: what OpenTURNS sees for a failed simulation (see
+        :meth:`as_openturns_function`).
+        """
         vector = ot.CompositeRandomVector(
-            self.as_openturns_function(), ot.RandomVector(self.distribution)
+            self.as_openturns_function(substitute), ot.RandomVector(self.distribution)
         )
         return ot.ThresholdEvent(vector, ot.LessOrEqual(), 0.0)
 

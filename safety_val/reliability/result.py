@@ -311,6 +311,10 @@ class FailureProbabilityResult:
         95 % interval ``(low, high)``; NaN bounds when the method has none.
     n_calls
         Limit-state evaluations spent (all stages, including the input probe).
+    n_errors
+        Of them, failed simulations (``error``/``timeout``: NaN margins in ``samples``),
+        excluded from the estimate (a property, see
+        :mod:`safety_val.reliability.failed_runs`).
     converged
         ``True`` only when the method reached its stopping criterion (``target_cov`` for
         samplers, solver convergence for FORM/SORM) within the budget.
@@ -381,12 +385,19 @@ class FailureProbabilityResult:
         return reliability_index(self.pf)
 
     @property
+    def n_errors(self) -> int:
+        """Failed simulations among the calls (NaN margins in :attr:`samples`)."""
+        if "g" not in self.samples.columns:
+            return int(self.details.get("n_errors", 0) or 0)
+        return int(np.count_nonzero(np.isnan(self.samples["g"].to_numpy(dtype=float))))
+
+    @property
     def crude_mc_calls(self) -> float:
         """Crude Monte Carlo draws that would give the same CoV (see :func:`crude_mc_calls`)."""
         return crude_mc_calls(self.pf, self.cov)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: ``pf, cov, ci_low, ci_high, beta, n_calls, converged, method``."""
+        """One row: ``pf, cov, ci_low, ci_high, beta, n_calls, n_errors, converged, method``."""
         return pd.DataFrame(
             [
                 {
@@ -396,6 +407,7 @@ class FailureProbabilityResult:
                     "ci_high": self.ci[1],
                     "beta": self.beta,
                     "n_calls": self.n_calls,
+                    "n_errors": self.n_errors,
                     "converged": self.converged,
                     "method": self.method,
                 }
@@ -411,6 +423,7 @@ class FailureProbabilityResult:
             "ci": list(self.ci),
             "beta": self.beta,
             "n_calls": self.n_calls,
+            "n_errors": self.n_errors,
             "converged": self.converged,
             "method": self.method,
             "message": self.message,
@@ -445,7 +458,9 @@ def make_result(
     The honesty rules live here, so that every method applies them the same way:
 
     - ``pf == 0`` (no failure seen) → ``converged=False``, ``ci = (0, upper)`` with the
-      one-sided 95 % bound for ``n_trials`` (default: the calls spent) and a message;
+      one-sided 95 % bound for ``n_trials`` (default: the calls spent) and a message; when
+      failed runs widened ``ci`` (``details["pf_if_errors_failed"]`` is set, see
+      :mod:`~safety_val.reliability.failed_runs`), its upper end is kept if larger;
     - a NaN ``pf`` → ``converged=False``;
     - ``converged=False`` without a message gets a generic one.
 
@@ -462,14 +477,16 @@ def make_result(
     pf = float(pf)
     cov = float(cov)
     ci = (float(ci[0]), float(ci[1]))
+    worst = (details or {}).get("pf_if_errors_failed")
     if pf == 0.0:
         n = model.n_calls if n_trials is None else n_trials
         upper = zero_failure_upper_bound(n)
-        ci = (0.0, upper)
+        # failed runs that could have been failures keep the interval they widened
+        ci = (0.0, max(upper, ci[1]) if worst is not None and math.isfinite(ci[1]) else upper)
         cov = math.nan
         converged = False
         notes.append(
-            f"no failure observed in {n} trials: pf is not 0, it is below about {upper:.3g} "
+            f"no failure observed in {n} trials: pf is not 0, it is below about {ci[1]:.3g} "
             "(95 % upper bound); increase max_calls or use a rare-event method"
         )
     elif not math.isfinite(pf):

@@ -21,8 +21,8 @@ batch of ``n_per_step`` points, split by the model into blocks for the executor.
 
 from __future__ import annotations
 
+import itertools
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +34,7 @@ import pandas as pd
 from safety_val._random import SeedLike, as_generator, seed_openturns
 from safety_val._validation import Interval, check_options
 from safety_val.errors import ValidationError
+from safety_val.reliability.failed_runs import account_for_failed_runs
 from safety_val.reliability.model import LimitStateModel
 from safety_val.reliability.result import (
     BudgetExhausted,
@@ -55,9 +56,6 @@ __all__ = [
 ]
 
 _FALLBACK_BUDGET = 100_000
-
-ERROR_SHARE_WARNING = 0.05
-"""Share of failed simulations (NaN margins) above which crude MC warns and does not converge."""
 
 
 def _remaining(model: LimitStateModel, max_calls: int | None) -> int:
@@ -146,10 +144,13 @@ def run_monte_carlo(
     FailureProbabilityResult
         ``ci`` is the exact Clopper–Pearson interval of the failure count. Failed
         simulations (NaN margins: a simulator's ``error``/``timeout`` rows) are excluded
-        from the estimate and counted in ``details["n_errors"]`` and the message, with
-        ``details["ci_worst_case"]``, the interval if every one of them hid a failure.
-        Above :data:`ERROR_SHARE_WARNING` of the draws they raise a
-        :class:`RuntimeWarning` and the result is not ``converged``.
+        from the estimate (:math:`k/N` over the :math:`N` successful draws) and counted in
+        ``details["n_errors"]`` and the message; ``ci`` then runs from the lower bound had
+        they all passed to the upper bound had they all failed
+        (``details["ci_excluding_errors"]``: without them). Above
+        :data:`~safety_val.reliability.failed_runs.ERROR_SHARE_WARNING` of the draws, or
+        clustered where failures would be, they raise a :class:`RuntimeWarning` and the
+        result is not ``converged`` (see :mod:`safety_val.reliability.failed_runs`).
 
     Notes
     -----
@@ -231,7 +232,7 @@ def run_monte_carlo(
     exhausted: BudgetExhausted | None = None
     seed_openturns(as_generator(rng))
     try:
-        with model.stage("mc"), model.openturns_errors(), model.tolerate_errors():
+        with model.stage("mc"), model.openturns_errors():
             algorithm.run()
     except BudgetExhausted as exc:  # only if someone else shares the model's budget
         exhausted = exc
@@ -271,33 +272,38 @@ def run_monte_carlo(
         message = f"{exhausted}; {message}" if message else str(exhausted)
     if gave_up and not converged:
         message = gave_up[0]
-    details: dict[str, Any] = {"n_samples": n, "n_failures": k, "block_size": block,
-                               "n_errors": n_errors}
+    details: dict[str, Any] = {"n_samples": n, "n_failures": k, "block_size": block}
+    design_points = sample_design_point(model, start)
+    ci = clopper_pearson_interval(k, n)
     if n_errors:
-        share = n_errors / len(drawn)
-        worst = clopper_pearson_interval(k + n_errors, n + n_errors)
-        details["ci_worst_case"] = (clopper_pearson_interval(k, n + n_errors)[0], worst[1])
-        note = (
-            f"{n_errors} of {len(drawn)} simulations ({share:.0%}) failed (NaN margin) and "
-            f"are excluded from the estimate; if they hid failures pf could be up to "
-            f"{worst[1]:.3g}"
-        )
-        if share > ERROR_SHARE_WARNING:
-            warnings.warn(note, RuntimeWarning, stacklevel=2)
-            if converged:
-                converged = False
-                note += "; not converged: failed simulations could hide failures"
+        # excluded from the denominator: the truth lies between "they all passed"
+        # (k / (n + e)) and "they all failed" ((k + e) / (n + e))
+        low = clopper_pearson_interval(k, n + n_errors)[0]
+        ci = (min(ci[0], low), ci[1])
+    ci, converged, note, extra = account_for_failed_runs(
+        model,
+        start=start,
+        pf=pf,
+        ci=ci,
+        converged=converged,
+        pf_worst=(k + n_errors) / (n + n_errors),
+        ci_worst_high=clopper_pearson_interval(k + n_errors, n + n_errors)[1],
+        design_points=design_points,
+    )
+    details.update(extra)
+    if note:
+        details["ci_excluding_errors"] = clopper_pearson_interval(k, n)
         message = f"{message}; {note}" if message else note
     return make_result(
         model,
         method="mc",
         pf=pf,
         cov=cov,
-        ci=clopper_pearson_interval(k, n),
+        ci=ci,
         converged=converged,
         message=message,
         history=history,
-        design_points=sample_design_point(model, start),
+        design_points=design_points,
         details=details,
         n_trials=n,
     )
@@ -396,18 +402,65 @@ def run_directional(
         message = _not_reached(cov, target_cov, model.n_calls - start, budget_note)
         if exhausted is not None:
             message = f"{exhausted}; {message}"
+    n_lines = len(states) * int(block)
+    design_points = sample_design_point(model, start)
+    ci = lognormal_interval(pf, cov)
+    details: dict[str, Any] = {"n_directions": n_lines, "directions_per_block": int(block)}
+    if model.count_errors(start):
+        worst = (pf if math.isfinite(pf) else 0.0) + _directional_error_mass(
+            model, start, n_lines, step_size
+        )
+        ci, converged, note, extra = account_for_failed_runs(
+            model, start=start, pf=pf, ci=ci, converged=converged, pf_worst=min(1.0, worst),
+            design_points=design_points,
+        )
+        details.update(extra)
+        message = f"{message}; {note}" if message else note
     return make_result(
         model,
         method="directional",
         pf=pf,
         cov=cov,
-        ci=lognormal_interval(pf, cov),
+        ci=ci,
         converged=converged,
         message=message,
         history=history,
-        design_points=sample_design_point(model, start),
-        details={"n_directions": len(states) * int(block), "directions_per_block": int(block)},
+        design_points=design_points,
+        details=details,
     )
+
+
+def _directional_error_mass(
+    model: LimitStateModel, start: int, n_lines: int, step_size: float
+) -> float:
+    r"""What failed runs could add to a directional estimate, had they been failures.
+
+    OpenTURNS' estimate is :math:`\frac{1}{2M}\sum_k P(R\,a_k \in F)` over the
+    :math:`2M` half-rays :math:`a_k` of :math:`M` random lines (a direction and its
+    opposite), :math:`R^2 \sim \chi^2_d`. A failed run at radius :math:`r` on a half-ray
+    leaves unknown everything beyond the last scanned point before it, so that half-ray
+    can add at most :math:`P(\chi^2_d \ge (r - \Delta)^2)`, :math:`\Delta` the scan step.
+    """
+    if n_lines <= 0:
+        return 1.0
+    from scipy import stats
+
+    x, g = model.recorded()
+    failed = np.isnan(g[start:])
+    if not failed.any():
+        return 0.0
+    u = model.to_standard(x[start:][failed])
+    radius = np.linalg.norm(u, axis=1)
+    keep = np.isfinite(radius) & (radius > 1e-12)
+    if not keep.all():  # a failed run at the origin: every half-ray is unknown
+        return 1.0
+    directions = np.round(u / radius[:, None], 6)
+    _, ray = np.unique(directions, axis=0, return_inverse=True)
+    closest = np.full(int(ray.max()) + 1, np.inf)
+    np.minimum.at(closest, np.ravel(ray), radius)
+    reach = np.maximum(0.0, closest - float(step_size))
+    mass = stats.chi2.sf(reach**2, model.dimension)
+    return float(np.sum(mass) / (2.0 * n_lines))
 
 
 # ---------------------------------------------------------------------- adaptive samplers
@@ -417,6 +470,70 @@ class _Repetition:
     variance: float
     n_calls: int
     details: dict[str, Any]
+    pf_worst: float  # the same estimator had every failed run been a failure
+    variance_worst: float
+
+
+WorstCase = Callable[[Any, list[np.ndarray], float, float], tuple[float, float]]
+"""``(algorithm, margins per batch, pf, variance) -> (pf, variance)`` had every failed run
+(NaN margin) of a repetition been a failure."""
+
+
+def _subset_worst_case(
+    algorithm: Any, batches: list[np.ndarray], pf: float, variance: float
+) -> tuple[float, float]:
+    r"""Subset simulation had its failed runs been failures.
+
+    The estimate is :math:`\prod_j p_j` over the levels. A failed run of level
+    :math:`j` (a Markov-chain candidate or a first-level draw: the chain kept its previous
+    state, or the draw counted as safe) displaced at most one of the level's
+    :math:`N_j` samples, so :math:`p_j \le p_j + e_j / N_j` for :math:`e_j` failed runs.
+    When the batches do not match the levels, every level gets all of them. The variance
+    keeps the estimate's relative size.
+    """
+    cumulative = [float(p) for p in algorithm.getProbabilityEstimatePerStep()]
+    conditional = [
+        cumulative[0],
+        *(b / a if a > 0 else 0.0 for a, b in itertools.pairwise(cumulative)),
+    ]
+    errors = [int(np.count_nonzero(np.isnan(g))) for g in batches]
+    sizes = [len(g) for g in batches]
+    if len(batches) != len(conditional):
+        total, size = sum(errors), max(1, min(sizes) if sizes else 1)
+        errors, sizes = [total] * len(conditional), [size] * len(conditional)
+    worst = 1.0
+    for p, e, n in zip(conditional, errors, sizes, strict=True):
+        worst *= min(1.0, p + e / max(1, n))
+    relative = variance / pf**2 if pf > 0 else 1.0
+    return worst, relative * worst**2
+
+
+def _importance_worst_case(
+    algorithm: Any, batches: list[np.ndarray], pf: float, variance: float
+) -> tuple[float, float]:
+    r"""Importance sampling (CE-IS, NAIS) had its failed runs been failures.
+
+    The estimate is :math:`\frac1N \sum_i w_i 1[g_i \le 0]` over the final sample,
+    :math:`w_i = \varphi(u_i)/h(u_i)` (``h`` the auxiliary density OpenTURNS returns).
+    Failed runs of that sample join the indicator; failed runs of earlier steps only
+    steered the auxiliary density (the estimate stays unbiased for whatever the final
+    sample can reach).
+    """
+    result = algorithm.getResult()
+    final = batches[-1] if batches else np.empty(0)
+    failed = np.isnan(final)
+    if not failed.any():
+        return pf, variance
+    u = np.asarray(result.getAuxiliaryInputSample(), dtype=float)
+    y = np.asarray(result.getAuxiliaryOutputSample(), dtype=float).ravel()
+    if len(u) != len(final):
+        return 1.0, 0.0
+    density = np.asarray(result.getAuxiliaryDistribution().computePDF(u), dtype=float).ravel()
+    nominal = np.asarray(ot.Normal(u.shape[1]).computePDF(u), dtype=float).ravel()
+    weights = np.divide(nominal, density, out=np.zeros_like(nominal), where=density > 0)
+    terms = weights * ((y <= 0.0) | failed)
+    n = len(terms)
+    return float(terms.mean()), float(terms.var(ddof=1) / n) if n > 1 else math.inf
 
 
 def _default_n_per_step(remaining: int, n_per_step: int | None, default: int) -> int:
@@ -440,6 +557,7 @@ def _run_repetitions(
     method: str,
     make_algorithm: Callable[[ot.ThresholdEvent, int], Any],
     describe: Callable[[Any], dict[str, Any]],
+    worst_case: WorstCase,
     n_per_step: int,
     target_cov: float,
     max_calls: int | None,
@@ -484,6 +602,7 @@ def _run_repetitions(
             break
         algorithm = make_algorithm(event, n_per_step)
         before = model.n_calls
+        first_batch = model.n_batches
         seed_openturns(generator)
         try:
             with model.stage(method), model.openturns_errors():
@@ -495,7 +614,13 @@ def _run_repetitions(
         p = float(result.getProbabilityEstimate())
         c = float(result.getCoefficientOfVariation()) if p > 0 else math.nan
         variance = (c * p) ** 2 if math.isfinite(c) else 0.0
-        repetitions.append(_Repetition(p, variance, model.n_calls - before, describe(algorithm)))
+        batches = model.batch_margins(first_batch)
+        worst, variance_worst = p, variance
+        if any(np.isnan(g).any() for g in batches):
+            worst, variance_worst = worst_case(algorithm, batches, p, variance)
+        repetitions.append(_Repetition(
+            p, variance, model.n_calls - before, describe(algorithm), worst, variance_worst
+        ))
         m = len(repetitions)
         pf = sum(r.pf for r in repetitions) / m
         cov = math.sqrt(sum(r.variance for r in repetitions)) / (m * pf) if pf > 0 else math.nan
@@ -510,25 +635,54 @@ def _run_repetitions(
     notes: list[str] = []
     ci = lognormal_interval(pf, cov)
     n_trials: int | None = None
+    pf_worst, cov_worst, worst_high = math.nan, math.nan, None
     if not repetitions:
         # No repetition finished: only the first step (plain sampling of the input
         # distribution) is usable, as crude Monte Carlo.
         _, g = model.recorded()
         first = g[start : start + n_per_step]
         k, n = int(np.sum(first <= 0.0)), len(first)
+        e = int(np.count_nonzero(np.isnan(first)))
         ci = clopper_pearson_interval(k, n) if n else (0.0, 1.0)
         pf = math.nan if n == 0 else k / n
+        if n:
+            pf_worst, worst_high = (k + e) / n, clopper_pearson_interval(k + e, n)[1]
         n_trials = n
         notes.append(
             f"{method} did not complete one run; pf and ci are crude Monte Carlo from its first "
             f"step ({k} failures in {n} points)"
         )
-    elif not converged:
-        notes.append(_not_reached(cov, target_cov, model.n_calls - start, ""))
+    else:
+        m = len(repetitions)
+        pf_worst = sum(r.pf_worst for r in repetitions) / m
+        variance_worst = sum(r.variance_worst for r in repetitions) / m**2
+        cov_worst = math.sqrt(variance_worst) / pf_worst if pf_worst > 0 else math.nan
+        if not converged:
+            notes.append(_not_reached(cov, target_cov, model.n_calls - start, ""))
     if exhausted is not None:
         notes.insert(0, str(exhausted))
     if stop_reason:
         notes.append(stop_reason)
+    design_points = sample_design_point(model, start)
+    details: dict[str, Any] = {
+        "n_per_step": n_per_step,
+        "repetitions": [
+            {
+                "pf": r.pf,
+                "cov": math.sqrt(r.variance) / r.pf if r.pf > 0 else None,
+                "n_calls": r.n_calls,
+                **r.details,
+            }
+            for r in repetitions
+        ],
+    }
+    if model.count_errors(start):
+        ci, converged, note, extra = account_for_failed_runs(
+            model, start=start, pf=pf, ci=ci, converged=converged, pf_worst=pf_worst,
+            cov_worst=cov_worst, ci_worst_high=worst_high, design_points=design_points,
+        )
+        details.update(extra)
+        notes.append(note)
     return make_result(
         model,
         method=method,
@@ -538,19 +692,8 @@ def _run_repetitions(
         converged=converged,
         message="; ".join(notes),
         history=history,
-        design_points=sample_design_point(model, start),
-        details={
-            "n_per_step": n_per_step,
-            "repetitions": [
-                {
-                    "pf": r.pf,
-                    "cov": math.sqrt(r.variance) / r.pf if r.pf > 0 else None,
-                    "n_calls": r.n_calls,
-                    **r.details,
-                }
-                for r in repetitions
-            ],
-        },
+        design_points=design_points,
+        details=details,
         n_trials=n_trials,
     )
 
@@ -630,6 +773,7 @@ def run_subset(
         method="subset",
         make_algorithm=make,
         describe=describe,
+        worst_case=_subset_worst_case,
         n_per_step=n,
         target_cov=target_cov,
         max_calls=max_calls,
@@ -712,6 +856,7 @@ def run_cross_entropy(
         method="ce_is",
         make_algorithm=make,
         describe=describe,
+        worst_case=_importance_worst_case,
         n_per_step=n,
         target_cov=target_cov,
         max_calls=max_calls,
@@ -782,6 +927,7 @@ def run_nais(
         method="nais",
         make_algorithm=make,
         describe=describe,
+        worst_case=_importance_worst_case,
         n_per_step=n,
         target_cov=target_cov,
         max_calls=max_calls,

@@ -110,6 +110,11 @@ def render_markdown(report: Report | Mapping[str, Any], *, path: str | Path | No
                 {"quantity": "coefficient of variation", "value": e["cov"]},
                 {"quantity": "simulator calls", "value": e["n_calls"]},
                 {"quantity": "new simulations", "value": e["new_simulations"]},
+                *(
+                    [{"quantity": "failed simulations (error/timeout, excluded from pf; the "
+                      "interval counts them as possible failures)", "value": e["n_errors"]}]
+                    if e.get("n_errors") else []
+                ),
                 {"quantity": "method", "value": e["method"]},
                 {"quantity": "converged", "value": e["converged"]},
                 {"quantity": "seed", "value": e["seed"]},

@@ -112,6 +112,10 @@ class EstimateSection:
     n_calls
         Limit-state calls the method made; ``new_simulations`` of them were simulated
         in this run (the others were found in the run store).
+    n_errors
+        Of them, simulations that ended in error or timeout: excluded from ``pf``; the
+        interval's upper end counts them as possible failures (``None``: a result written
+        before they were counted).
     method, method_requested
         Method used and method asked for (``auto`` picks one).
     converged, message
@@ -130,6 +134,7 @@ class EstimateSection:
     beta: float | None = None
     n_calls: int | None = None
     new_simulations: int | None = None
+    n_errors: int | None = None
     method: str | None = None
     method_requested: str | None = None
     converged: bool | None = None
@@ -440,6 +445,7 @@ def _estimate(layout: RunLayout, report: Mapping[str, Any] | None, file: Path) -
         beta=_float(result.get("beta")),
         n_calls=_int(result.get("n_calls")),
         new_simulations=_int(report.get("new_simulations")),
+        n_errors=_int(result.get("n_errors")),
         method=str(result.get("method") or ""),
         method_requested=str(report.get("method_requested") or ""),
         converged=bool(result.get("converged")),

@@ -12,7 +12,7 @@ import dataclasses
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import numpy as np
 import openturns as ot
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "METHODS",
     "MIN_RANKED_FAILURES",
+    "RANK_ON",
     "MethodSpec",
     "analyze",
     "analyze_given_data",
@@ -75,13 +76,15 @@ MAX_FAILED_FRACTION: Final = 0.05
 MIN_RANKED_FAILURES: Final = 30
 #: What stage 1 ranks (see :func:`analyze`).
 RankOn = Literal["auto", "output", "failure"]
+#: The values of :data:`RankOn` (the CLI's ``--rank-on`` choices).
+RANK_ON: Final[tuple[str, ...]] = get_args(RankOn)
 #: Name of the failure label ``1{g <= 0}`` as a ranked output.
 FAILURE_LABEL: Final = "failure"
 
 _CONSTANT: Final[dict[str, list[Constraint]]] = {"constant": [OneOf("raise", "keep")]}
 
 _CONSTRAINTS: Final[dict[str, list[Constraint]]] = {
-    "rank_on": [OneOf("auto", "output", "failure")],
+    "rank_on": [OneOf(*RANK_ON)],
     "n_dummies": [Interval(int, 1, None)],
     "min_failures": [Interval(int, 1, None)],
 }

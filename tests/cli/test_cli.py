@@ -441,6 +441,8 @@ def test_sensitivity_on_an_existing_run_simulates_nothing(tmp_path: Path) -> Non
                 "delta,pawn",
                 "--holdout",
                 "0",
+                "--rank-on",
+                "failure",
                 "--out",
                 str(out),
                 "-q",
@@ -449,6 +451,11 @@ def test_sensitivity_on_an_existing_run_simulates_nothing(tmp_path: Path) -> Non
         == 0
     )
     report = json.loads((out / "sensitivity.json").read_text())
+    # --rank-on failure: 300 weak-AEB runs hold too few failures to rank the label, so the
+    # continuous margin is ranked and the note says why
+    assert report["sensitivity"]["output"] == "g"
+    assert any("not the failure label" in n and "rank_on='failure'" in n
+               for n in report["sensitivity"]["notes"])
     assert report["simulations"] == 0
     assert report["sensitivity"]["costs"]["total"] == 0
     assert (out / "cut_in_reduced.yaml").exists()

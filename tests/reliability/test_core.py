@@ -70,9 +70,11 @@ def test_beta_and_json_safe_dict() -> None:
         "ci_high",
         "beta",
         "n_calls",
+        "n_errors",
         "converged",
         "method",
     ]
+    assert payload["n_errors"] == 0 and frame["n_errors"].iloc[0] == 0
 
 
 def test_zero_estimate_cannot_be_converged() -> None:
@@ -200,11 +202,11 @@ def test_nan_output_is_an_error_naming_rows() -> None:
         g[x[:, 0] > 0.0] = np.nan
         return g
 
-    model = LimitStateModel(lambda x: linear(x), ot.Normal(2))
+    model = LimitStateModel(lambda x: linear(x), ot.Normal(2), on_error="raise")
     model.limit_state = nan_sometimes
-    with pytest.raises(SimulationError, match=r"2 non-finite margin\(s\).*row 0"):
+    with pytest.raises(SimulationError, match=r"2 NaN margin\(s\).*row 0"):
         model.evaluate(np.array([[1.0, 0.0], [2.0, 0.0], [-1.0, 0.0]]))
-    with pytest.raises(SimulationError, match="non-finite"):
+    with pytest.raises(SimulationError, match="infinite margin"):
         estimate_failure_probability(
             lambda x: np.full(len(x), np.inf), ot.Normal(2), method="mc", seed=0
         )

@@ -30,8 +30,11 @@ def test_crude_mc_counts_and_excludes_failed_simulations() -> None:
     assert f"{n_errors} of" in result.message and "excluded" in result.message
     assert not result.converged  # a third failed: their failures could be hidden
     assert result.ci[0] < 0.0228 < result.ci[1]
-    lo, hi = result.details["ci_worst_case"]
-    assert hi > result.ci[1] and lo <= result.ci[0]
+    # the interval runs from "they all passed" to "they all failed"; without them it is
+    # the narrower Clopper-Pearson interval of the successful draws
+    lo, hi = result.details["ci_excluding_errors"]
+    assert result.ci[1] > hi and result.ci[0] <= lo
+    assert result.ci[1] >= result.details["pf_if_errors_failed"] > result.pf
     assert model.n_errors >= n_errors
 
 
@@ -68,15 +71,31 @@ def test_every_simulation_failing_gives_up_after_one_batch() -> None:
     assert "every simulation failed" in result.message
 
 
-def test_nan_stays_fatal_by_default_and_inf_always() -> None:
+def test_nan_is_recorded_by_default_fatal_on_request_and_inf_always() -> None:
     model = LimitStateModel(lambda x: 2.0 - x[:, 0], ot.Normal(2))
     model.limit_state = crashes_on_a_third
-    with pytest.raises(SimulationError, match="error/timeout"):
-        model.evaluate(np.array([[0.0, 1.0]]))
+    g = model.evaluate(np.array([[0.0, 1.0], [0.0, 0.0]]))
+    assert np.isnan(g[0]) and g[1] == 2.0 and model.n_errors == 1
+    strict = LimitStateModel(lambda x: 2.0 - x[:, 0], ot.Normal(2), on_error="raise")
+    strict.limit_state = crashes_on_a_third
+    with pytest.raises(SimulationError, match="on_error='raise' stops at the first one"):
+        strict.evaluate(np.array([[0.0, 1.0]]))
     model.limit_state = lambda x: np.full(len(x), np.inf)
-    with model.tolerate_errors(), pytest.raises(SimulationError, match="non-finite"):
+    with pytest.raises(SimulationError, match="infinite margin"):
         model.evaluate(np.array([[0.0, 1.0]]))
     with pytest.raises(SimulationError, match="all 2 points"):
         LimitStateModel(lambda x: np.full(len(x), np.nan), ot.Normal(2))
-    with pytest.raises(ValidationError, match="on_nonfinite"):
-        LimitStateModel(lambda x: 2.0 - x[:, 0], ot.Normal(2), on_nonfinite="ignore")
+    with pytest.raises(ValidationError, match="on_error: must be one of 'exclude', 'raise'"):
+        LimitStateModel(lambda x: 2.0 - x[:, 0], ot.Normal(2), on_error="ignore")
+
+
+def test_openturns_sees_a_stand_in_for_a_failed_run() -> None:
+    ot.RandomGenerator.SetSeed(0)
+    model = LimitStateModel(lambda x: 2.0 - x[:, 0], ot.Normal(2))
+    model.limit_state = crashes_on_a_third
+    safe = np.asarray(model.as_openturns_function()([[0.0, 1.0], [3.0, 0.0]])).ravel()
+    assert safe[0] == model.safe_margin > 2.0 and safe[1] == -1.0  # above every margin seen
+    nearest = model.as_openturns_function("nearest")
+    # the nearest successful run in standard space is (3, 0), whose margin is -1
+    assert np.asarray(nearest([[2.9, 0.5]])).ravel().tolist() == [-1.0]
+    assert np.isnan(model.recorded()[1][-1])  # the record keeps the NaN
