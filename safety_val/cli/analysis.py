@@ -182,13 +182,17 @@ def estimate(
     end in error or timeout are counted and left out of the estimate; the interval's
     upper end assumes they could all have been failures (--on-error raise stops instead).
     """
-    from safety_val._validation import OneOf, check_value
+    from safety_val._validation import Interval, OneOf, check_value
     from safety_val.pipeline import estimate_stage
-    from safety_val.reliability import ON_ERROR, get_method
+    from safety_val.reliability import MAX_MAX_CALLS, MIN_MAX_CALLS, ON_ERROR, get_method
     from safety_val.scenario import load_scenario
 
-    get_method(method)  # an unknown method is refused before anything is written
+    # refused before anything is written
+    get_method(method)
     check_value(on_error, [OneOf(*ON_ERROR)], field="--on-error")
+    if max_calls is not None:
+        check_value(max_calls, [Interval(int, MIN_MAX_CALLS, MAX_MAX_CALLS)], field="--max-calls")
+    check_value(target_cov, [Interval(float, 0, 1, closed="neither")], field="--target-cov")
     s = load_scenario(scenario_file)
     if out is None:
         out = Path("runs") / f"{s.name}-pf-{datetime.now():%Y%m%d-%H%M%S}"

@@ -72,12 +72,14 @@ def run(
     Every stage is stored in the run directory; running the same command with the same
     --out resumes after a kill (stages done are skipped, simulations done are re-used).
     """
-    from safety_val._validation import OneOf, check_value
+    from safety_val._validation import Interval, OneOf, check_value
     from safety_val.pipeline import PipelineConfig, run_pipeline
-    from safety_val.reliability import ON_ERROR
+    from safety_val.reliability import MAX_MAX_CALLS, MIN_MAX_CALLS, ON_ERROR
     from safety_val.scenario import load_scenario
     from safety_val.sensitivity.analyze import RANK_ON
 
+    if budget is not None:
+        check_value(budget, [Interval(int, MIN_MAX_CALLS, MAX_MAX_CALLS)], field="--budget")
     check_value(on_error, [OneOf(*ON_ERROR)], field="--on-error")
     check_value(rank_on, [OneOf(*RANK_ON)], field="--rank-on")
 

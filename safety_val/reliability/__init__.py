@@ -32,9 +32,8 @@ import numpy as np
 import openturns as ot
 
 from safety_val._random import SeedLike, as_generator, seed_openturns
-from safety_val._validation import OneOf
+from safety_val._validation import Interval, OneOf
 from safety_val._validation import check_options as check_option_table
-from safety_val.errors import ValidationError
 from safety_val.execution.base import Executor
 from safety_val.reliability.model import ON_ERROR, LimitStateModel
 from safety_val.reliability.registry import METHODS, available_methods, check_options, get_method
@@ -48,7 +47,9 @@ from safety_val.scenario import LogicalScenario
 
 __all__ = [
     "DEFAULT_MAX_CALLS",
+    "MAX_MAX_CALLS",
     "METHODS",
+    "MIN_MAX_CALLS",
     "ON_ERROR",
     "BudgetExhausted",
     "DesignPoint",
@@ -64,40 +65,17 @@ DEFAULT_MAX_CALLS = 100_000
 """Budget used when ``max_calls=None``: no run is unbounded."""
 
 MIN_MAX_CALLS = 10
+"""Smallest budget (the input probe alone takes 2 calls)."""
 
-_CONSTRAINTS = {"on_error": [OneOf(*ON_ERROR)]}
+MAX_MAX_CALLS = 10**9
+"""Largest budget: a larger one is a typo, not a plan (and overflows OpenTURNS' counters)."""
 
-
-def _check_target_cov(target_cov: Any) -> float:
-    if (
-        isinstance(target_cov, bool)
-        or not isinstance(target_cov, int | float | np.floating)
-        or not 0.0 < float(target_cov) < 1.0
-    ):
-        raise ValidationError(
-            "must be a number in the open interval (0, 1)",
-            field="target_cov",
-            value=target_cov,
-            expected="a coefficient of variation such as 0.1",
-        )
-    return float(target_cov)
-
-
-def _check_max_calls(max_calls: Any) -> int:
-    if max_calls is None:
-        return DEFAULT_MAX_CALLS
-    if (
-        isinstance(max_calls, bool)
-        or not isinstance(max_calls, int | np.integer)
-        or int(max_calls) < MIN_MAX_CALLS
-    ):
-        raise ValidationError(
-            f"must be None or an int >= {MIN_MAX_CALLS}",
-            field="max_calls",
-            value=max_calls,
-            expected=f"None or an int >= {MIN_MAX_CALLS}",
-        )
-    return int(max_calls)
+_CONSTRAINTS = {
+    "target_cov": [Interval(float, 0, 1, closed="neither")],
+    "max_calls": [None, Interval(int, MIN_MAX_CALLS, MAX_MAX_CALLS)],
+    "on_error": [OneOf(*ON_ERROR)],
+}
+"""The options of :func:`estimate_failure_probability` and what each accepts."""
 
 
 def estimate_failure_probability(
@@ -130,7 +108,8 @@ def estimate_failure_probability(
     target_cov
         Stop when the estimator's coefficient of variation is at most this, in (0, 1).
     max_calls
-        Limit-state call budget (including the 2-point input probe); ``None`` means
+        Limit-state call budget (including the 2-point input probe), an int in
+        [:data:`MIN_MAX_CALLS`, :data:`MAX_MAX_CALLS`]; ``None`` means
         :data:`DEFAULT_MAX_CALLS`. A method that cannot reach ``target_cov`` within it
         returns ``converged=False`` with the reason.
     seed
@@ -181,9 +160,10 @@ def estimate_failure_probability(
     >>> round(result.beta, 6), result.converged
     (3.0, True)
     """
-    target_cov = _check_target_cov(target_cov)
-    budget = _check_max_calls(max_calls)
-    check_option_table(_CONSTRAINTS, on_error=on_error)
+    check_option_table(_CONSTRAINTS, target_cov=target_cov, max_calls=max_calls,
+                       on_error=on_error)
+    target_cov = float(target_cov)
+    budget = DEFAULT_MAX_CALLS if max_calls is None else int(max_calls)
     run = get_method(method)
     check_options(run, method, options)
     rng = as_generator(seed)

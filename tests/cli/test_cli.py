@@ -377,6 +377,25 @@ def test_estimate_unknown_method_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "option", "value", "expected"),
+    [
+        ("estimate", "--max-calls", "100000000000000000000000", "an int in [10, 1000000000]"),
+        ("estimate", "--target-cov", "1.5", "a number in (0, 1)"),
+        ("run", "--budget", "100000000000000000000000", "an int in [10, 1000000000]"),
+    ],
+)
+def test_out_of_range_budgets_exit_2_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, option: str, value: str,
+    expected: str,
+) -> None:
+    code = main([command, str(CUT_IN), option, value, "--out", str(tmp_path / "x")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {option}: must be {expected} (got {value}; expected {expected})"]
+    assert not (tmp_path / "x").exists()
+
+
 def test_sensitivity_ranks_reduces_and_reuses_simulations(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
