@@ -20,7 +20,7 @@ import numpy as np
 import openturns as ot
 
 from safety_val._random import SeedLike, as_generator, seed_openturns
-from safety_val.errors import ValidationError
+from safety_val.errors import SimulationError, ValidationError
 from safety_val.execution.base import Executor
 from safety_val.reliability._mixture import DefensiveMixture, _log_std_normal
 from safety_val.reliability.model import LimitStateModel
@@ -209,6 +209,9 @@ def draw_importance_sample(
     ValidationError
         ``n < 2``; the result has no design point and no failing sample (use a larger
         budget).
+    SimulationError
+        A simulation of the sample failed (error/timeout): the re-weighted estimates of
+        regions and robustness have no place for a missing margin.
 
     Notes
     -----
@@ -233,14 +236,21 @@ def draw_importance_sample(
         raise ValidationError("must be an int >= 2", field="n", value=n, expected="an int >= 2")
     rng = as_generator(seed)
     seed_openturns(rng)
-    # regions and robustness re-weight this sample and do not exclude failed runs yet
-    model = LimitStateModel(limit_state, distribution, executor=executor, on_error="raise")
+    model = LimitStateModel(limit_state, distribution, executor=executor)
     centres, weights = _centres(result, model)
     mixture = DefensiveMixture.centred_at(centres, weights, defensive=DEFENSIVE_WEIGHT)
     u = mixture.sample(int(n), rng, model.dimension)
     x = model.to_physical(u)
     with model.stage("importance"):
         g = model.evaluate(x)
+    failed = int(np.count_nonzero(np.isnan(g)))
+    if failed:  # regions and robustness re-weight g: a missing margin would bias them
+        raise SimulationError(
+            f"{failed} of {len(g)} simulations of the reference importance sample failed "
+            "(error/timeout: no margin); regions and robustness re-weight this sample and "
+            "cannot leave failed runs out: fix the simulator's failures (their messages are "
+            "stored with the runs) and run again"
+        )
     log_weight = _log_std_normal(u) - mixture.log_pdf(u)
     return ImportanceSample(
         x=x, u=u, g=g, log_weight=log_weight, names=model.names, n_calls=model.n_calls

@@ -220,3 +220,16 @@ def test_on_error_is_checked_by_the_option_table(scenario_file: Path) -> None:
 
     with pytest.raises(ValidationError, match="on_error: must be one of 'exclude', 'raise'"):
         estimate_failure_probability(_evaluator(scenario_file, crashes_away), on_error="skip")
+
+
+def test_the_reference_sample_names_its_failed_runs_and_what_to_do() -> None:
+    from safety_val.reliability.importance import draw_importance_sample
+
+    limit_state = _batch_function(crashes_in_failure_region)
+    result = estimate_failure_probability(
+        _batch_function(lambda b: _frame(_margin(b), np.zeros(len(b), bool), "")),
+        ot.Normal(2), method="form", seed=0,
+    )
+    with pytest.raises(SimulationError, match=r"simulations of the reference importance "
+                       r"sample failed \(error/timeout: no margin\); regions and robustness"):
+        draw_importance_sample(result, limit_state, ot.Normal(2), n=200, seed=1)
