@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from traffic_ai.dataset import MacroDataset
+    from traffic_ai.ensemble import TrafficModel
 
 __all__ = ["app"]
 
@@ -164,14 +167,37 @@ def train_command(
     ),
     network: NetworkOption = None,
     adjacency: AdjacencyOption = None,
-    epochs: Annotated[int, typer.Option(help="Epochs per backbone and fold.", min=1)] = 5,
+    epochs: Annotated[
+        int,
+        typer.Option(
+            help="Most epochs of a backbone fit (fold fits stop early on validation MAE).", min=1
+        ),
+    ] = 12,
     hidden: Annotated[int, typer.Option(help="Hidden size of the backbones.", min=2)] = 16,
-    folds: Annotated[int, typer.Option(help="Blocked time folds for stacking.", min=2)] = 2,
+    folds: Annotated[
+        int, typer.Option(help="Blocked time folds for the out-of-fold forecasts.", min=2)
+    ] = 2,
+    backbones: Annotated[
+        str,
+        typer.Option(help="Comma-separated backbones (stgcn, dcrnn, graph_wavenet, agcrn)."),
+    ] = "stgcn,dcrnn,graph_wavenet,agcrn",
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes fitting the fold models in parallel (default: the CPUs "
+            "available; 1: in this process, one epoch line per epoch).",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
-    """Train the stacking ensemble (STGCN, DCRNN, Graph WaveNet + baselines)."""
-    from safety_val.cli.common import say, stderr
+    """Train the ensemble of STGCN, DCRNN, Graph WaveNet, AGCRN and the baselines.
+
+    Per channel and horizon it uses the best member out of fold, or a combination where the
+    out-of-fold evidence says the combination is better.
+    """
+    from safety_val.cli.common import say, stderr, stdout
     from traffic_ai.ensemble import TrafficModel
     from traffic_ai.persistence import save_model
     from traffic_ai.training import TrainConfig
@@ -181,7 +207,10 @@ def train_command(
         f"data: {len(dataset.times)} intervals × {dataset.n_segments} segments; "
         f"{dataset.gaps.describe()}"
     )
-    config = TrainConfig(epochs=epochs, hidden=hidden, folds=folds, seed=seed, device=device)
+    names = tuple(name.strip() for name in backbones.split(",") if name.strip())
+    config = TrainConfig(
+        backbones=names, epochs=epochs, hidden=hidden, folds=folds, seed=seed, device=device
+    )
     say(f"device: {config.torch_device()}")
 
     def progress(label: str, epoch: int, total: int, loss: float, val: float) -> None:
@@ -191,9 +220,44 @@ def train_command(
             highlight=False,
         )
 
-    model = TrafficModel.fit(dataset, config, progress=progress)
+    from safety_val.execution.process import available_cpus
+    from safety_val.execution.registry import make_executor
+
+    n_workers = min(available_cpus(), 8) if workers is None else workers
+    started = time.process_time()
+    if n_workers > 1 and config.torch_device().type == "cpu":
+        say(f"fitting the fold models in {n_workers} processes")
+        with make_executor("process", n_workers=n_workers) as executor:
+            model = TrafficModel.fit(dataset, config, progress=progress, executor=executor)
+    else:
+        model = TrafficModel.fit(dataset, config, progress=progress)
+    cpu = time.process_time() - started
     save_model(model, out)
-    say(f"trained in {model.training_seconds:.1f} s; wrote {out}")
+    for name, log in model.training_log.items():
+        if "best_epochs" in log:
+            say(
+                f"{name}: best epochs of the fold fits {log['best_epochs']} (of "
+                f"{log['epochs_run']} run); {log['seconds']:.1f} s"
+            )
+    stdout.print(_combiner_table(model))
+    say(
+        f"trained in {model.training_seconds:.1f} s ({cpu:.1f} s CPU in this process); "
+        f"wrote {out}"
+    )
+
+
+def _combiner_table(model: TrafficModel, channel: str | None = None) -> Table:
+    """The table of which combiner each channel × horizon uses and why."""
+    import pandas as pd
+
+    from safety_val.cli.common import frame_table
+
+    rows = pd.DataFrame(model.combiner_table())
+    if channel is not None:
+        rows = rows[rows["channel"] == channel]
+    return frame_table(
+        rows, "combiner per channel and horizon (chosen out of fold; MAE in standardised units)"
+    )
 
 
 @app.command("evaluate")
@@ -206,7 +270,10 @@ def evaluate_command(
         str | None, typer.Option(help="Only this channel (flow | speed | density).")
     ] = None,
 ) -> None:
-    """MAE, RMSE, MAPE at 15, 30, 60 minutes on the test period for every model."""
+    """MAE, RMSE, MAPE at 15, 30, 60 minutes on the test period for every model.
+
+    Then which combiner the ensemble (``stacking``) uses per channel and horizon, and why.
+    """
     from safety_val.cli.common import frame_table, say, stdout
     from traffic_ai.evaluation import evaluate_model
     from traffic_ai.persistence import check_graph, load_model
@@ -218,6 +285,7 @@ def evaluate_command(
     if channel is not None:
         table = table[table["channel"] == channel]
     stdout.print(frame_table(table.round(4), f"test period of {data}"))
+    stdout.print(_combiner_table(model, channel))
     say(f"{dataset.gaps.describe()} (masked in the metrics)")
 
 

@@ -1,31 +1,26 @@
-"""The macro traffic model: a stacking ensemble of GNN backbones and baselines.
+"""The macro traffic model: GNN backbones and baselines, combined only on evidence.
 
-Training (``TrafficModel.fit``) follows stacked generalisation (Wolpert 1992; Breiman 1996),
-as scikit-learn's ``StackingRegressor`` does, with the Super Learner's choice among
-pre-declared combiners by cross-validated risk (van der Laan et al. 2007):
+Training (:meth:`TrafficModel.fit`) follows stacked generalisation (Wolpert 1992; Breiman
+1996) with the Super Learner's choice among pre-declared candidates by cross-validated risk
+(van der Laan et al. 2007):
 
-    1. The training period is cut into ``folds`` contiguous blocks of forecast origins.
-    2. For each block, every member is fitted on the origins of the other blocks whose
-       windows do not overlap the block (a purge of ``history + horizon`` steps on each side,
-       so no observation of the block leaks into training) and forecasts the block: these are
-       the out-of-fold (OOF) forecasts. A backbone's fold model takes as many gradient steps
-       as its refit on the whole period (its epochs scaled by the ratio of origins), so the
-       OOF forecasts judge backbones about as strong as the ones that will be combined. The
-       fold models are then discarded.
-    3. Per horizon step and channel, candidate forecasts are compared out of fold: the
-       equal-weight average of the backbones (no fitted weight), the convex combination of
-       the members (non-negative weights summing to 1, the Super Learner form), stacked
-       regression (non-negative weights plus an intercept) and every member alone. The
-       fitted combiners are cross-fitted (fitted on the other blocks, scored on the block).
-       Decision rule (fixed in advance, nothing is chosen on the test period): the backbone
-       average is kept unless a candidate beats it both in pooled OOF MAE *and* on at least
-       half of the day-long evaluation blocks; among such candidates the one with the
-       lowest pooled OOF MAE is used. The average is the default because estimated
-       combination weights add estimation error that equal weights do not (the "forecast
-       combination puzzle", Smith & Wallis 2009); the count of blocks keeps one outlier
-       day, whose errors dominate the pooled MAE, from deciding alone.
-    4. Every member is refitted on all windows of the training period; at forecast time the
-       chosen candidate (refitted on all OOF rows) combines the refitted members' forecasts.
+1. The training period is cut into ``folds`` contiguous blocks of forecast origins. For
+   each, every member is fitted on the origins of the other blocks whose windows do not
+   overlap it (a purge of ``history + horizon`` steps on each side) and forecasts the block
+   (every ``oof_stride``-th origin): the out-of-fold (OOF) forecasts. A backbone's fold fit
+   holds out its latest ``validation_share`` of origins (purged too) and stops early on
+   their MAE, keeping its best weights.
+2. Per horizon step and channel, :class:`~traffic_ai.combiners.CombinerSelection` chooses
+   among every member alone (backbones and baselines, ridge included) and three combiners,
+   cross-fitted on ``block_hours``-long time blocks of the OOF forecasts: the best member
+   is kept unless a combiner's OOF MAE is lower with a one-sided Diebold-Mariano p-value
+   below ``significance``; with fewer than ``min_blocks`` blocks the best member is used.
+   The observations scored are those the metrics score (``null_value`` left out).
+3. A backbone is deployed as its fold fits together (:class:`~traffic_ai.training.
+   FoldAverage`, the mean of their forecasts): the out-of-fold forecasts that chose the
+   combiner are forecasts of the deployed models, and no refit doubles the training time.
+   The baselines, cheap to fit, are refitted on all windows of the training period. At
+   forecast time the chosen candidate combines them.
 
 References
 ----------
@@ -38,22 +33,25 @@ https://doi.org/10.1007/BF00117832
 van der Laan, Polley & Hubbard (2007). Super learner. Statistical Applications in Genetics
 and Molecular Biology 6(1). https://doi.org/10.2202/1544-6115.1309
 
-Smith & Wallis (2009). A simple explanation of the forecast combination puzzle. Oxford
-Bulletin of Economics and Statistics 71(3), 331-355.
-https://doi.org/10.1111/j.1468-0084.2008.00541.x
+Prechelt (1998). Early stopping - but when? In Neural Networks: Tricks of the Trade,
+LNCS 1524, 55-69. https://doi.org/10.1007/3-540-49430-8_3
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from scipy.optimize import nnls
 
-from traffic_ai.dataset import STEPS_PER_DAY, MacroDataset
+from traffic_ai.combiners import COMBINERS, CombinerSelection
+from traffic_ai.dataset import MacroDataset
 from traffic_ai.training import (
     BackboneMember,
+    FoldAverage,
     Member,
     Prepared,
     ProgressCallback,
@@ -63,31 +61,10 @@ from traffic_ai.training import (
     prepare_dataset,
 )
 
-__all__ = [
-    "BACKBONE_MEAN",
-    "COMBINATION",
-    "COMBINERS",
-    "CONVEX",
-    "StackingMetaLearner",
-    "TrafficModel",
-    "blocked_folds",
-    "choose_candidate",
-    "convex_weights",
-]
+if TYPE_CHECKING:
+    from safety_val.execution.base import Executor
 
-#: ``selected_`` value where stacked regression (NNLS weights plus an intercept) is used.
-COMBINATION = -1
-#: ``selected_`` value where the convex combination (weights >= 0 summing to 1) is used.
-CONVEX = -2
-#: ``selected_`` value where the equal-weight average of the backbones is used.
-BACKBONE_MEAN = -3
-#: Name of each combiner by its ``selected_`` value (members alone use their index).
-COMBINERS = {
-    COMBINATION: "stacked regression",
-    CONVEX: "convex combination",
-    BACKBONE_MEAN: "backbone mean",
-}
-_FITTED = {"nnls": COMBINATION, "convex": CONVEX, "mean": BACKBONE_MEAN}
+__all__ = ["TrafficModel", "blocked_folds", "time_blocks"]
 
 
 def blocked_folds(origins: np.ndarray, folds: int, gap: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -105,7 +82,12 @@ def blocked_folds(origins: np.ndarray, folds: int, gap: int) -> list[tuple[np.nd
 
     Returns
     -------
-    list of (train, held_out) index arrays
+    list of (train, held_out) origin arrays
+
+    Raises
+    ------
+    ValueError
+        ``folds < 2``.
 
     Examples
     --------
@@ -114,240 +96,117 @@ def blocked_folds(origins: np.ndarray, folds: int, gap: int) -> list[tuple[np.nd
     """
     if folds < 2:
         raise ValueError(f"The 'folds' parameter must be an int >= 2. Got {folds} instead.")
-    blocks = np.array_split(origins, folds)
     splits = []
-    for block in blocks:
+    for block in np.array_split(origins, folds):
         lo, hi = block.min(), block.max()
         keep = (origins < lo - gap) | (origins > hi + gap)
         splits.append((origins[keep], block))
     return splits
 
 
-def _mae(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """(Q, C) mean absolute error of (S, Q, N, C) forecasts over the finite targets."""
-    return np.asarray(np.nanmean(np.abs(predictions - targets), axis=(0, 2)))
+def time_blocks(origins: np.ndarray, steps: int) -> list[np.ndarray]:
+    """Row indices of ``origins`` grouped into consecutive time blocks of ``steps`` intervals.
 
-
-def convex_weights(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least-squares weights ``w >= 0``, ``sum(w) = 1`` of the columns of ``x`` for ``y``.
-
-    With the Gram matrix ``G = L L'`` the squared error is ``|L'w - L^-1 X'y|^2`` plus a
-    constant; the active-set NNLS solves it with the sum constraint as a heavily weighted
-    extra row, then the weights are renormalised.
+    A last block shorter than half of ``steps`` joins the one before it.
 
     Examples
     --------
-    >>> x = np.array([[1.0, 3.0], [2.0, 4.0], [0.0, 2.0]])
-    >>> np.round(convex_weights(x, x @ [0.25, 0.75]), 6).tolist()
-    [0.25, 0.75]
+    >>> [b.tolist() for b in time_blocks(np.array([0, 3, 6, 9, 12, 15, 18]), 6)]
+    [[0, 1], [2, 3], [4, 5, 6]]
     """
-    from scipy.linalg import cholesky, solve_triangular
-
-    m = x.shape[1]
-    if len(y) == 0:
-        return np.full(m, 1.0 / m)
-    gram, cross = x.T @ x / len(y), x.T @ y / len(y)
-    scale = float(np.trace(gram)) / m
-    if not scale > 0.0:  # every forecast is 0: any weights do
-        return np.full(m, 1.0 / m)
-    lower = cholesky(gram + 1e-10 * scale * np.eye(m), lower=True)
-    penalty = 1e4 * np.sqrt(scale)
-    design = np.vstack([lower.T, np.full(m, penalty)])
-    rhs = np.append(solve_triangular(lower, cross, lower=True), penalty)
-    weights, _ = nnls(design, rhs)
-    return np.asarray(weights / weights.sum())
+    if not len(origins):
+        return []
+    labels = (origins - origins[0]) // max(steps, 1)
+    edges = np.flatnonzero(np.diff(labels)) + 1
+    blocks = np.split(np.arange(len(origins)), edges)
+    if len(blocks) > 1 and origins[blocks[-1][-1]] - origins[blocks[-1][0]] < steps / 2 - 1:
+        blocks = [*blocks[:-2], np.concatenate(blocks[-2:])]
+    return blocks
 
 
-def choose_candidate(pooled: np.ndarray, per_block: np.ndarray, incumbent: int) -> int:
-    """The decision rule of the guard: index of the candidate to use.
+def _validation_split(
+    origins: np.ndarray, share: float, gap: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The latest ``share`` of contiguous runs of origins for validation, purged by ``gap``."""
+    if share <= 0 or len(origins) < 4:
+        return origins, None
+    cut = origins[round(len(origins) * (1.0 - share))]
+    validation = origins[origins >= cut]
+    train = origins[origins < cut - gap]
+    if not len(train) or not len(validation):
+        return origins, None
+    return train, validation
 
-    The ``incumbent`` is kept unless another candidate has a lower pooled MAE *and* a lower
-    MAE on at least half of the blocks; among those, the one with the lowest pooled MAE wins.
 
-    Parameters
-    ----------
-    pooled
-        (K,) out-of-fold MAE of each candidate on all rows.
-    per_block
-        (K, B) out-of-fold MAE of each candidate on each evaluation block.
-    incumbent
-        Index of the default candidate.
+@dataclass(frozen=True)
+class FitTask:
+    """One member fitted on one fold: everything a worker process needs (picklable)."""
 
-    Examples
-    --------
-    >>> per_block = np.array([[1.0, 1.0, 1.0], [0.9, 0.9, 5.0], [0.5, 2.0, 2.0]])
-    >>> choose_candidate(per_block.mean(axis=1), per_block, 0)  # 1: pooled; 2: 1 block of 3
-    0
-    >>> per_block[1, 2] = 1.1
-    >>> choose_candidate(per_block.mean(axis=1), per_block, 0)
-    1
-    """
-    wins = (per_block < per_block[incumbent]).sum(axis=1)
-    challengers = (pooled < pooled[incumbent]) & (wins >= per_block.shape[1] / 2)
-    if not challengers.any():
-        return incumbent
-    return int(np.flatnonzero(challengers)[np.argmin(pooled[challengers])])
+    name: str
+    fold: int
+    config: TrainConfig
+    adjacency: np.ndarray
+    n_channels: int
+    prepared: Prepared
+    train: np.ndarray
+    validation: np.ndarray | None
+    forecast: np.ndarray
+    threads: int | None = None
 
 
 @dataclass
-class StackingMetaLearner:
-    """Per horizon step and channel: weights of the members plus an intercept.
+class FitResult:
+    """What :func:`fit_member` sends back: out-of-fold forecasts, weights and a log."""
 
-    ``weights_`` has shape (Q, C, M) and ``intercept_`` (Q, C). :meth:`fit` fits one combiner
-    everywhere; :meth:`fit_guarded` chooses per horizon step and channel among the combiners
-    and the members alone by their out-of-fold MAE. ``selected_`` (Q, C) holds the choice: a
-    key of :data:`COMBINERS` or the index of the member used alone; ``oof_mae_`` (M + 1, Q, C)
-    the out-of-fold MAE of the members and, last, of the chosen candidate (set by
-    :meth:`fit_guarded`).
+    forecasts: np.ndarray
+    state: dict[str, torch.Tensor]
+    seconds: float
+    cpu_seconds: float
+    best_epoch: int | None = None
+    epochs_run: int | None = None
+    loss: float = float("nan")
+    validation_mae: float = float("nan")
+
+
+def fit_member(task: FitTask, progress: ProgressCallback | None = None) -> FitResult:
+    """Fit ``task.name`` on ``task.train`` and forecast ``task.forecast`` (out of fold).
+
+    A backbone is trained on the fold's origins before its validation block and stops
+    early on the validation MAE; a baseline is fitted on every training origin of the fold.
+    ``task.threads`` sets torch's threads (1 in worker processes: the fits run in parallel
+    and small tensors gain nothing from intra-op threads).
     """
-
-    weights_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
-    intercept_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    selected_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
-    oof_mae_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
-
-    def fit(
-        self,
-        member_predictions: np.ndarray,
-        targets: np.ndarray,
-        *,
-        combiner: str = "nnls",
-        backbones: int | None = None,
-    ) -> StackingMetaLearner:
-        """Fit on (M, S, Q, N, C) member forecasts and (S, Q, N, C) targets (NaN skipped).
-
-        Parameters
-        ----------
-        member_predictions, targets
-            Forecasts and targets, per horizon step and channel one least-squares problem.
-        combiner
-            ``nnls``: non-negative weights plus a free intercept (stacked regression; on the
-            rows it is fitted on never worse in squared error than its best member);
-            ``convex``: non-negative weights summing to 1, no intercept; ``mean``: weight
-            ``1 / backbones`` on each of the first ``backbones`` members (nothing fitted).
-        backbones
-            Number of leading members that are backbones (``mean`` only; default all).
-        """
-        if combiner not in _FITTED:
-            raise ValueError(f"unknown combiner {combiner!r}, expected one of {list(_FITTED)}")
-        m, _, q, _, c = member_predictions.shape
-        self.weights_ = np.zeros((q, c, m))
-        self.intercept_ = np.zeros((q, c))
-        self.selected_ = np.full((q, c), _FITTED[combiner])
-        if combiner == "mean":
-            self.weights_[..., : backbones or m] = 1.0 / (backbones or m)
-            return self
-        for h in range(q):
-            for k in range(c):
-                y = targets[:, h, :, k].ravel().astype(np.float64)
-                x = member_predictions[:, :, h, :, k].reshape(m, -1).T.astype(np.float64)
-                rows = np.isfinite(y) & np.isfinite(x).all(axis=1)
-                if combiner == "convex":
-                    self.weights_[h, k] = convex_weights(x[rows], y[rows])
-                    continue
-                design = np.column_stack([x[rows], np.ones(rows.sum()), -np.ones(rows.sum())])
-                solution, _ = nnls(design, y[rows])
-                self.weights_[h, k] = solution[:m]
-                self.intercept_[h, k] = solution[m] - solution[m + 1]
-        return self
-
-    def fit_guarded(
-        self,
-        member_predictions: np.ndarray,
-        targets: np.ndarray,
-        blocks: list[np.ndarray],
-        *,
-        backbones: int | None = None,
-        evaluation_blocks: list[np.ndarray] | None = None,
-    ) -> StackingMetaLearner:
-        """Choose, per horizon step and channel, a combiner or a single member out of fold.
-
-        Candidates: the backbone mean, the convex combination, stacked regression (the two
-        fitted ones cross-fitted: fitted on the other ``blocks``, scored on the block) and
-        every member alone. The rule is :func:`choose_candidate` with the backbone mean as
-        incumbent, judged on ``evaluation_blocks``. The chosen combiner is then refitted on
-        all rows; a member chosen alone gets weight 1 and no intercept.
-
-        Parameters
-        ----------
-        member_predictions
-            (M, S, Q, N, C) out-of-fold forecasts, the backbones first.
-        targets
-            (S, Q, N, C) targets, NaN where missing.
-        blocks
-            Disjoint row indices (into S) of the time blocks (the folds), at least two.
-        backbones
-            Number of leading members that are backbones (default all).
-        evaluation_blocks
-            Disjoint row indices on which the candidates are compared block by block
-            (default ``blocks``).
-
-        Returns
-        -------
-        StackingMetaLearner
-            ``self``; ``oof_mae_`` holds the (M + 1, Q, C) out-of-fold MAE of the members
-            and, last, of the chosen candidate.
-        """
-        if len(blocks) < 2:
-            raise ValueError(f"cross-fitting needs at least 2 blocks, got {len(blocks)}")
-        evaluation_blocks = blocks if evaluation_blocks is None else evaluation_blocks
-        m = member_predictions.shape[0]
-        every = np.arange(targets.shape[0])
-        combined = {}
-        for combiner in _FITTED:
-            cross = np.full(targets.shape, np.nan)
-            for block in blocks:
-                others = np.setdiff1d(every, block)
-                inner = StackingMetaLearner().fit(
-                    member_predictions[:, others],
-                    targets[others],
-                    combiner=combiner,
-                    backbones=backbones,
-                )
-                cross[block] = inner.predict(member_predictions[:, block])
-            combined[combiner] = cross
-        # candidate order: the combiners as in _FITTED, then the members alone
-        forecasts = [*combined.values(), *member_predictions]
-        codes = [*_FITTED.values(), *range(m)]
-        pooled = np.stack([_mae(f, targets) for f in forecasts])  # (K, Q, C)
-        per_block = np.stack(
-            [
-                np.stack([_mae(f[b], targets[b]) for b in evaluation_blocks], axis=-1)
-                for f in forecasts
-            ]
-        )  # (K, Q, C, B)
-        incumbent = list(_FITTED).index("mean")
-        q, c = targets.shape[1], targets.shape[3]
-        chosen = np.zeros((q, c), dtype=int)
-        for h in range(q):
-            for k in range(c):
-                chosen[h, k] = choose_candidate(pooled[:, h, k], per_block[:, h, k], incumbent)
-        self.selected_ = np.asarray(codes)[chosen]
-        self.weights_ = np.zeros((q, c, m))
-        self.intercept_ = np.zeros((q, c))
-        for combiner, code in _FITTED.items():
-            where = self.selected_ == code
-            if where.any():
-                refit = StackingMetaLearner().fit(
-                    member_predictions, targets, combiner=combiner, backbones=backbones
-                )
-                self.weights_[where] = refit.weights_[where]
-                self.intercept_[where] = refit.intercept_[where]
-        for h, k in zip(*np.nonzero(self.selected_ >= 0), strict=True):
-            self.weights_[h, k, self.selected_[h, k]] = 1.0
-        best = np.take_along_axis(pooled, chosen[None], axis=0)[0]
-        self.oof_mae_ = np.concatenate([pooled[len(_FITTED) :], best[None]])
-        return self
-
-    def predict(self, member_predictions: np.ndarray) -> np.ndarray:
-        """Combine (M, S, Q, N, C) forecasts into (S, Q, N, C)."""
-        combined = np.einsum("msqnc,qcm->sqnc", member_predictions, self.weights_)
-        return combined + self.intercept_[None, :, None, :]
+    if task.threads is not None:
+        torch.set_num_threads(task.threads)
+    begun, cpu = time.perf_counter(), time.process_time()
+    config = task.config
+    if task.name in config.backbones:
+        label = f"{task.name} fold {task.fold + 1}/{config.folds}"
+        backbone = BackboneMember(
+            task.name, task.adjacency, task.n_channels, config, progress=progress, label=label
+        )
+        backbone.fit(task.prepared, task.train, task.validation)
+        forecasts = backbone.predict(task.prepared, task.forecast)
+        validation = backbone.validation_mae_
+        return FitResult(
+            forecasts,
+            backbone.state(),
+            time.perf_counter() - begun,
+            time.process_time() - cpu,
+            backbone.best_epoch_,
+            len(backbone.losses_),
+            backbone.losses_[-1] if backbone.losses_ else float("nan"),
+            min(validation) if validation else float("nan"),
+        )
+    member = make_member(task.name, task.adjacency, task.n_channels, config)
+    member.fit(task.prepared, task.train)
+    forecasts = member.predict(task.prepared, task.forecast)
+    return FitResult(forecasts, {}, time.perf_counter() - begun, time.process_time() - cpu)
 
 
 @dataclass
 class TrafficModel:
-    """The trained macro model: members refitted on the training period, meta-learner, scaler.
+    """The trained macro model: members refitted on the training period, combiner, scaler.
 
     Attributes
     ----------
@@ -360,7 +219,16 @@ class TrafficModel:
     members
         Member name → the member fitted on all windows of the training period.
     meta
-        The stacking meta-learner (fitted on the out-of-fold forecasts).
+        The combiner chosen out of fold (:class:`~traffic_ai.combiners.CombinerSelection`).
+    training_seconds
+        Wall time of :meth:`fit`.
+    training_log
+        Member name → how it was trained: ``best_epochs`` and ``epochs_run`` of each fold
+        fit (backbones), ``seconds`` and ``cpu_seconds`` of all its fits together (CPU time
+        of the process that ran each fit, a worker's included).
+    worker_cpu_seconds
+        CPU seconds spent by executor workers in :meth:`fit` (not saved): with the CPU time
+        of the calling process, what the training cost.
     """
 
     config: TrainConfig
@@ -370,19 +238,33 @@ class TrafficModel:
     signature: str
     scaler: Scaler
     members: dict[str, Member] = field(default_factory=dict)
-    meta: StackingMetaLearner = field(default_factory=StackingMetaLearner)
+    meta: CombinerSelection = field(default_factory=CombinerSelection)
     training_seconds: float = 0.0
+    training_log: dict[str, dict[str, Any]] = field(default_factory=dict)
+    worker_cpu_seconds: float = 0.0
 
     @property
     def member_names(self) -> list[str]:
-        """Names of the members in stacking order."""
-        return [*self.config.backbones, *self.config.baselines]
+        """Names of the members in the combiner's order (backbones first)."""
+        return list(self.config.members)
 
     def new_member(
         self, name: str, *, progress: ProgressCallback | None = None, label: str | None = None
     ) -> Member:
-        """An untrained member for this model's graph."""
-        return make_member(
+        """An untrained member for this model's graph, as it is deployed.
+
+        A backbone is a :class:`~traffic_ai.training.FoldAverage` of ``config.folds`` fits.
+        """
+        if name in self.config.backbones:
+            return FoldAverage(
+                name, [self._fold_fit(name, progress, label) for _ in range(self.config.folds)]
+            )
+        return make_member(name, self.adjacency, len(self.channels), self.config)
+
+    def _fold_fit(
+        self, name: str, progress: ProgressCallback | None, label: str | None
+    ) -> BackboneMember:
+        return BackboneMember(
             name, self.adjacency, len(self.channels), self.config, progress=progress, label=label
         )
 
@@ -393,8 +275,9 @@ class TrafficModel:
         config: TrainConfig | None = None,
         *,
         progress: ProgressCallback | None = None,
+        executor: Executor | None = None,
     ) -> TrafficModel:
-        """Train the stacking ensemble on the training period of ``dataset``.
+        """Train the ensemble on the training period of ``dataset``.
 
         Parameters
         ----------
@@ -403,19 +286,37 @@ class TrafficModel:
         config
             Training options (default :class:`~traffic_ai.training.TrainConfig`).
         progress
-            Called after every epoch of every backbone fit (name, epoch, epochs, loss,
-            validation MAE on the held-out block in standardised units; NaN for the refit
-            on the whole training period, which has no held-out block).
+            Called after every epoch of every backbone fit (label, epoch, epochs, loss,
+            validation MAE in standardised units); with an ``executor``, once per fit.
+        executor
+            Runs the fold fits of the members in parallel (anything with ``map``, e.g.
+            ``safety_val.execution.make_executor("process", n_workers=2)``); ``None``: one
+            after another here. The result does not depend on it.
 
         Returns
         -------
         TrafficModel
+
+        Raises
+        ------
+        ValidationError
+            A training period too short for one forecast window per fold.
         """
-        import time
+        from safety_val.errors import ValidationError
 
         config = config or TrainConfig()
         started = time.perf_counter()
         train_period, _ = dataset.split(config.test_share)
+        origins = dataset.window_starts(train_period, config.history, config.horizon)
+        gap = config.history + config.horizon
+        if len(origins) < config.folds * (2 * gap + 1):
+            raise ValidationError(
+                "training period too short",
+                field="data",
+                value=f"{len(origins)} forecast origins",
+                expected=f"at least {config.folds * (2 * gap + 1)} ({config.folds} folds of "
+                f"{2 * gap + 1})",
+            )
         scaler = Scaler.fit(dataset.values[train_period])
         model = cls(
             config,
@@ -426,26 +327,31 @@ class TrafficModel:
             scaler,
         )
         prepared = prepare_dataset(dataset, scaler, config)
-        origins = dataset.window_starts(train_period, config.history, config.horizon)
-        stacked = model.stacked_names
-        oof, blocks = model.out_of_fold(prepared, origins, stacked, progress=progress)
-        backbones = sum(name in config.backbones for name in stacked)
-        days = [
-            part
-            for block in blocks
-            for part in np.array_split(block, max(round(len(block) / STEPS_PER_DAY), 1))
-        ]
-        model.meta.fit_guarded(
+        oof, rows, fold_fits = model.out_of_fold(
+            prepared, origins, progress=progress, executor=executor
+        )
+        scored = origins[rows]
+        targets = prepared.window_targets(scored).astype(np.float64)
+        if config.null_value is not None:
+            physical = dataset.values[scored[:, None] + np.arange(config.horizon)]
+            targets[physical == config.null_value] = np.nan
+        model.meta = CombinerSelection(
+            significance=config.significance, min_blocks=config.min_blocks
+        ).fit(
             oof,
-            prepared.window_targets(origins),
-            blocks,
-            backbones=backbones or None,
-            evaluation_blocks=days,
+            targets,
+            time_blocks(scored, round(config.block_hours * 12)),
+            backbones=len(config.backbones),
         )
         del oof
         for name in model.member_names:
-            member = model.new_member(name, progress=progress, label=f"{name} refit")
-            model.members[name] = member.fit(prepared, origins)
+            if name in fold_fits:
+                model.members[name] = FoldAverage(name, fold_fits[name])
+                continue
+            begun, cpu = time.perf_counter(), time.process_time()
+            model.members[name] = model.new_member(name).fit(prepared, origins)
+            model.training_log[name]["seconds"] += time.perf_counter() - begun
+            model.training_log[name]["cpu_seconds"] += time.process_time() - cpu
         model.training_seconds = time.perf_counter() - started
         return model
 
@@ -453,52 +359,95 @@ class TrafficModel:
         self,
         prepared: Prepared,
         origins: np.ndarray,
-        names: list[str],
         *,
         progress: ProgressCallback | None = None,
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Out-of-fold forecasts of the members ``names`` on blocked, purged folds.
+        executor: Executor | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, list[BackboneMember]]]:
+        """Out-of-fold forecasts of every member on blocked, purged folds.
 
-        A backbone's fold model is trained for ``config.epochs`` scaled by the ratio of all
-        training origins to the fold's, so it takes about as many gradient steps as the refit.
+        Parameters
+        ----------
+        prepared, origins
+            Model inputs and the training period's forecast origins.
+        progress
+            Per-epoch callback when the fits run here; with an ``executor``, called once per
+            fold fit as it comes back (its best epoch, epochs run, last loss, best
+            validation MAE).
+        executor
+            Runs the (fold, member) fits, e.g. a process pool (each worker with one torch
+            thread); ``None`` runs them one after another in this process.
 
         Returns
         -------
         forecasts
-            (M, S, Q, N, C) standardised forecasts, row ``i`` for ``origins[i]``.
-        blocks
-            Row indices of each held-out block.
+            (M, S, Q, N, C) float32 standardised forecasts of the members in
+            :attr:`member_names` order, one row per scored origin.
+        rows
+            (S,) indices into ``origins`` of the scored origins (every ``oof_stride``-th).
+        fold_fits
+            Backbone name → its fold fits, in fold order (fold ``k``'s fit forecast block
+            ``k``).
         """
         config = self.config
-        splits = blocked_folds(origins, config.folds, config.history + config.horizon)
-        shape = (len(names), len(origins), config.horizon, len(self.segments), len(self.channels))
-        oof = np.full(shape, np.nan, dtype=np.float32)
-        position = {int(o): i for i, o in enumerate(origins)}
-        blocks = []
-        for fold, (train, held_out) in enumerate(splits):
-            # as many gradient steps as the refit on all origins takes
-            epochs = max(config.epochs, round(config.epochs * len(origins) / max(len(train), 1)))
-            rows = np.array([position[int(o)] for o in held_out])
-            blocks.append(rows)
-            for m, name in enumerate(names):
-                member = self.new_member(
-                    name, progress=progress, label=f"{name} fold {fold + 1}/{config.folds}"
+        rows = np.arange(0, len(origins), config.oof_stride)
+        position = {int(o): i for i, o in enumerate(origins[rows])}
+        names = self.member_names
+        gap = config.history + config.horizon
+        tasks, where = [], []
+        for fold, (train, held_out) in enumerate(blocked_folds(origins, config.folds, gap)):
+            forecast = np.array([o for o in held_out if int(o) in position], dtype=int)
+            fit_origins, validation = _validation_split(train, config.validation_share, gap)
+            for name in names:
+                is_backbone = name in config.backbones
+                tasks.append(
+                    FitTask(
+                        name,
+                        fold,
+                        config,
+                        self.adjacency,
+                        len(self.channels),
+                        prepared,
+                        fit_origins if is_backbone else train,
+                        validation if is_backbone else None,
+                        forecast,
+                        threads=None if executor is None else 1,
+                    )
                 )
-                if isinstance(member, BackboneMember):  # reports validation MAE per epoch
-                    member.fit(prepared, train, held_out, epochs=epochs)
-                else:
-                    member.fit(prepared, train)
-                oof[m, rows] = member.predict(prepared, held_out)
-        return oof, blocks
-
-    @property
-    def stacked_names(self) -> list[str]:
-        """Names of the members the meta-learner combines, in its order.
-
-        Those of ``config.stacked`` that the model has; all members if it has none of them.
-        """
-        names = [name for name in self.member_names if name in self.config.stacked]
-        return names or self.member_names
+                where.append(np.array([position[int(o)] for o in forecast], dtype=int))
+        results: Iterator[FitResult]
+        if executor is None:
+            results = (fit_member(task, progress) for task in tasks)
+        else:
+            results = executor.map(fit_member, tasks)
+        shape = (len(names), len(rows), config.horizon, len(self.segments), len(self.channels))
+        oof = np.full(shape, np.nan, dtype=np.float32)
+        fold_fits: dict[str, list[BackboneMember]] = {}
+        for task, rows_of_task, result in zip(tasks, where, results, strict=True):
+            m = names.index(task.name)
+            if len(rows_of_task):
+                oof[m, rows_of_task] = result.forecasts
+            log = self.training_log.setdefault(task.name, {"seconds": 0.0, "cpu_seconds": 0.0})
+            log["seconds"] += result.seconds
+            log["cpu_seconds"] += result.cpu_seconds
+            if executor is not None:
+                self.worker_cpu_seconds += result.cpu_seconds
+            if result.best_epoch is None:
+                continue
+            backbone = self._fold_fit(task.name, progress, None)
+            backbone.load_state(result.state)
+            backbone.best_epoch_ = result.best_epoch
+            fold_fits.setdefault(task.name, []).append(backbone)
+            log.setdefault("best_epochs", []).append(result.best_epoch)
+            log.setdefault("epochs_run", []).append(result.epochs_run)
+            if executor is not None and progress is not None:
+                progress(
+                    f"{task.name} fold {task.fold + 1}/{config.folds} (best epoch)",
+                    result.best_epoch,
+                    result.epochs_run or 0,
+                    result.loss,
+                    result.validation_mae,
+                )
+        return oof, rows, fold_fits
 
     def member_forecasts(
         self, prepared: Prepared, origins: np.ndarray, names: list[str] | None = None
@@ -517,13 +466,51 @@ class TrafficModel:
         forecasts = self.member_forecasts(prepared, origins)
         names = self.member_names
         out = {name: self.scaler.inverse(f) for name, f in zip(names, forecasts, strict=True)}
-        stacked = [names.index(name) for name in self.stacked_names]
-        out["stacking"] = self.scaler.inverse(self.meta.predict(forecasts[stacked]))
+        out["stacking"] = self.scaler.inverse(self.meta.predict(forecasts))
         return out
 
     def predict_prepared(self, prepared: Prepared, origins: np.ndarray) -> np.ndarray:
-        """Ensemble forecasts (S, Q, N, C) in standardised units."""
-        return self.meta.predict(self.member_forecasts(prepared, origins, self.stacked_names))
+        """Ensemble forecasts (S, Q, N, C) in standardised units.
+
+        Members whose weight is zero at every step and channel are not run.
+        """
+        used = np.flatnonzero(np.abs(self.meta.weights_).sum(axis=(0, 1)) > 0)
+        names = self.member_names
+        forecasts = np.zeros(
+            (len(names), len(origins), self.config.horizon, len(self.segments), len(self.channels)),
+            dtype=np.float32,
+        )
+        for m in used:
+            forecasts[m] = self.members[names[m]].predict(prepared, origins)
+        return self.meta.predict(forecasts)
+
+    def combiner_table(self) -> list[dict[str, Any]]:
+        """Per channel and reported horizon: the combiner used and why (for the CLI).
+
+        Returns
+        -------
+        list of dict
+            ``channel``, ``horizon``, ``combiner`` and ``reason``, the MAE in it out of fold
+            and in standardised units.
+        """
+        from traffic_ai.metrics import HORIZON_STEPS
+
+        names = self.member_names
+        rows = []
+        for k, channel in enumerate(self.channels):
+            for label, step in HORIZON_STEPS.items():
+                if step > self.config.horizon:
+                    continue
+                code = int(self.meta.selected_[step - 1, k])
+                rows.append(
+                    {
+                        "channel": channel,
+                        "horizon": label,
+                        "combiner": COMBINERS[code] if code < 0 else f"{names[code]} alone",
+                        "reason": self.meta.explain(step - 1, k, names).split(": ", 1)[1],
+                    }
+                )
+        return rows
 
     def state(self) -> dict[str, dict[str, torch.Tensor]]:
         """Every member's tensors, keyed by member name."""

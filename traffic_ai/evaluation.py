@@ -12,14 +12,13 @@ from traffic_ai.metrics import horizon_table
 __all__ = ["evaluate_model"]
 
 
-def evaluate_model(
-    model: TrafficModel, dataset: MacroDataset, *, null_value: float | None = 0.0
-) -> pd.DataFrame:
+def evaluate_model(model: TrafficModel, dataset: MacroDataset) -> pd.DataFrame:
     """Masked MAE, RMSE, MAPE per model (members and ``stacking``), channel and horizon.
 
     Forecast origins are all those of the last ``config.test_share`` of the dataset whose
     windows lie inside it; missing observations are masked (and counted in
-    ``dataset.gaps``), never filled.
+    ``dataset.gaps``), never filled, and so are those equal to the model's
+    ``config.null_value`` (the same observations its combiner was chosen on).
 
     Returns
     -------
@@ -31,4 +30,4 @@ def evaluate_model(
     origins = dataset.window_starts(test_period, config.history, config.horizon)
     forecasts = model.predict_all(dataset, origins)
     truth = dataset.values[origins[:, None] + np.arange(config.horizon)]
-    return horizon_table(forecasts, truth, dataset.channels, null_value=null_value)
+    return horizon_table(forecasts, truth, dataset.channels, null_value=config.null_value)

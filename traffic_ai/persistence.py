@@ -7,10 +7,11 @@ Loading uses ``torch.load(..., weights_only=True)``, so nothing is unpickled. A 
 refuses (:class:`~safety_val.errors.ValidationError`) a graph whose signature differs from
 the one it was trained on.
 
-The meta-learner is stored as its weights and intercepts, which alone define the forecast;
-``selected`` records the choice (a key of :data:`traffic_ai.ensemble.COMBINERS` or a member
-index). Models saved before the convex combination and the backbone mean were candidates use
-only ``-1`` and member indices, and load and forecast as before (same format version).
+The combiner is stored as its weights and intercepts, which alone define the forecast, and
+the evidence of its choice: ``selected`` (a key of :data:`traffic_ai.combiners.COMBINERS`
+or a member index), the out-of-fold MAE and Diebold-Mariano p-value of every candidate
+(``null`` where a candidate does not exist or was not tested) and the number of blocks. A
+model of an earlier format version is refused with a request to retrain it.
 """
 
 from __future__ import annotations
@@ -25,14 +26,28 @@ import torch
 
 from safety_val._io import atomic_write_bytes, atomic_write_text
 from safety_val.errors import ValidationError
-from traffic_ai.ensemble import StackingMetaLearner, TrafficModel
+from traffic_ai.combiners import CombinerSelection
+from traffic_ai.ensemble import TrafficModel
 from traffic_ai.network import RoadGraph
 from traffic_ai.training import Scaler, TrainConfig
 
 __all__ = ["FORMAT", "check_graph", "load_model", "save_model"]
 
 FORMAT = "safety-val-traffic-model"
-VERSION = 2
+VERSION = 3
+
+
+def _to_json(values: np.ndarray) -> Any:
+    """Nested lists with ``None`` for NaN (JSON has no NaN)."""
+    array = np.asarray(values, dtype=float)
+    out = array.astype(object)
+    out[~np.isfinite(array)] = None
+    return out.tolist()
+
+
+def _from_json(values: Any, dtype: type = float) -> np.ndarray:
+    """Inverse of :func:`_to_json`."""
+    return np.asarray(np.asarray(values, dtype=float), dtype=dtype)
 
 
 def save_model(model: TrafficModel, folder: str | Path) -> Path:
@@ -47,19 +62,24 @@ def save_model(model: TrafficModel, folder: str | Path) -> Path:
         "channels": list(model.channels),
         "signature": model.signature,
         "scaler": {"mean": model.scaler.mean.tolist(), "std": model.scaler.std.tolist()},
-        "meta_learner": {
-            "weights": model.meta.weights_.tolist(),
-            "intercept": model.meta.intercept_.tolist(),
+        "combiner": {
+            "weights": _to_json(model.meta.weights_),
+            "intercept": _to_json(model.meta.intercept_),
             "selected": model.meta.selected_.tolist(),
-            "oof_mae": model.meta.oof_mae_.tolist(),
+            "candidate_mae": _to_json(model.meta.candidate_mae_),
+            "p_values": _to_json(model.meta.p_values_),
+            "blocks": model.meta.blocks_.tolist(),
+            "significance": model.meta.significance,
+            "min_blocks": model.meta.min_blocks,
         },
         "members": list(model.members),
         "training_seconds": model.training_seconds,
+        "training_log": model.training_log,
     }
     buffer = io.BytesIO()
     torch.save({"adjacency": torch.as_tensor(model.adjacency), "members": model.state()}, buffer)
     atomic_write_bytes(folder / "weights.pt", buffer.getvalue())
-    atomic_write_text(folder / "model.json", json.dumps(meta, indent=1))
+    atomic_write_text(folder / "model.json", json.dumps(meta, indent=1, allow_nan=False))
     return folder
 
 
@@ -101,7 +121,15 @@ def load_model(folder: str | Path) -> TrafficModel:
         tensors = torch.load(weights_file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, …
         raise ValidationError("unreadable weights", file=weights_file, value=str(exc)) from exc
-    config = TrainConfig.from_dict(meta["config"])
+    try:
+        config = TrainConfig.from_dict(meta["config"])
+        combiner = meta["combiner"]
+    except ValidationError as exc:
+        raise exc.with_context(file=meta_file, field_prefix="config") from exc
+    except (KeyError, TypeError) as exc:
+        raise ValidationError(
+            "incomplete model description", file=meta_file, field=str(exc), expected=FORMAT
+        ) from exc
     model = TrafficModel(
         config=config,
         segments=tuple(meta["segments"]),
@@ -109,13 +137,18 @@ def load_model(folder: str | Path) -> TrafficModel:
         adjacency=tensors["adjacency"].numpy(),
         signature=str(meta["signature"]),
         scaler=Scaler(np.asarray(meta["scaler"]["mean"]), np.asarray(meta["scaler"]["std"])),
-        meta=StackingMetaLearner(
-            np.asarray(meta["meta_learner"]["weights"]),
-            np.asarray(meta["meta_learner"]["intercept"]),
-            np.asarray(meta["meta_learner"]["selected"], dtype=int),
-            np.asarray(meta["meta_learner"]["oof_mae"]),
+        meta=CombinerSelection(
+            significance=float(combiner["significance"]),
+            min_blocks=int(combiner["min_blocks"]),
+            weights_=_from_json(combiner["weights"]),
+            intercept_=_from_json(combiner["intercept"]),
+            selected_=_from_json(combiner["selected"], int),
+            candidate_mae_=_from_json(combiner["candidate_mae"]),
+            p_values_=_from_json(combiner["p_values"]),
+            blocks_=_from_json(combiner["blocks"], int),
         ),
         training_seconds=float(meta.get("training_seconds", 0.0)),
+        training_log=dict(meta.get("training_log", {})),
     )
     for name in meta["members"]:
         member = model.new_member(name)

@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from safety_val._validation import Interval, OneOf, check_options, check_value
 from traffic_ai.dataset import STEPS_PER_DAY, STEPS_PER_WEEK, MacroDataset, time_features
 
 __all__ = [
     "MEMBERS",
     "BackboneMember",
+    "FoldAverage",
     "HistoricalAverage",
     "LastValue",
     "Member",
@@ -49,49 +51,98 @@ class TrainConfig:
     backbones
         Names from :data:`traffic_ai.models.BACKBONES`.
     baselines
-        Names from :data:`MEMBERS` trained (on the same folds) and reported beside the
-        backbones.
-    stacked
-        The members the meta-learner combines (the others are reported only): per-segment
-        ridge is left out by default, its extrapolation is unstable under a change of regime
-        (weekday → weekend) that the out-of-fold forecasts do not show.
+        Names from :data:`MEMBERS`. Backbones and baselines together are the members; every
+        member is a candidate of the combiner (:mod:`traffic_ai.ensemble`).
     hidden
         Hidden size of the backbones.
-    epochs, batch_size, learning_rate, weight_decay
-        Adam optimisation of the masked MAE, learning rate on a cosine schedule to 0.
+    epochs
+        Most epochs of a backbone fit. A fold fit stops early when the MAE on its
+        validation origins has not improved for ``patience`` epochs and keeps its best
+        weights; the refit on the whole training period runs as many epochs as the folds'
+        best epochs on average.
+    patience
+        Epochs without a better validation MAE before a fold fit stops.
+    batch_size, learning_rate, weight_decay
+        Adam (decoupled weight decay, AdamW) on the masked MAE; the learning rate decays on
+        a cosine from ``learning_rate`` to 0 over ``epochs`` (the same schedule in every
+        fit, so that a refit stopped at epoch ``e`` followed the fold fits' trajectory).
     folds
-        Blocked time folds of the stacking ensemble.
-    origin_stride
-        Use every ``origin_stride``-th forecast origin for training the backbones.
+        Blocked time folds that give the out-of-fold forecasts the combiner is chosen on.
+    validation_share
+        Share of a fold's training origins, the latest ones, held out for early stopping.
+    origin_stride, epoch_windows
+        An epoch visits a random ``1 / origin_stride`` of the training origins (a new draw
+        each epoch), but at least ``epoch_windows`` of them (all when there are fewer): a
+        short history still gets enough gradient steps, a long one does not cost more per
+        epoch than it needs.
+    oof_stride
+        Out-of-fold forecasts are made at every ``oof_stride``-th origin (origins 5 minutes
+        apart carry nearly the same information; 3 = every quarter hour).
+    block_hours
+        Length of the time blocks the combiner is cross-fitted and judged on.
+    min_blocks
+        Fewest blocks for a combination to be judged at all; with fewer (a short history)
+        the best single member is used.
+    significance
+        A combination replaces the best single member only if its out-of-fold MAE is lower
+        with a one-sided p-value below this (Diebold-Mariano test over the blocks).
+    null_value
+        Observations equal to it are left out of the metrics and of the choice of the
+        combiner (0: as METR-LA's missing speeds, and as :func:`~traffic_ai.evaluation.
+        evaluate_model` reports); ``None`` keeps every finite value.
     test_share
         Share of the time at the end held out for evaluation.
     seed
         Seed of weights and batch order.
     device
         ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+
+    Raises
+    ------
+    ValidationError
+        An option out of its range or an unknown member name.
     """
 
     history: int = 12
     horizon: int = 12
-    backbones: tuple[str, ...] = ("stgcn", "dcrnn", "graph_wavenet")
+    backbones: tuple[str, ...] = ("stgcn", "dcrnn", "graph_wavenet", "agcrn")
     baselines: tuple[str, ...] = ("historical_average", "last_value", "ridge")
-    stacked: tuple[str, ...] = (
-        "stgcn",
-        "dcrnn",
-        "graph_wavenet",
-        "historical_average",
-        "last_value",
-    )
     hidden: int = 16
-    epochs: int = 5
-    batch_size: int = 64
+    epochs: int = 12
+    patience: int = 3
+    batch_size: int = 16
     learning_rate: float = 3e-3
-    weight_decay: float = 1e-5
+    weight_decay: float = 1e-4
     folds: int = 2
+    validation_share: float = 0.15
     origin_stride: int = 4
+    epoch_windows: int = 256
+    oof_stride: int = 3
+    block_hours: float = 6.0
+    min_blocks: int = 8
+    significance: float = 0.05
+    null_value: float | None = 0.0
     test_share: float = 0.2
     seed: int = 0
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        from traffic_ai.models import BACKBONES
+
+        options = self.to_dict()
+        backbones, baselines = options.pop("backbones"), options.pop("baselines")
+        check_options(_CONFIG_CONSTRAINTS, **options)
+        for name in backbones:
+            check_value(name, [OneOf(*BACKBONES)], field="backbones")
+        for name in baselines:
+            check_value(name, [OneOf(*MEMBERS)], field="baselines")
+        if not [*backbones, *baselines]:
+            check_value([], [OneOf(*BACKBONES, *MEMBERS)], field="backbones")
+        check_value(
+            self.history,
+            [Interval(int, 1 + 4 * 2 if "stgcn" in backbones else 1, None)],
+            field="history",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -101,16 +152,50 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`."""
         data = dict(data)
-        for key in ("backbones", "baselines", "stacked"):
+        for key in ("backbones", "baselines"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Every member: the backbones, then the baselines."""
+        return (*self.backbones, *self.baselines)
 
     def torch_device(self) -> torch.device:
         """The device to train on."""
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
+
+
+def _constraints() -> dict[str, list[Any]]:
+    positive_int = [Interval(int, 1, None)]
+    return {
+        "history": positive_int,
+        "horizon": positive_int,
+        "hidden": [Interval(int, 2, None)],
+        "epochs": positive_int,
+        "patience": positive_int,
+        "batch_size": positive_int,
+        "learning_rate": [Interval(float, 0, None, closed="neither")],
+        "weight_decay": [Interval(float, 0, None)],
+        "folds": [Interval(int, 2, None)],
+        "validation_share": [Interval(float, 0, 0.5, closed="left")],
+        "origin_stride": positive_int,
+        "epoch_windows": positive_int,
+        "oof_stride": positive_int,
+        "block_hours": [Interval(float, 0, None, closed="neither")],
+        "min_blocks": [Interval(int, 2, None)],
+        "significance": [Interval(float, 0, 1, closed="neither")],
+        "null_value": [None, float],
+        "test_share": [Interval(float, 0, 1, closed="neither")],
+        "seed": [int],
+        "device": [OneOf("auto", "cpu", "cuda")],
+    }
+
+
+_CONFIG_CONSTRAINTS = _constraints()
 
 
 @dataclass(frozen=True)
@@ -329,22 +414,34 @@ class RidgePerSegment:
         return np.concatenate([own, x[:, -1, :, self.n_channels :]], axis=-1)
 
     def fit(self, prepared: Prepared, origins: np.ndarray) -> RidgePerSegment:
-        """Fit the N regressions (missing targets: rows dropped per segment)."""
-        from sklearn.linear_model import Ridge
+        r"""Fit the N regressions (missing targets: rows dropped per segment).
 
-        features = self._features(prepared, origins)
+        Per segment, on its complete rows, the ridge problem with an unpenalised intercept
+        (as scikit-learn's ``Ridge``): centre features and targets, then
+        :math:`\beta = (X_c^\top X_c + \alpha I)^{-1} X_c^\top Y_c` and
+        :math:`b = \bar y - \bar x^\top \beta`, solved for all segments at once.
+        """
+        features = self._features(prepared, origins).astype(np.float64)
         targets = prepared.window_targets(origins)
         s, q, n, c = targets.shape
-        targets = targets.transpose(0, 2, 1, 3).reshape(s, n, q * c)
-        coef = np.zeros((n, q * c, features.shape[-1]), dtype=np.float32)
-        intercept = np.zeros((n, q * c), dtype=np.float32)
-        for i in range(n):
-            rows = np.isfinite(targets[:, i]).all(axis=1)
-            if rows.sum() < 2:
-                continue
-            model = Ridge(alpha=self.alpha).fit(features[rows, i], targets[rows, i])
-            coef[i], intercept[i] = model.coef_, model.intercept_
-        self.coef_, self.intercept_ = coef, intercept
+        targets = targets.transpose(0, 2, 1, 3).reshape(s, n, q * c).astype(np.float64)
+        rows = np.isfinite(targets).all(axis=2)  # (S, N)
+        count = rows.sum(axis=0)  # (N,)
+        weight = rows[..., None].astype(np.float64)
+        x = features * weight
+        y = np.where(rows[..., None], targets, 0.0)
+        safe = np.maximum(count, 1)[:, None]
+        x_mean, y_mean = x.sum(axis=0) / safe, y.sum(axis=0) / safe  # (N, F), (N, K)
+        xc = (features - x_mean) * weight
+        yc = (y - y_mean) * weight
+        gram = np.einsum("snf,sng->nfg", xc, xc) + self.alpha * np.eye(features.shape[-1])
+        coef = np.linalg.solve(gram, np.einsum("snf,snk->nfk", xc, yc))  # (N, F, K)
+        fitted = count >= 2
+        self.coef_ = np.where(fitted[:, None, None], coef.transpose(0, 2, 1), 0.0).astype(
+            np.float32
+        )
+        intercept = y_mean - np.einsum("nf,nfk->nk", x_mean, coef)
+        self.intercept_ = np.where(fitted[:, None], intercept, 0.0).astype(np.float32)
         return self
 
     def predict(self, prepared: Prepared, origins: np.ndarray) -> np.ndarray:
@@ -370,7 +467,20 @@ class RidgePerSegment:
 
 
 class BackboneMember:
-    """A GNN backbone trained with Adam on the masked MAE of standardised values."""
+    """A GNN backbone trained with AdamW on the masked MAE of standardised values.
+
+    Attributes
+    ----------
+    losses_
+        Training loss of every epoch run.
+    validation_mae_
+        Validation MAE (standardised units) of every epoch run, when validation origins
+        were given.
+    best_epoch_
+        The epoch whose weights were kept (the best on validation; the last without).
+    seconds_
+        Wall time of the last :meth:`fit`.
+    """
 
     def __init__(
         self,
@@ -397,6 +507,8 @@ class BackboneMember:
             hidden=config.hidden,
         ).to(self.device)
         self.losses_: list[float] = []
+        self.validation_mae_: list[float] = []
+        self.best_epoch_ = 0
         self.seconds_ = 0.0
 
     def fit(
@@ -407,21 +519,53 @@ class BackboneMember:
         *,
         epochs: int | None = None,
     ) -> BackboneMember:
-        """Train for ``epochs`` (default ``config.epochs``) on shuffled mini-batches."""
+        """Train on shuffled mini-batches of the windows at ``origins``.
+
+        Parameters
+        ----------
+        prepared
+            Model inputs.
+        origins
+            Training forecast origins; an epoch visits a random share of them (see
+            :class:`TrainConfig`, ``origin_stride`` and ``epoch_windows``).
+        validation
+            Origins whose MAE (at most 64 of them, evenly spaced) is measured after each epoch:
+            training stops when it has not improved for ``config.patience`` epochs and the
+            best epoch's weights are kept. Without, every epoch runs and the last is kept.
+        epochs
+            Epochs to run at most (default ``config.epochs``); the learning rate follows
+            the cosine over ``config.epochs`` whatever this is.
+
+        Returns
+        -------
+        BackboneMember
+            ``self``.
+        """
         config = self.config
         rng = np.random.default_rng(config.seed)
-        optimiser = torch.optim.Adam(
+        optimiser = torch.optim.AdamW(
             self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
-        train = origins[:: max(config.origin_stride, 1)]
+        stride = config.origin_stride
         epochs = config.epochs if epochs is None else epochs
-        n_batches = max(len(train) // config.batch_size, 1)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs * n_batches)
+        per_epoch = min(max(-(-len(origins) // stride), config.epoch_windows), len(origins))
+        n_batches = max(-(-per_epoch // config.batch_size), 1)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimiser, max(config.epochs, epochs) * n_batches
+        )
+        checked = None if validation is None or not len(validation) else validation[::stride]
+        if checked is not None and len(checked) > 64:  # enough to rank epochs, cheaply
+            checked = checked[:: -(-len(checked) // 64)]
+        best, best_state, waited = np.inf, None, 0
+        self.losses_, self.validation_mae_ = [], []
         start = time.perf_counter()
         for epoch in range(1, epochs + 1):
             self.model.train()
+            visited = rng.choice(origins, per_epoch, replace=False)
             total, batches = 0.0, 0
-            for batch in np.array_split(rng.permutation(train), n_batches):
+            for batch in np.array_split(visited, n_batches):
+                if not len(batch):
+                    continue
                 x = torch.as_tensor(prepared.window_inputs(batch), device=self.device)
                 y = torch.as_tensor(prepared.window_targets(batch), device=self.device)
                 optimiser.zero_grad()
@@ -431,27 +575,38 @@ class BackboneMember:
                 optimiser.step()
                 schedule.step()
                 total, batches = total + loss.item(), batches + 1
-            self.losses_.append(total / batches)
+            self.losses_.append(total / max(batches, 1))
+            val = float("nan")
+            if checked is not None:
+                target = prepared.window_targets(checked)
+                val = float(np.nanmean(np.abs(self.predict(prepared, checked) - target)))
+                self.validation_mae_.append(val)
             if self.progress is not None:
-                val = float("nan")
-                if validation is not None and len(validation):
-                    sample = validation[:: max(config.origin_stride, 1) * 2]
-                    pred = self.predict(prepared, sample)
-                    target = prepared.window_targets(sample)
-                    val = float(np.nanmean(np.abs(pred - target)))
                 self.progress(self.label, epoch, epochs, self.losses_[-1], val)
+            if checked is None:
+                self.best_epoch_ = epoch
+                continue
+            if val < best:
+                best, waited, self.best_epoch_ = val, 0, epoch
+                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= config.patience:
+                    break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
         self.seconds_ = time.perf_counter() - start
         return self
 
     @torch.no_grad()
     def predict(self, prepared: Prepared, origins: np.ndarray) -> np.ndarray:
-        """Forecast in batches of 256."""
+        """Forecast in batches of 128."""
         self.model.eval()
         out = [
             self.model(torch.as_tensor(prepared.window_inputs(chunk), device=self.device))
             .cpu()
             .numpy()
-            for chunk in np.array_split(origins, max(len(origins) // 256, 1))
+            for chunk in np.array_split(origins, max(-(-len(origins) // 128), 1))
         ]
         return np.concatenate(out)
 
@@ -462,6 +617,42 @@ class BackboneMember:
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         """Load a state dict."""
         self.model.load_state_dict(state)
+
+
+class FoldAverage:
+    """The fold fits of a backbone, deployed together: the forecast is their mean.
+
+    Each fold fit forecast its held-out block out of fold, so the out-of-fold forecasts
+    that choose the combiner are forecasts of these very models; their mean is, by the
+    convexity of the absolute error, never worse on average than one of them alone.
+    """
+
+    def __init__(self, name: str, fits: list[BackboneMember]):
+        self.name, self.fits = name, fits
+
+    def fit(self, prepared: Prepared, origins: np.ndarray) -> FoldAverage:
+        """Refuse: the fold fits are trained by :class:`~traffic_ai.ensemble.TrafficModel`."""
+        raise TypeError("a FoldAverage is assembled from fold fits, not fitted")
+
+    def predict(self, prepared: Prepared, origins: np.ndarray) -> np.ndarray:
+        """(S, Q, N, C) mean of the fold fits' forecasts."""
+        return np.mean([fit.predict(prepared, origins) for fit in self.fits], axis=0)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The fold fits' state dicts, keys prefixed by ``fold<k>.``."""
+        return {
+            f"fold{k}.{key}": value
+            for k, fit in enumerate(self.fits)
+            for key, value in fit.state().items()
+        }
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`state`."""
+        for k, fit in enumerate(self.fits):
+            prefix = f"fold{k}."
+            fit.load_state(
+                {key[len(prefix) :]: v for key, v in state.items() if key.startswith(prefix)}
+            )
 
 
 def make_member(

@@ -49,6 +49,9 @@ class DCRNN(nn.Module):
     data-driven traffic forecasting. ICLR. https://doi.org/10.48550/arXiv.1707.01926
     """
 
+    forward_p: torch.Tensor
+    backward_p: torch.Tensor
+
     def __init__(
         self,
         adjacency: np.ndarray,
@@ -70,7 +73,7 @@ class DCRNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Forecast; see the class docstring for shapes."""
-        supports = [self.forward_p, self.backward_p]
+        supports = [self.forward_p.to_sparse(), self.backward_p.to_sparse()]
         b, p, n, _ = x.shape
         h = x.new_zeros(b, n, self.encoder.hidden)
         for t in range(p):

@@ -14,17 +14,35 @@ __all__ = ["GraphWaveNet"]
 class GraphWaveNet(nn.Module):
     r"""Graph WaveNet (Wu et al. 2019), small.
 
-    Layers of dilated gated causal convolutions (:math:`\tanh(\cdot) \odot \sigma(\cdot)`)
-    followed by a diffusion convolution over the forward and backward transition matrices
-    and the self-adaptive adjacency :math:`\mathrm{softmax}(\mathrm{ReLU}(E_1 E_2^\top))`;
-    skip connections from every layer feed a two-layer output head that emits all Q steps.
-    Shapes: ``x`` (B, P, N, F) → (B, Q, N, C).
+    Each layer :math:`l` applies a dilated gated causal convolution along time and then a
+    diffusion convolution over the forward and backward transition matrices and the
+    self-adaptive adjacency :math:`\tilde A = \mathrm{softmax}(\mathrm{ReLU}(E_1 E_2^\top))`:
+
+    .. math::
+        G^{(l)} = \tanh(\Theta_f \star_{d_l} H^{(l)}) \odot \sigma(\Theta_g \star_{d_l} H^{(l)}),
+        \qquad
+        Z^{(l)} = \sum_{k=0}^{1} \big(P_f^k G^{(l)} W_{fk} + P_b^k G^{(l)} W_{bk}
+        + \tilde A^k G^{(l)} W_{ak}\big),
+
+    :math:`H^{(l+1)} = \mathrm{BN}(Z^{(l)} + H^{(l)})`; the skip connection of every layer
+    reads the last time step of :math:`Z^{(l)}`, and their sum feeds a two-layer output
+    head that emits all Q steps. The reference implementation takes the skip from
+    :math:`G^{(l)}`, before the graph convolution, so that the last layer's graph
+    convolution never reaches the forecast and, with a single layer, the adaptive adjacency
+    gets no gradient; here the skip follows the graph convolution, so every layer's spatial
+    mixing (and :math:`\tilde A`) is trained.
+
+    Shapes: ``x`` (B, P, N, F) → (B, hidden, T, N) with T ≥ the receptive field
+    ``1 + sum(dilations)`` (left zero-padded) → skip sum (B, hidden, 1, N) → (B, Q, N, C).
 
     References
     ----------
     Wu, Pan, Long, Jiang, Zhang (2019). Graph WaveNet for deep spatial-temporal graph
     modeling. IJCAI. https://doi.org/10.24963/ijcai.2019/264
     """
+
+    forward_p: torch.Tensor
+    backward_p: torch.Tensor
 
     def __init__(
         self,
@@ -73,17 +91,21 @@ class GraphWaveNet(nn.Module):
         if h.shape[2] < self.receptive_field:
             h = nn.functional.pad(h, (0, 0, self.receptive_field - h.shape[2], 0))
         h = self.start(h)
-        supports = [self.forward_p, self.backward_p, self.adaptive_adjacency()]
+        supports = [
+            self.forward_p.to_sparse(),
+            self.backward_p.to_sparse(),
+            self.adaptive_adjacency(),
+        ]
         skip: torch.Tensor | float = 0.0
         for filt, gate, graph, skip_conv, norm in zip(
             self.filters, self.gates, self.graph, self.skips, self.norms, strict=True
         ):
             residual = h
             h = torch.tanh(filt(h)) * torch.sigmoid(gate(h))
-            skip = skip_conv(h[:, :, -1:]) + skip
             b, c, t, n = h.shape
             nodes = h.permute(0, 2, 3, 1).reshape(b * t, n, c)
             h = graph(nodes, supports).reshape(b, t, n, c).permute(0, 3, 1, 2)
+            skip = skip_conv(h[:, :, -1:]) + skip
             h = norm(h + residual[:, :, -t:])
         assert isinstance(skip, torch.Tensor)
         out = self.end(skip)  # (B, Q*C, 1, N)

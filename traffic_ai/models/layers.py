@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["DiffusionConv", "transition_matrices"]
+__all__ = ["DiffusionConv", "propagate", "transition_matrices"]
 
 
 def transition_matrices(adjacency: np.ndarray) -> list[torch.Tensor]:
@@ -37,7 +37,9 @@ class DiffusionConv(nn.Module):
     .. math::
         H = \Big[X, P_1 X, \dots, P_1^K X, \dots, P_S^K X\Big]\,\Theta
 
-    Shapes: ``x`` (B, N, C_in), each support (N, N) → (B, N, C_out).
+    Shapes: ``x`` (B, N, C_in), each support (N, N) → (B, N, C_out). A support may be a
+    sparse COO tensor (a road graph's transition matrix has a few entries per row): it is
+    then applied with a sparse product, in O(nnz) instead of O(N²).
 
     Parameters
     ----------
@@ -69,6 +71,24 @@ class DiffusionConv(nn.Module):
         for support in supports:
             diffused = x
             for _ in range(self.order):
-                diffused = torch.matmul(support, diffused)
+                diffused = propagate(support, diffused)
                 terms.append(diffused)
         return self.linear(torch.cat(terms, dim=-1))
+
+
+def propagate(support: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``support @ x`` for an (N, N) support, dense or sparse COO, and ``x`` (..., N, C).
+
+    Examples
+    --------
+    >>> a = torch.tensor([[0.0, 1.0], [0.5, 0.5]])
+    >>> x = torch.arange(12.0).reshape(3, 2, 2)
+    >>> torch.equal(propagate(a.to_sparse(), x), a @ x)
+    True
+    """
+    if not support.is_sparse:
+        return torch.matmul(support, x)
+    *batch, n, c = x.shape
+    flat = x.reshape(-1, n, c).transpose(0, 1).reshape(n, -1)
+    out = torch.sparse.mm(support, flat).reshape(n, -1, c).transpose(0, 1)
+    return out.reshape(*batch, n, c)
