@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from safety_val._io import atomic_write_bytes, atomic_write_text
 from safety_val.errors import ValidationError
 from safety_val.report.rundir import PIPELINE_FILE, PIPELINE_SCHEMA
+from safety_val.runs.store import LOCK, lock_writer, release_writer
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -637,7 +638,26 @@ def run_pipeline(
     scenario_file = Path(scenario_file)
     scenario = load_scenario(scenario_file)
     run = Path(out)
-    state = _open_state(run, scenario, scenario_file, config, __version__)
+    try:  # one writer per run directory: a second process is refused before it reads
+        state = _open_state(run, scenario, scenario_file, config, __version__)
+        return _run_stages(run, state, scenario, scenario_file, config, executor, wanted,
+                           progress, say)
+    finally:
+        release_writer(run)
+
+
+def _run_stages(
+    run: Path,
+    state: dict[str, Any],
+    scenario: LogicalScenario,
+    scenario_file: Path,
+    config: PipelineConfig,
+    executor: Executor | None,
+    wanted: Sequence[str],
+    progress: Progress | None,
+    say: Callable[[str], None] | None,
+) -> PipelineResult:
+    """Run the stages of :func:`run_pipeline` not done yet, holding the run's lock."""
     result = PipelineResult(run_dir=run, stages=state["stages"])
     tell = say or (lambda text: None)
 
@@ -699,6 +719,7 @@ def _open_state(
     file = run / PIPELINE_FILE
     digest = config_hash(config.to_dict())
     if file.exists():
+        lock_writer(run)
         try:
             state = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -738,13 +759,16 @@ def _open_state(
             if record["status"] in ("running", "failed"):
                 record["status"] = "pending"  # resumed: its stored simulations are re-used
         return dict(state)
-    if run.exists() and any(run.iterdir()):
+    if run.exists() and any(entry.name != LOCK for entry in run.iterdir()):
         raise ValidationError(
             "the run directory exists and is not a pipeline run",
             file=run,
             expected="a new or empty directory, or one written by 'safety-val run'",
         )
     run.mkdir(parents=True, exist_ok=True)
+    lock_writer(run)
+    if file.exists():  # another process created the run in the meantime
+        return _open_state(run, scenario, scenario_file, config, version)
     state = {
         "schema": PIPELINE_SCHEMA,
         "safety_val_version": version,

@@ -32,7 +32,7 @@ import numpy as np
 import openturns as ot
 
 from safety_val._random import SeedLike, as_generator, seed_openturns
-from safety_val._validation import Interval, OneOf
+from safety_val._validation import Constraint, Interval, OneOf
 from safety_val._validation import check_options as check_option_table
 from safety_val.execution.base import Executor
 from safety_val.reliability.model import ON_ERROR, LimitStateModel
@@ -70,7 +70,7 @@ MIN_MAX_CALLS = 10
 MAX_MAX_CALLS = 10**9
 """Largest budget: a larger one is a typo, not a plan (and overflows OpenTURNS' counters)."""
 
-_CONSTRAINTS = {
+_CONSTRAINTS: dict[str, list[Constraint]] = {
     "target_cov": [Interval(float, 0, 1, closed="neither")],
     "max_calls": [None, Interval(int, MIN_MAX_CALLS, MAX_MAX_CALLS)],
     "on_error": [OneOf(*ON_ERROR)],

@@ -66,6 +66,8 @@ __all__ = [
     "RunStore",
     "environment_info",
     "file_sha256",
+    "lock_writer",
+    "release_writer",
 ]
 
 try:  # POSIX; elsewhere run directories are not locked
@@ -145,6 +147,20 @@ def _unlock(root: Path) -> None:
     fd = _HELD.pop(root.resolve(), None)
     if fd is not None:
         os.close(fd)  # closing the descriptor releases the flock
+
+
+def lock_writer(root: str | PathLike[str]) -> None:
+    """Take the exclusive writer lock of a folder of runs (``pipeline``'s run directory).
+
+    The same lock as a run directory's: a second process gets a one-line
+    :class:`ValidationError` naming the holder's pid; this process may take it again.
+    """
+    _lock(Path(root))
+
+
+def release_writer(root: str | PathLike[str]) -> None:
+    """Release the lock :func:`lock_writer` took (no-op when this process does not hold it)."""
+    _unlock(Path(root))
 
 
 def _is_empty_or_unfinished(root: Path) -> bool:
