@@ -74,7 +74,8 @@ def test_scope_provenance_and_suite_version(
     out, _, document = quick_report
     assert document["schema"] == SCHEMA and document["suite"]["version"] == SUITE_VERSION
     assert document["mode"] == "quick" and document["selection"] == list(SELECTION)
-    assert document["scope"].startswith("partial run") and "not a qualification" in document["scope"]
+    scope = document["scope"]
+    assert scope.startswith("partial run") and "not a qualification" in scope
     full_ids = {r.id for r in select_requirements("full")}
     run_ids = {row["id"] for row in document["requirements"]}
     assert set(document["not_run"]) == full_ids - run_ids
@@ -92,7 +93,7 @@ def test_the_seal_is_the_documented_hash_of_the_canonical_json(
     quick_report: tuple[Path, int, dict[str, Any]], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    out, _, document = quick_report
+    out, _, _ = quick_report
     # the recipe of the README, written out independently of safety_val.qualify.document
     body = json.loads((out / "qualification.json").read_text(encoding="utf-8"))
     stored = body["integrity"].pop("sha256")
