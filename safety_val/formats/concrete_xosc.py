@@ -456,15 +456,21 @@ def write_concrete_scenario(
     ...     print(out.name, sorted(p.name for p in out.parent.iterdir()))
     lb.xosc ['lb.xodr', 'lb.xosc']
     """
+    from safety_val.formats.junction_xosc import JUNCTION_TEMPLATES_XOSC, write_junction_scenario
+
     template = get_template(scenario.template)
-    if template.name not in _PLANS:
+    if template.name not in _PLANS and template.name not in JUNCTION_TEMPLATES_XOSC:
         raise ValidationError(
             "no OpenSCENARIO export for this template", field="template", value=template.name,
-            expected="one of " + ", ".join(_PLANS),
+            expected="one of " + ", ".join((*_PLANS, *JUNCTION_TEMPLATES_XOSC)),
         )
     numbers, declared = _resolve(scenario, values, template)
-    plan = _PLANS[template.name](numbers)
     duration = float(scenario.simulation.get("duration", template.duration))
+    if template.name in JUNCTION_TEMPLATES_XOSC:  # a junction scene: see junction_xosc
+        return write_junction_scenario(
+            template, declared, numbers, Path(path), duration=duration, description=description,
+            name=f"{scenario.name} concrete scenario {_scenario_id(scenario, values)}")
+    plan = _PLANS[template.name](numbers)
 
     xs = [a.x for a in plan.actors]
     s_start = _MIN_START + max(0.0, -min(xs))

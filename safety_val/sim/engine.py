@@ -13,6 +13,7 @@ from safety_val._validation import Constraint, Interval
 from safety_val.errors import ValidationError
 from safety_val.sim import rng
 from safety_val.sim.ads import AdsSettings, Tracks, decide
+from safety_val.sim.junction import JunctionSetup, run_junction
 from safety_val.sim.kpi import KpiAccumulator
 from safety_val.sim.parameters import COMMON_PARAMETERS, LIGHTING_DETECTION_FACTOR
 from safety_val.sim.sensor import (
@@ -153,6 +154,11 @@ def simulate(
         raise ValidationError(f"invalid input in scenario {int(bad[0])}: {problems[bad[0]]}",
                               field="inputs")
     setup = template.build(values, n)
+    if isinstance(setup, JunctionSetup):
+        kpis, vehicle_steps, trajectories = run_junction(
+            setup, values, seeds_arr, float(dt), round(duration / dt), template.kpis, record
+        )
+        return SimulationOutput(kpis, vehicle_steps, trajectories)
     return _Engine(setup, values, seeds_arr, float(dt)).run(
         round(duration / dt), template.kpis, record
     )

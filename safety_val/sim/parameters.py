@@ -17,6 +17,7 @@ __all__ = [
     "ENVIRONMENT_PARAMETERS",
     "LIGHTING_DETECTION_FACTOR",
     "SENSOR_PARAMETERS",
+    "URBAN_ADS_PARAMETERS",
     "VEHICLE_PARAMETERS",
     "ParameterInfo",
 ]
@@ -154,3 +155,29 @@ VEHICLE_PARAMETERS: Mapping[str, ParameterInfo] = MappingProxyType(
 COMMON_PARAMETERS: Mapping[str, ParameterInfo] = MappingProxyType(
     {**ADS_PARAMETERS, **SENSOR_PARAMETERS, **ENVIRONMENT_PARAMETERS, **VEHICLE_PARAMETERS}
 )
+
+URBAN_ADS_PARAMETERS: Mapping[str, ParameterInfo] = MappingProxyType(
+    {
+        "critical_gap": _p(
+            4.5, "s", "smallest time until a road user with the right of way reaches the "
+            "conflict area that the urban ADS accepts to enter ahead of it", 0.0, 15.0
+        ),
+        "gap_margin": _p(
+            1.5, "s", "planned post-encroachment time of the urban ADS when it crosses ahead "
+            "of or behind a road user with the right of way", 0.0, 10.0
+        ),
+        "approach_speed": _p(
+            6.9, "m/s", "speed at which the urban ADS reaches a stop line where it gives way",
+            0.5, 30.0
+        ),
+        "turn_lateral_accel": _p(
+            2.5, "m/s^2", "lateral acceleration of the urban ADS's speed in turns", 0.5, 8.0
+        ),
+        "violation_decel": _p(
+            4.0, "m/s^2", "a road user without the right of way that would need more than this "
+            "to stop before the conflict area is taken not to yield", 0.5, 15.0
+        ),
+    }
+)
+"""Inputs of the yielding urban reference ADS (:mod:`safety_val.sim.urban_ads`), accepted by
+the junction templates in addition to :data:`COMMON_PARAMETERS`."""

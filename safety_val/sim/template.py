@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,10 +15,13 @@ from safety_val.quantities import DerivedQuantity
 from safety_val.sim.parameters import ParameterInfo
 from safety_val.sim.setup import ScenarioSetup
 
+if TYPE_CHECKING:
+    from safety_val.sim.junction import JunctionSetup
+
 __all__ = ["Template"]
 
 FloatArray = npt.NDArray[np.float64]
-Builder = Callable[[Mapping[str, FloatArray], int], ScenarioSetup]
+Builder = Callable[[Mapping[str, FloatArray], int], "ScenarioSetup | JunctionSetup"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,7 +44,9 @@ class Template:
     duration
         Default simulated time (s).
     build
-        Function ``(values, n) -> ScenarioSetup`` from resolved inputs.
+        Function ``(values, n) -> ScenarioSetup`` (a straight-road scene) or
+        ``-> JunctionSetup`` (a junction scene, :mod:`safety_val.sim.junction`) from
+        resolved inputs.
     quantities
         Physical quantities of the scenario's geometry derived from the inputs (gaps and
         times at the key moments), offered to the readable rules of critical regions.
@@ -66,9 +71,10 @@ class Template:
     @property
     def scenario_parameters(self) -> tuple[str, ...]:
         """Names of the template's own (scenario) parameters, without the common inputs."""
-        from safety_val.sim.parameters import COMMON_PARAMETERS
+        from safety_val.sim.parameters import COMMON_PARAMETERS, URBAN_ADS_PARAMETERS
 
-        return tuple(p for p in self.parameters if p not in COMMON_PARAMETERS)
+        return tuple(p for p in self.parameters
+                     if p not in COMMON_PARAMETERS and p not in URBAN_ADS_PARAMETERS)
 
     def check_names(self, names: Iterable[str]) -> None:
         """Raise :class:`ValidationError` if a name is not an input of this template."""

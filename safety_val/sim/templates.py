@@ -17,6 +17,18 @@ import numpy.typing as npt
 
 from safety_val.errors import ValidationError
 from safety_val.quantities import DerivedQuantity
+from safety_val.sim.dimensions import (
+    CAR_LENGTH,
+    CAR_WIDTH,
+    EGO_BRAKE_LIMIT,
+    PEDESTRIAN_ACCEL,
+    PEDESTRIAN_LAG,
+    PEDESTRIAN_LENGTH,
+    PEDESTRIAN_WIDTH,
+    SCRIPT_CAR_ACCEL,
+    SCRIPT_CAR_LAG,
+)
+from safety_val.sim.junction_templates import JUNCTION_TEMPLATES
 from safety_val.sim.kpi import ALL_KPIS
 from safety_val.sim.parameters import COMMON_PARAMETERS, ParameterInfo
 from safety_val.sim.setup import Phases, ScenarioSetup
@@ -26,12 +38,6 @@ __all__ = ["TEMPLATES", "get_template", "stop_and_go_schedule"]
 
 FloatArray = npt.NDArray[np.float64]
 
-CAR_LENGTH, CAR_WIDTH = 4.5, 1.8
-PEDESTRIAN_LENGTH, PEDESTRIAN_WIDTH = 0.3, 0.5
-SCRIPT_CAR_LAG, PEDESTRIAN_LAG = 0.1, 0.05
-EGO_BRAKE_LIMIT = 15.0
-SCRIPT_CAR_ACCEL = (-10.0, 4.0)
-PEDESTRIAN_ACCEL = (-5.0, 5.0)
 _VEHICLE_KPIS = tuple(k for k in ALL_KPIS if k != "pet")
 _CAR, _PED = "car", "pedestrian"
 
@@ -427,6 +433,7 @@ TEMPLATES: Mapping[str, Template] = MappingProxyType(
             "parked car.",
             2, _PEDESTRIAN, (*_VEHICLE_KPIS[:5], "pet"), 15.0, _build_pedestrian,
         ),
+        **JUNCTION_TEMPLATES,
     }
 )
 
