@@ -338,6 +338,13 @@ def _mae_sums(forecast: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np
     return np.where(observed, error, 0.0).sum(axis=(0, 2)), observed.sum(axis=(0, 2))
 
 
+def _change(mae: float, reference: float) -> str:
+    """``mae`` relative to ``reference`` in per cent (absolute when ``reference`` is 0)."""
+    if reference > 0:
+        return f"{100.0 * (mae / reference - 1.0):+.1f} %"
+    return f"{mae:.4f} against 0"
+
+
 @dataclass
 class CombinerSelection:
     """Per horizon step and channel: the chosen candidate, its weights and the evidence.
@@ -534,14 +541,12 @@ class CombinerSelection:
             if not len(finite):
                 return f"{labels[best]}: best member out of fold (MAE {mae[best]:.4f})"
             rival = int(finite[np.argmin(mae[finite])])
-            change = 100.0 * (mae[rival] / mae[best] - 1.0)
             return (
                 f"{labels[best]}: best member out of fold (MAE {mae[best]:.4f}); best "
-                f"combiner {labels[rival]} {change:+.1f} %, p = "
+                f"combiner {labels[rival]} {_change(mae[rival], mae[best])}, p = "
                 f"{self.p_values_[rival, step, channel]:.3g} over {blocks} blocks"
             )
-        change = 100.0 * (mae[row] / mae[best] - 1.0)
         return (
-            f"{labels[row]}: {change:+.1f} % MAE against {labels[best]} out of fold, "
-            f"p = {self.p_values_[row, step, channel]:.3g} over {blocks} blocks"
+            f"{labels[row]}: {_change(mae[row], mae[best])} MAE against {labels[best]} out of "
+            f"fold, p = {self.p_values_[row, step, channel]:.3g} over {blocks} blocks"
         )

@@ -4,12 +4,14 @@ Training (:meth:`TrafficModel.fit`) follows stacked generalisation (Wolpert 1992
 1996) with the Super Learner's choice among pre-declared candidates by cross-validated risk
 (van der Laan et al. 2007):
 
-1. The training period is cut into ``folds`` contiguous blocks of forecast origins. For
-   each, every member is fitted on the origins of the other blocks whose windows do not
-   overlap it (a purge of ``history + horizon`` steps on each side) and forecasts the block
-   (every ``oof_stride``-th origin): the out-of-fold (OOF) forecasts. A backbone's fold fit
-   holds out its latest ``validation_share`` of origins (purged too) and stops early on
-   their MAE, keeping its best weights.
+1. Out-of-fold (OOF) forecasts of every member, every ``oof_stride``-th origin, each from
+   fits trained as the member is deployed. The training period is cut into ``folds``
+   contiguous blocks; for each, a backbone is fitted on the origins of the other blocks
+   whose windows do not overlap it (a purge of ``history + horizon`` steps on each side)
+   and forecasts the block; its fold fit holds out its latest ``validation_share`` of
+   origins (purged too) and stops early on their MAE, keeping its best weights. A
+   baseline, cheap to fit, forecasts each ``block_hours`` block from a fit on all the
+   others (purged), so it is judged on nearly the data of its final refit.
 2. Per horizon step and channel, :class:`~traffic_ai.combiners.CombinerSelection` chooses
    among every member alone (backbones and baselines, ridge included) and three combiners,
    cross-fitted on ``block_hours``-long time blocks of the OOF forecasts: the best member
@@ -55,6 +57,7 @@ from traffic_ai.training import (
     Member,
     Prepared,
     ProgressCallback,
+    RidgePerSegment,
     Scaler,
     TrainConfig,
     make_member,
@@ -136,6 +139,29 @@ def _validation_split(
     if not len(train) or not len(validation):
         return origins, None
     return train, validation
+
+
+def _baseline_splits(
+    origins: np.ndarray, scored: np.ndarray, config: TrainConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training origins, rows of ``scored``) of the baselines' out-of-fold fits.
+
+    Each ``block_hours`` block of the scored origins is forecast from the origins farther
+    than ``history + horizon`` from it. A history too short for two blocks, each with
+    training origins left, falls back to the backbones' ``folds`` blocked folds.
+    """
+    gap = config.history + config.horizon
+    splits = []
+    for block in time_blocks(scored, round(config.block_hours * 12)):
+        lo, hi = scored[block].min(), scored[block].max()
+        splits.append((origins[(origins < lo - gap) | (origins > hi + gap)], block))
+    if len(splits) >= 2 and all(len(train) for train, _ in splits):
+        return splits
+    position = {int(o): i for i, o in enumerate(scored)}
+    return [
+        (train, np.array([position[int(o)] for o in held if int(o) in position], dtype=int))
+        for train, held in blocked_folds(origins, config.folds, gap)
+    ]
 
 
 @dataclass(frozen=True)
@@ -363,7 +389,14 @@ class TrafficModel:
         progress: ProgressCallback | None = None,
         executor: Executor | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, list[BackboneMember]]]:
-        """Out-of-fold forecasts of every member on blocked, purged folds.
+        """Out-of-fold forecasts of every member, each from fits trained as it is deployed.
+
+        A backbone is deployed as its ``config.folds`` fold fits, so its out-of-fold
+        forecasts are theirs (blocked, purged folds). A baseline is deployed refitted on the
+        whole training period; its out-of-fold forecasts come from fits on all but one
+        ``block_hours`` block (and the origins within ``history + horizon`` of it), so they
+        judge it on nearly as much data as the refit has: a 2-fold fit of the historical
+        average, on half of a short history, would understate it.
 
         Parameters
         ----------
@@ -393,12 +426,20 @@ class TrafficModel:
         position = {int(o): i for i, o in enumerate(origins[rows])}
         names = self.member_names
         gap = config.history + config.horizon
+        shape = (len(names), len(rows), config.horizon, len(self.segments), len(self.channels))
+        oof = np.full(shape, np.nan, dtype=np.float32)
+        for name in names:
+            if name not in config.backbones:
+                begun, cpu = time.perf_counter(), time.process_time()
+                oof[names.index(name)] = self._baseline_out_of_fold(name, prepared, origins, rows)
+                log = self.training_log.setdefault(name, {"seconds": 0.0, "cpu_seconds": 0.0})
+                log["seconds"] += time.perf_counter() - begun
+                log["cpu_seconds"] += time.process_time() - cpu
         tasks, where = [], []
         for fold, (train, held_out) in enumerate(blocked_folds(origins, config.folds, gap)):
             forecast = np.array([o for o in held_out if int(o) in position], dtype=int)
             fit_origins, validation = _validation_split(train, config.validation_share, gap)
-            for name in names:
-                is_backbone = name in config.backbones
+            for name in config.backbones:
                 tasks.append(
                     FitTask(
                         name,
@@ -407,8 +448,8 @@ class TrafficModel:
                         self.adjacency,
                         len(self.channels),
                         prepared,
-                        fit_origins if is_backbone else train,
-                        validation if is_backbone else None,
+                        fit_origins,
+                        validation,
                         forecast,
                         threads=None if executor is None else 1,
                     )
@@ -419,8 +460,6 @@ class TrafficModel:
             results = (fit_member(task, progress) for task in tasks)
         else:
             results = executor.map(fit_member, tasks)
-        shape = (len(names), len(rows), config.horizon, len(self.segments), len(self.channels))
-        oof = np.full(shape, np.nan, dtype=np.float32)
         fold_fits: dict[str, list[BackboneMember]] = {}
         for task, rows_of_task, result in zip(tasks, where, results, strict=True):
             m = names.index(task.name)
@@ -431,23 +470,48 @@ class TrafficModel:
             log["cpu_seconds"] += result.cpu_seconds
             if executor is not None:
                 self.worker_cpu_seconds += result.cpu_seconds
-            if result.best_epoch is None:
-                continue
+            best, run = result.best_epoch or 0, result.epochs_run or 0
             backbone = self._fold_fit(task.name, progress, None)
             backbone.load_state(result.state)
-            backbone.best_epoch_ = result.best_epoch
+            backbone.best_epoch_ = best
             fold_fits.setdefault(task.name, []).append(backbone)
-            log.setdefault("best_epochs", []).append(result.best_epoch)
-            log.setdefault("epochs_run", []).append(result.epochs_run)
+            log.setdefault("best_epochs", []).append(best)
+            log.setdefault("epochs_run", []).append(run)
             if executor is not None and progress is not None:
                 progress(
                     f"{task.name} fold {task.fold + 1}/{config.folds} (best epoch)",
-                    result.best_epoch,
-                    result.epochs_run or 0,
+                    best,
+                    run,
                     result.loss,
                     result.validation_mae,
                 )
         return oof, rows, fold_fits
+
+    def _baseline_out_of_fold(
+        self, name: str, prepared: Prepared, origins: np.ndarray, rows: np.ndarray
+    ) -> np.ndarray:
+        """(S, Q, N, C) out-of-fold forecasts of a baseline at ``origins[rows]``.
+
+        One fit per split of :func:`_baseline_splits`; the ridge regressions are fitted
+        from their sufficient statistics over all origins less those of the origins a
+        split leaves out (:class:`~traffic_ai.training.RidgeMoments`), so that a split
+        costs what its left-out windows cost.
+        """
+        config = self.config
+        scored = origins[rows]
+        shape = (len(rows), config.horizon, len(self.segments), len(self.channels))
+        out = np.full(shape, np.nan, dtype=np.float32)
+        member = self.new_member(name)
+        ridge = member if isinstance(member, RidgePerSegment) else None
+        total = None if ridge is None else ridge.moments(prepared, origins)
+        for train, block in _baseline_splits(origins, scored, config):
+            if ridge is not None and total is not None:
+                left_out = np.setdiff1d(origins, train, assume_unique=True)
+                ridge.fit_moments(total - ridge.moments(prepared, left_out))
+            else:
+                member.fit(prepared, train)
+            out[block] = member.predict(prepared, scored[block])
+        return out
 
     def member_forecasts(
         self, prepared: Prepared, origins: np.ndarray, names: list[str] | None = None

@@ -29,6 +29,7 @@ __all__ = [
     "LastValue",
     "Member",
     "Prepared",
+    "RidgeMoments",
     "RidgePerSegment",
     "Scaler",
     "TrainConfig",
@@ -361,19 +362,23 @@ class HistoricalAverage:
         sums = np.zeros((STEPS_PER_WEEK, n, c))
         counts = np.zeros((STEPS_PER_WEEK, n, c))
         finite = np.isfinite(values)
-        np.add.at(sums, slots, np.where(finite, values, 0.0))
-        np.add.at(counts, slots, finite)
+        if len(times):  # per slot: sorted, then summed run by run (np.add.at is slow)
+            order = np.argsort(slots, kind="stable")
+            ordered = slots[order]
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+            seen = ordered[starts]
+            sums[seen] = np.add.reduceat(np.where(finite, values, 0.0)[order], starts, axis=0)
+            counts[seen] = np.add.reduceat(finite[order].astype(np.float64), starts, axis=0)
         overall = np.divide(
             sums.sum(0), counts.sum(0), out=np.zeros((n, c)), where=counts.sum(0) > 0
         )
+        daily_sums = sums.reshape(7, STEPS_PER_DAY, n, c)
+        daily_counts = counts.reshape(7, STEPS_PER_DAY, n, c)
+        type_sums = np.concatenate([daily_sums[:5].sum(0), daily_sums[5:].sum(0)])  # weekday,
+        type_counts = np.concatenate([daily_counts[:5].sum(0), daily_counts[5:].sum(0)])  # end
         day_of_week = np.arange(STEPS_PER_WEEK) // STEPS_PER_DAY
         minute = np.arange(STEPS_PER_WEEK) % STEPS_PER_DAY
-        day_type = (day_of_week >= 5).astype(int)
-        key = day_type * STEPS_PER_DAY + minute
-        type_sums = np.zeros((2 * STEPS_PER_DAY, n, c))
-        type_counts = np.zeros((2 * STEPS_PER_DAY, n, c))
-        np.add.at(type_sums, key, sums)
-        np.add.at(type_counts, key, counts)
+        key = (day_of_week >= 5).astype(int) * STEPS_PER_DAY + minute
         fallback = np.where(type_counts > 0, type_sums / np.maximum(type_counts, 1), overall)
         table = np.where(counts > 0, sums / np.maximum(counts, 1), fallback[key])
         self.table_ = table.astype(np.float32)
@@ -390,6 +395,33 @@ class HistoricalAverage:
     def load_state(self, state: dict[str, torch.Tensor]) -> None:
         """Restore the table."""
         self.table_ = state["table"].numpy()
+
+
+@dataclass(frozen=True)
+class RidgeMoments:
+    r"""Sufficient statistics of :class:`RidgePerSegment`'s N regressions.
+
+    Over the complete rows of a set of windows, per segment: ``count`` :math:`n` (N,),
+    ``x_sum`` :math:`X^\top 1` (N, F), ``y_sum`` :math:`Y^\top 1` (N, K), ``xx``
+    :math:`X^\top X` (N, F, F) and ``xy`` :math:`X^\top Y` (N, F, K). They add over
+    disjoint sets of windows, so a fit that leaves some windows out costs a subtraction.
+    """
+
+    count: np.ndarray
+    x_sum: np.ndarray
+    y_sum: np.ndarray
+    xx: np.ndarray
+    xy: np.ndarray
+
+    def __sub__(self, other: RidgeMoments) -> RidgeMoments:
+        """The statistics of this set without the windows of ``other`` (a subset of it)."""
+        return RidgeMoments(
+            self.count - other.count,
+            self.x_sum - other.x_sum,
+            self.y_sum - other.y_sum,
+            self.xx - other.xx,
+            self.xy - other.xy,
+        )
 
 
 class RidgePerSegment:
@@ -413,29 +445,49 @@ class RidgePerSegment:
         own = x[..., : self.n_channels].transpose(0, 2, 1, 3).reshape(s, n, p * self.n_channels)
         return np.concatenate([own, x[:, -1, :, self.n_channels :]], axis=-1)
 
-    def fit(self, prepared: Prepared, origins: np.ndarray) -> RidgePerSegment:
-        r"""Fit the N regressions (missing targets: rows dropped per segment).
+    def moments(self, prepared: Prepared, origins: np.ndarray) -> RidgeMoments:
+        """Sufficient statistics of the N regressions over the windows at ``origins``.
 
-        Per segment, on its complete rows, the ridge problem with an unpenalised intercept
-        (as scikit-learn's ``Ridge``): centre features and targets, then
-        :math:`\beta = (X_c^\top X_c + \alpha I)^{-1} X_c^\top Y_c` and
-        :math:`b = \bar y - \bar x^\top \beta`, solved for all segments at once.
+        A segment's row of a window counts only when all its targets are observed.
         """
-        features = self._features(prepared, origins).astype(np.float64)
+        features = self._features(prepared, origins).astype(np.float64)  # (S, N, F)
         targets = prepared.window_targets(origins)
         s, q, n, c = targets.shape
         targets = targets.transpose(0, 2, 1, 3).reshape(s, n, q * c).astype(np.float64)
         rows = np.isfinite(targets).all(axis=2)  # (S, N)
-        count = rows.sum(axis=0)  # (N,)
-        weight = rows[..., None].astype(np.float64)
-        x = features * weight
-        y = np.where(rows[..., None], targets, 0.0)
+        # (N, S, F) and (N, S, K), contiguous: the batched products below then run in BLAS
+        x = np.ascontiguousarray((features * rows[..., None]).transpose(1, 0, 2))
+        y = np.ascontiguousarray(np.where(rows[..., None], targets, 0.0).transpose(1, 0, 2))
+        xt = x.transpose(0, 2, 1)
+        return RidgeMoments(
+            rows.sum(axis=0).astype(np.float64), x.sum(axis=1), y.sum(axis=1), xt @ x, xt @ y
+        )
+
+    def fit(self, prepared: Prepared, origins: np.ndarray) -> RidgePerSegment:
+        """Fit the N regressions (missing targets: rows dropped per segment).
+
+        See :meth:`fit_moments`.
+        """
+        return self.fit_moments(self.moments(prepared, origins))
+
+    def fit_moments(self, moments: RidgeMoments) -> RidgePerSegment:
+        r"""Fit the N regressions from their sufficient statistics.
+
+        Per segment, on its complete rows, the ridge problem with an unpenalised intercept
+        (as scikit-learn's ``Ridge``): with the centred moments
+        :math:`X_c^\top X_c = X^\top X - n \bar x \bar x^\top` and
+        :math:`X_c^\top Y_c = X^\top Y - n \bar x \bar y^\top`,
+        :math:`\beta = (X_c^\top X_c + \alpha I)^{-1} X_c^\top Y_c` and
+        :math:`b = \bar y - \bar x^\top \beta`, solved for all segments at once. A segment
+        with fewer than 2 complete rows forecasts 0 (the mean).
+        """
+        count = moments.count
         safe = np.maximum(count, 1)[:, None]
-        x_mean, y_mean = x.sum(axis=0) / safe, y.sum(axis=0) / safe  # (N, F), (N, K)
-        xc = (features - x_mean) * weight
-        yc = (y - y_mean) * weight
-        gram = np.einsum("snf,sng->nfg", xc, xc) + self.alpha * np.eye(features.shape[-1])
-        coef = np.linalg.solve(gram, np.einsum("snf,snk->nfk", xc, yc))  # (N, F, K)
+        x_mean, y_mean = moments.x_sum / safe, moments.y_sum / safe  # (N, F), (N, K)
+        n_features = x_mean.shape[1]
+        gram = moments.xx - count[:, None, None] * x_mean[:, :, None] * x_mean[:, None, :]
+        cross = moments.xy - count[:, None, None] * x_mean[:, :, None] * y_mean[:, None, :]
+        coef = np.linalg.solve(gram + self.alpha * np.eye(n_features), cross)  # (N, F, K)
         fitted = count >= 2
         self.coef_ = np.where(fitted[:, None, None], coef.transpose(0, 2, 1), 0.0).astype(
             np.float32

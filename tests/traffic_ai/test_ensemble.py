@@ -232,3 +232,50 @@ def test_model_deploys_its_fold_fits_and_combines_them_as_chosen() -> None:
         ("flow", "60 min"),
     ]
     assert all(r["reason"] for r in rows)
+
+
+def test_the_model_keeps_the_member_known_to_be_best_alone() -> None:
+    # traffic that repeats every day exactly: the historical average forecasts it without
+    # error, out of fold too (each 6-hour block's times of day are seen on the other days),
+    # so no combination can beat it and the model uses it alone everywhere, with its exact
+    # forecasts on the test period
+    ring = np.roll(np.eye(5), 1, axis=1)
+    segments = tuple(f"s{i}" for i in range(5))
+    table = synthetic_table(segments, ring, days=3, pulse_rate=0.0)
+    dataset = MacroDataset.from_frame(table, adjacency=ring)
+    model = TrafficModel.fit(dataset, TrainConfig(backbones=(), device="cpu"))
+    assert model.member_names == ["historical_average", "last_value", "ridge"]
+    assert (model.meta.selected_ == 0).all() and (model.meta.blocks_ == 9).all()
+    assert (model.meta.candidate_mae_[0] < 1e-6).all()
+    assert (model.meta.candidate_mae_[2] > 1e-3).all()  # ridge: close, not exact
+    assert {row["combiner"] for row in model.combiner_table()} == {"historical_average alone"}
+    assert all(
+        row["reason"].startswith("best member out of fold (MAE 0.0000); best combiner ")
+        for row in model.combiner_table()
+    )
+    _, test = dataset.split(model.config.test_share)
+    origins = dataset.window_starts(test, 12, 12)
+    forecasts = model.predict_all(dataset, origins)
+    np.testing.assert_array_equal(forecasts["stacking"], forecasts["historical_average"])
+    truth = dataset.values[origins[:, None] + np.arange(12)]
+    np.testing.assert_allclose(forecasts["stacking"], truth, rtol=1e-5)
+
+
+def test_baselines_are_judged_out_of_fold_on_all_but_one_block() -> None:
+    from traffic_ai.ensemble import _baseline_splits
+
+    config = TrainConfig()
+    origins = np.arange(24, 600)
+    scored = origins[::3]
+    splits = _baseline_splits(origins, scored, config)
+    assert [len(rows) for _, rows in splits] == [24] * 8  # 6-hour blocks
+    for train, rows in splits:
+        # every origin but those whose windows share an interval with the block's
+        block = scored[rows]
+        near = (origins >= block.min() - 24) & (origins <= block.max() + 24)
+        np.testing.assert_array_equal(train, origins[~near])
+    # a history of one block falls back to the backbones' blocked folds
+    short = np.arange(24, 130)
+    fallback = _baseline_splits(short, short[::3], config)
+    assert len(fallback) == 2 and all(len(train) for train, _ in fallback)
+    assert np.array_equal(np.concatenate([rows for _, rows in fallback]), np.arange(36))

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -184,3 +185,43 @@ def test_ridge_per_segment_equals_scikit_learn_ridge_on_each_segment() -> None:
         reference = Ridge(alpha=2.0).fit(features[rows, segment], targets[rows, segment])
         np.testing.assert_allclose(ridge.coef_[segment], reference.coef_, atol=1e-3)
         np.testing.assert_allclose(ridge.intercept_[segment], reference.intercept_, atol=1e-4)
+
+
+def test_ridge_from_moments_less_left_out_windows_equals_a_fit_without_them() -> None:
+    from traffic_ai.training import RidgePerSegment
+
+    dataset = tiny_dataset()
+    dataset.values[40:50, 2, 1] = np.nan
+    prepared = prepare_dataset(dataset, Scaler.fit(dataset.values), TrainConfig())
+    origins = np.arange(12, 74)
+    train = origins[(origins < 30) | (origins > 55)]
+    ridge = RidgePerSegment(5, 3)
+    total = ridge.moments(prepared, origins)
+    assert total.count.tolist() == [62, 62, 62 - 21, 62, 62]  # complete rows per segment
+    left_out = ridge.moments(prepared, np.setdiff1d(origins, train))
+    by_moments = RidgePerSegment(5, 3).fit_moments(total - left_out)
+    direct = RidgePerSegment(5, 3).fit(prepared, train)
+    assert by_moments.coef_ is not None and direct.coef_ is not None
+    np.testing.assert_allclose(by_moments.coef_, direct.coef_, atol=1e-5)
+    np.testing.assert_allclose(by_moments.intercept_, direct.intercept_, atol=1e-5)
+
+
+def test_historical_average_is_the_slot_mean_falling_back_to_the_day_type() -> None:
+    from traffic_ai.training import HistoricalAverage, prepare
+
+    times = pd.date_range("2024-01-01", periods=2 * 288, freq="5min")  # Monday, Tuesday
+    minute = np.arange(len(times)) % 288
+    day = np.arange(len(times)) // 288
+    values = (minute + 1000.0 * day)[:, None, None].repeat(2, axis=1)  # (T, 2, 1)
+    values[5, 1, 0] = np.nan  # Monday 00:25 unobserved on segment 1
+    prepared = prepare(values, times, Scaler(np.zeros(1), np.ones(1)), 12, 12)
+    origins = np.arange(12, len(times) - 12)  # inputs: all but Tuesday from 22:55
+    table = HistoricalAverage(2, 1).fit(prepared, origins).table_[..., 0]
+    assert table[7, 0] == 7 and table[288 + 7, 1] == 1007  # seen: the slot's value
+    # unobserved on Monday: the weekday mean at 00:25 (Tuesday's 1005 alone)
+    assert table[5, 1] == 1005 and table[5, 0] == 5
+    # Tuesday 23:00 never covered: Monday's value; Wednesday: the mean of the two days
+    assert table[288 + 276, 0] == 276 and table[2 * 288 + 7, 0] == 507
+    # the weekend was never seen: the overall mean of the segment
+    seen = np.r_[np.arange(288), 1000 + np.arange(275)]
+    assert table[5 * 288, 0] == pytest.approx(seen.mean(), rel=1e-6)
