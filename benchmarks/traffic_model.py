@@ -13,6 +13,9 @@ mesoscopic traffic with ``--data-seed`` and ``--peak``, trains the default ensem
 - the training time, wall and CPU, and the time to forecast a day for the whole network.
 
 Run: ``nice -n 10 python benchmarks/traffic_model.py [--data-seed S] [--size N] [--days D]``.
+With ``--model DIR`` a model saved by ``safety-val traffic train`` on the dataset's
+``macro.parquet`` is evaluated instead of training one here (its saved training log is
+printed: the wall time of its own training).
 The defaults (4 × 4 grid, 16 days from a Monday, seed 0, peak 5000 entries/h) are the
 benchmark's own dataset: its test period holds a weekend and two weekdays. The network and
 data of a dataset are kept in ``--work`` (default ``runs/traffic-benchmark/<dataset>``) and
@@ -39,7 +42,7 @@ from traffic_ai.forecasting import forecast
 from traffic_ai.macro_data import DemandProfile, load_macro_data, simulate_macro_data
 from traffic_ai.metrics import HORIZON_STEPS
 from traffic_ai.network import generate_network, load_road_graph
-from traffic_ai.persistence import save_model
+from traffic_ai.persistence import load_model, save_model
 from traffic_ai.training import TrainConfig
 
 #: The ensemble may be this much worse than its best member (relative MAE) and still pass.
@@ -57,6 +60,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of this process")
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--seed", type=int, default=0, help="seed of the training")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="evaluate this saved model instead of training"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name = f"grid{args.size}-days{args.days:g}-seed{args.data_seed}-peak{args.peak:g}"
@@ -67,22 +73,19 @@ def main() -> None:
         f"{dataset.gaps.describe()}"
     )
 
-    config = TrainConfig(epochs=args.epochs, seed=args.seed, device="cpu")
-
-    cpu_before = cpu_time()
-    if args.workers > 1:
-        with make_executor("process", n_workers=args.workers) as executor:
-            model = TrafficModel.fit(dataset, config, executor=executor)
+    if args.model is not None:
+        model = load_model(args.model)
+        if model.signature != dataset.signature:
+            parser.error(f"--model {args.model} was trained on another network")
+        folder = args.model
+        print(
+            f"model {args.model} (trained elsewhere, configuration as saved): "
+            f"{model.training_seconds:.1f} s wall"
+        )
     else:
-        model = TrafficModel.fit(dataset, config)
-    cpu_seconds = cpu_time() - cpu_before
-    save_model(model, work / "model")
-    workers = model.worker_cpu_seconds
-    print(
-        f"training time (default configuration, CPU, {args.workers} worker processes of one "
-        f"torch thread): {model.training_seconds:.1f} s wall; {cpu_seconds + workers:.1f} s "
-        f"CPU ({workers:.1f} s in the workers, {cpu_seconds:.1f} s in this process)"
-    )
+        model = train(dataset, args.epochs, args.seed, args.workers)
+        folder = save_model(model, work / "model")
+    config = model.config
     for member, log in model.training_log.items():
         epochs = (
             f"best epochs of the fold fits {log['best_epochs']} of {log['epochs_run']} run; "
@@ -110,11 +113,30 @@ def main() -> None:
     start = dataset.times[-1] + (dataset.times[1] - dataset.times[0])
     network = work / "network.net.xml"
     started = time.perf_counter()
-    day = forecast(work / "model", network, start, 24)
+    day = forecast(folder, network, start, 24)
     print(
         f"\nforecast of 24 h for {day['segment'].nunique()} segments ({len(day)} rows): "
         f"{time.perf_counter() - started:.2f} s"
     )
+
+
+def train(dataset: MacroDataset, epochs: int, seed: int, workers: int) -> TrafficModel:
+    """The default ensemble trained on CPU, fold fits in ``workers`` processes; times printed."""
+    config = TrainConfig(epochs=epochs, seed=seed, device="cpu")
+    cpu_before = cpu_time()
+    if workers > 1:
+        with make_executor("process", n_workers=workers) as executor:
+            model = TrafficModel.fit(dataset, config, executor=executor)
+    else:
+        model = TrafficModel.fit(dataset, config)
+    cpu_seconds = cpu_time() - cpu_before
+    in_workers = model.worker_cpu_seconds
+    print(
+        f"training time (default configuration, CPU, {workers} worker processes of one "
+        f"torch thread): {model.training_seconds:.1f} s wall; {cpu_seconds + in_workers:.1f} s "
+        f"CPU ({in_workers:.1f} s in the workers, {cpu_seconds:.1f} s in this process)"
+    )
+    return model
 
 
 def cpu_time() -> float:

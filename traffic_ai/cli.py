@@ -240,9 +240,10 @@ def train_command(
                 f"{log['epochs_run']} run); {log['seconds']:.1f} s"
             )
     stdout.print(_combiner_table(model))
+    workers_cpu = model.worker_cpu_seconds
     say(
-        f"trained in {model.training_seconds:.1f} s ({cpu:.1f} s CPU in this process); "
-        f"wrote {out}"
+        f"trained in {model.training_seconds:.1f} s wall, {cpu + workers_cpu:.1f} s CPU "
+        f"({workers_cpu:.1f} s in the worker processes); wrote {out}"
     )
 
 
