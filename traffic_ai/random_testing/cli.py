@@ -88,7 +88,8 @@ def register(app: typer.Typer) -> None:
         ] = 15.0,
         regions: Annotated[int, typer.Option(help="Network regions for the egos.", min=1)] = 1,
         policy: Annotated[
-            str, typer.Option(help="'reference' (built-in ACC + AEB) or 'module:attribute'.")
+            str, typer.Option(help="'reference' (the yielding urban reference ADS), 'motorway' "
+                              "(the motorway ACC + AEB) or 'module:attribute'.")
         ] = "reference",
         vtypes: Annotated[
             Path | None, typer.Option(help="Additional file with the 'traffic' vTypeDistribution.")

@@ -7,8 +7,14 @@ commanded acceleration. Two kinds of policy:
 - an :class:`EgoPolicy`, any callable ``Observation -> float`` (m/s²) called once per
   ego and step; an exception is caught and recorded for that ego only;
 - a :class:`BatchEgoPolicy` with ``act_batch(view) -> ndarray`` deciding for all egos
-  at once, such as :class:`ReferenceAds`, the built-in simulator's ACC + staged TTC AEB
+  at once, such as :class:`UrbanReferenceAds`, the yielding urban reference ADS (the
+  default: right of way, gap acceptance, stop at red, AEB last), or
+  :class:`ReferenceAds`, the built-in simulator's motorway ACC + staged TTC AEB
   (:func:`safety_val.sim.ads.decide`) with its default parameters.
+
+A policy with ``needs_junctions = True`` also gets, per ego, its junction context
+(:func:`add_junction_context`: the distance to its stop line, the state of its next
+link and SUMO's junction foes that its sensors see) in :attr:`EgoView.junction`.
 
 Geometry (SUMO): a vehicle's position is the centre of its front bumper and its
 angle is the heading in degrees clockwise from north. With ``h`` the ego's unit
@@ -34,7 +40,11 @@ __all__ = [
     "EgoPolicy",
     "EgoView",
     "Observation",
+    "POLICIES",
+    "JunctionView",
     "ReferenceAds",
+    "UrbanReferenceAds",
+    "add_junction_context",
     "build_view",
     "resolve_policy",
 ]
@@ -67,6 +77,14 @@ EGO_VARIABLES = (
 )
 #: Id prefix of the virtual target at the stop line of a red or yellow traffic light.
 STOP_LINE = "stopline:"
+#: Key of an ego's junction context in its results (not a TraCI variable): added by
+#: :func:`add_junction_context` for policies with ``needs_junctions``.
+VAR_JUNCTION = 0x10000
+#: Link states of an approach that gives way (SUMO: green without priority, minor road,
+#: stop sign, right before left, all-way stop).
+MINOR_LINK_STATES = frozenset("gms=w")
+#: Junction foes kept per ego (the nearest conflict areas first).
+JUNCTION_FOES = 4
 
 CAR_WIDTH = 1.8
 
@@ -127,6 +145,7 @@ class EgoView:
     target_speed: FloatArray
     target_acceleration: FloatArray
     heading_difference: FloatArray
+    junction: JunctionView | None = None
 
     def observation(self, i: int) -> Observation:
         """The observation of ego ``i``."""
@@ -136,6 +155,121 @@ class EgoView:
             float(self.allowed_speed[i]), self.target_ids[i], self.gap[i][m].copy(),
             self.dy[i][m].copy(), self.dvx[i][m].copy(), self.dvy[i][m].copy(),
         )
+
+
+@dataclass(frozen=True)
+class JunctionView:
+    """What the egos know of the junction ahead, ``(n,)`` or ``(n, F)`` arrays.
+
+    Built by :func:`build_view` from :func:`add_junction_context`. Distances are what
+    a road user travels until its front reaches (``entry``) and its rear leaves
+    (``exit``) the conflict area.
+
+    Attributes
+    ----------
+    stop_distance
+        Distance (m) from the ego's front to the end of its lane, where it enters the
+        junction; ``-1`` inside a junction.
+    minor
+        Whether the ego's next link gives way (:data:`MINOR_LINK_STATES`).
+    foe_ids
+        SUMO ids of each ego's foes (slot order).
+    valid
+        Whether a slot holds a foe.
+    entry, exit
+        The ego's distances to each foe's conflict area (m).
+    must_yield
+        Whether the ego gives way to the foe (link states, right before left, a foe
+        inside the junction).
+    foe_entry, foe_exit, foe_speed, foe_accel
+        The foe's distances to the conflict area (m), its speed (m/s) and its
+        acceleration (m/s²).
+    """
+
+    stop_distance: FloatArray
+    minor: BoolArray
+    foe_ids: tuple[tuple[str, ...], ...]
+    valid: BoolArray
+    entry: FloatArray
+    exit: FloatArray
+    must_yield: BoolArray
+    foe_entry: FloatArray
+    foe_exit: FloatArray
+    foe_speed: FloatArray
+    foe_accel: FloatArray
+
+
+_MAP: dict[str, Any] = {}
+
+
+def add_junction_context(egos: Mapping[str, dict[int, Any]],
+                         contexts: Mapping[str, Mapping[str, Mapping[int, Any]]]) -> None:
+    """Add each ego's junction context to its results under :data:`VAR_JUNCTION`.
+
+    Parameters
+    ----------
+    egos
+        Subscription results of the egos (modified in place).
+    contexts
+        Context subscription results: only foes an ego's sensors see are considered.
+
+    Notes
+    -----
+    The context comes from :class:`~traffic_ai.random_testing.junction_map.JunctionMap`
+    (the network's junction geometry and link states, cached; one per loaded
+    network): ``(stop distance, link state, foes)`` with foes ``(id, ego entry, foe
+    entry, ego exit, foe exit, ego gives way, foe speed, foe acceleration)``. Per
+    step it costs one ``vehicle.getNextLinks`` and one ``vehicle.getLanePosition``
+    per vehicle heading into an ego's junction.
+    """
+    import libsumo
+
+    from traffic_ai.random_testing.junction_map import JunctionMap
+
+    if not egos:
+        return
+    network = (tuple(map(tuple, libsumo.simulation.getNetBoundary())),
+               libsumo.lane.getIDCount())
+    if _MAP.get("network") != network:
+        _MAP.update(network=network, map=JunctionMap())
+    junctions: JunctionMap = _MAP["map"]
+    junctions.keep(egos)
+    time = float(libsumo.simulation.getTime())
+    for ego, values in egos.items():
+        if not str(values.get(VAR_LANE_ID, "")):  # teleporting
+            continue
+        values[VAR_JUNCTION] = junctions.context(time, ego, values, contexts.get(ego, {}),
+                                                 libsumo.vehicle.getLanePosition)
+
+
+def _junction_view(ids: tuple[str, ...], egos: Mapping[str, Mapping[int, Any]],
+                   slots: int) -> JunctionView:
+    n = len(ids)
+    shape = (n, slots)
+    entry, exit_ = np.full(shape, np.inf), np.full(shape, np.inf)
+    foe_entry, foe_exit = np.full(shape, np.inf), np.full(shape, np.inf)
+    foe_speed, foe_accel = np.zeros(shape), np.zeros(shape)
+    valid, must_yield = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+    stop = np.full(n, -np.inf)
+    minor = np.zeros(n, dtype=bool)
+    foe_ids: list[tuple[str, ...]] = []
+    for i, ego in enumerate(ids):
+        context = egos[ego].get(VAR_JUNCTION)
+        if context is None:
+            foe_ids.append(())
+            continue
+        stop[i], state, foes = context
+        minor[i] = state in MINOR_LINK_STATES if state else False
+        chosen = sorted(foes, key=lambda f: f[1])[:slots]
+        foe_ids.append(tuple(f[0] for f in chosen))
+        for j, (_, ego_in, foe_in, ego_out, foe_out, respond, speed, accel) in \
+                enumerate(chosen):
+            valid[i, j] = True
+            entry[i, j], exit_[i, j] = ego_in, ego_out
+            foe_entry[i, j], foe_exit[i, j] = foe_in, foe_out
+            must_yield[i, j], foe_speed[i, j], foe_accel[i, j] = respond, speed, accel
+    return JunctionView(stop, minor, tuple(foe_ids), valid, entry, exit_, must_yield,
+                        foe_entry, foe_exit, foe_speed, foe_accel)
 
 
 @runtime_checkable
@@ -195,7 +329,8 @@ def build_view(
     -----
     The map supplies traffic lights: a red or yellow light within range is a standing
     virtual target at its stop line (id ``stopline:<tls>``, in the last slot), so
-    the ACC stops for it as for a stopped vehicle.
+    the ACC stops for it as for a stopped vehicle. Egos whose results carry a
+    junction context (:func:`add_junction_context`) get :attr:`EgoView.junction`.
 
     Returns
     -------
@@ -253,8 +388,10 @@ def build_view(
         tv[i, :k] = v[sel]
         ta[i, :k] = a[sel]
         hd[i, :k] = np.abs((ang[sel] - own[VAR_ANGLE] + 180.0) % 360.0 - 180.0)
+    junction = (_junction_view(ids, egos, JUNCTION_FOES)
+                if any(VAR_JUNCTION in egos[e] for e in ids) else None)
     return EgoView(time, ids, speed, accel, allowed, tuple(target_ids), detected, gap, dy, dvx,
-                   dvy, tv, ta, hd)
+                   dvy, tv, ta, hd, junction)
 
 
 def _stop_line(own: Mapping[int, Any], sensor_range: float,
@@ -384,22 +521,151 @@ class ReferenceAds:
         self._stage.pop(ego_id, None)
 
 
+class UrbanReferenceAds(ReferenceAds):
+    """The yielding urban reference ADS driving many egos in SUMO.
+
+    Parameters
+    ----------
+    overrides
+        Inputs of :data:`~safety_val.sim.parameters.ADS_PARAMETERS` and
+        :data:`~safety_val.sim.parameters.URBAN_ADS_PARAMETERS` to change, e.g.
+        ``{"critical_gap": 5.5}``; the others keep their defaults.
+    set_speed_factor
+        Cruising speed as a share of the lane's speed limit when ``acc_set_speed`` is 0.
+
+    Notes
+    -----
+    Two layers, the lower command wins:
+
+    - car following and the in-path AEB of :class:`ReferenceAds` on the targets
+      heading within 45 degrees of the ego (and the stop lines of red and yellow
+      lights); crossing and oncoming traffic is left to
+    - the junction layer, :func:`safety_val.sim.urban_ads.junction_command` on
+      :attr:`EgoView.junction`: SUMO's right of way (who must respond to whom at each
+      conflict area), gap acceptance with ``critical_gap`` and ``gap_margin``, the
+      approach speed on a link that gives way, a foe that does not yield, and an AEB
+      on the conflict-area TTC. Without a junction context it drives like
+      :class:`ReferenceAds`.
+
+    ``needs_junctions`` tells the runner to add the junction context
+    (:func:`add_junction_context`) to the egos' results.
+    """
+
+    needs_junctions = True
+
+    def __init__(self, overrides: Mapping[str, float] | None = None, *,
+                 set_speed_factor: float = 1.0) -> None:
+        from safety_val.sim.parameters import URBAN_ADS_PARAMETERS
+
+        urban = {k: float(v) for k, v in (overrides or {}).items() if k in URBAN_ADS_PARAMETERS}
+        rest = {k: v for k, v in (overrides or {}).items() if k not in URBAN_ADS_PARAMETERS}
+        try:
+            super().__init__(rest, set_speed_factor=set_speed_factor)
+        except ValidationError:
+            raise ValidationError("unknown ADS input", field="ads",
+                                  value=next(iter(k for k in rest if k not in self._known())),
+                                  expected="one of " + ", ".join(sorted(self._known()))) from None
+        self.values.update({k: float(i.default) for k, i in URBAN_ADS_PARAMETERS.items()})
+        self.values.update(urban)
+        self._junction_stage: dict[str, float] = {}
+
+    @staticmethod
+    def _known() -> set[str]:
+        from safety_val.sim.parameters import ADS_PARAMETERS, URBAN_ADS_PARAMETERS
+
+        return set(ADS_PARAMETERS) | set(URBAN_ADS_PARAMETERS)
+
+    def _urban_settings(self, view: EgoView) -> Any:
+        from safety_val.sim.urban_ads import UrbanAdsSettings
+
+        n = len(view.ego_ids)
+        v = self.values
+
+        def col(value: float) -> FloatArray:
+            return np.full((n, 1), value)
+
+        set_speed = (np.full(n, v["acc_set_speed"]) if v["acc_set_speed"] > 0
+                     else self.set_speed_factor * view.allowed_speed)
+        return UrbanAdsSettings(
+            set_speed=set_speed[:, None], cruise_gain=col(v["acc_cruise_gain"]),
+            max_accel=col(v["acc_max_accel"]), comfort_decel=col(v["acc_max_decel"]),
+            max_decel=col(v["max_decel"]), critical_gap=col(v["critical_gap"]),
+            gap_margin=col(v["gap_margin"]), approach_speed=col(v["approach_speed"]),
+            violation_decel=col(v["violation_decel"]), ttc_warning=col(v["aeb_ttc_warning"]),
+            ttc_partial=col(v["aeb_ttc_partial"]), ttc_full=col(v["aeb_ttc_full"]),
+            warning_decel=col(v["aeb_warning_decel"]), partial_decel=col(v["aeb_partial_decel"]),
+        )
+
+    def act_batch(self, view: EgoView, dt: float) -> FloatArray:
+        """Accelerations of all egos: the lower of the following and junction layers."""
+        from dataclasses import replace
+
+        from safety_val.sim.urban_ads import SIGNAL_NONE, junction_command
+
+        n = len(view.ego_ids)
+        if n == 0:
+            return np.zeros(0)
+        along = view.detected & (view.heading_difference <= 45.0)
+        for i, ids in enumerate(view.target_ids):
+            for j, target in enumerate(ids):
+                if target.startswith(STOP_LINE):
+                    along[i, j] = True
+        a_follow = super().act_batch(replace(view, detected=along), dt)
+        junction = view.junction
+        if junction is None:
+            return a_follow
+        stage = np.array([self._junction_stage.get(e, 0.0) for e in view.ego_ids])
+        decision = junction_command(
+            self._urban_settings(view), speed=view.speed,
+            stop_distance=junction.stop_distance, signal=np.full(n, SIGNAL_NONE),
+            minor=junction.minor, entry=junction.entry, exit_=junction.exit,
+            must_yield=junction.must_yield, valid=junction.valid,
+            foe_entry=junction.foe_entry, foe_exit=junction.foe_exit,
+            foe_speed=junction.foe_speed, stage=stage, foe_accel=junction.foe_accel,
+        )
+        self._junction_stage.update(zip(view.ego_ids, decision.stage.tolist(), strict=True))
+        return np.asarray(np.minimum(a_follow, decision.accel), dtype=np.float64)
+
+    def forget(self, ego_id: str) -> None:
+        """Drop the latched AEB stages of an ego that left."""
+        super().forget(ego_id)
+        self._junction_stage.pop(ego_id, None)
+
+
+#: Policies by name (:func:`resolve_policy`); ``reference`` is the default of random testing.
+POLICIES: Mapping[str, Callable[[], EgoPolicy | BatchEgoPolicy]] = {
+    "reference": UrbanReferenceAds,
+    "urban": UrbanReferenceAds,
+    "motorway": ReferenceAds,
+}
+
 PolicyLike = EgoPolicy | BatchEgoPolicy | Callable[[Observation], float]
 
 
 def resolve_policy(policy: PolicyLike | str | None) -> EgoPolicy | BatchEgoPolicy:
-    """The policy object: ``None`` or ``"reference"`` gives :class:`ReferenceAds`.
+    """The policy object from a name, an import path or a policy.
 
-    A string ``"module:attribute"`` names a policy class or factory to import (called
-    without arguments).
+    ``None``, ``"reference"`` or ``"urban"`` give :class:`UrbanReferenceAds` (the
+    yielding urban reference ADS), ``"motorway"`` :class:`ReferenceAds` (the motorway
+    ACC + AEB of the built-in simulator's straight-road templates). A string
+    ``"module:attribute"`` names a policy class or factory to import (called without
+    arguments).
 
     Raises
     ------
     ValidationError
-        For a string that cannot be imported or an object that is not callable.
+        For a string that is neither a name nor importable, or an object that is not
+        callable.
+
+    Examples
+    --------
+    >>> type(resolve_policy(None)).__name__, type(resolve_policy("motorway")).__name__
+    ('UrbanReferenceAds', 'ReferenceAds')
     """
-    if policy is None or policy == "reference":
-        return ReferenceAds()
+    if policy is None:
+        policy = "reference"
+    if isinstance(policy, str) and policy in POLICIES:
+        return POLICIES[policy]()
     if isinstance(policy, str):
         import importlib
 
@@ -408,7 +674,8 @@ def resolve_policy(policy: PolicyLike | str | None) -> EgoPolicy | BatchEgoPolic
             factory = getattr(importlib.import_module(module), attribute)
         except (ImportError, AttributeError, ValueError):
             raise ValidationError("cannot import the ego policy", field="policy", value=policy,
-                                  expected="'reference' or 'module:attribute'") from None
+                                  expected="one of " + ", ".join(map(repr, POLICIES))
+                                  + " or 'module:attribute'") from None
         policy = factory()
     if isinstance(policy, BatchEgoPolicy) or callable(policy):
         return policy  # type: ignore[return-value]

@@ -18,11 +18,15 @@ the most severe, KPIs keep their extremes). A record holds the states of the ego
 the other vehicle from :attr:`Thresholds.pre` seconds before to :attr:`Thresholds.post`
 seconds after the first detection (a ring buffer of the last ``pre + post`` seconds
 of every vehicle the egos see), the location, the KPIs and the parameters of the
-built-in template it maps onto (``lead_braking`` or ``cut_in``).
+built-in template it maps onto (``lead_braking``, ``cut_in``, or for crossing and
+opposing-turn conflicts ``junction_crossing`` or ``junction_left_turn``, see
+:mod:`~traffic_ai.random_testing.junction_events`).
 
 SUMO's SSM device on the egos (TTC, DRAC, PET) also finds conflicts the in-path
 measures cannot see (crossing, merging and opposing paths, PET), but names them only
-in its output file after the run. So :meth:`EventDetector.observe_encounters` opens a
+in its output file after the run (with their encounter type, kept as
+``ssm_encounter``, and the conflict position, which the junction mapping falls back
+on). So :meth:`EventDetector.observe_encounters` opens a
 *capture* whenever a cheap kinematic check (:func:`close_encounters`, every
 :attr:`Thresholds.check_every` seconds) finds another vehicle about to come close to
 an ego: the states of the ego and of the vehicles around it, from ``pre +
@@ -66,6 +70,7 @@ from traffic_ai.random_testing.egos import (
 __all__ = [
     "EVENT_COLUMNS",
     "SEVERITY",
+    "SSM_ENCOUNTER_TYPES",
     "STATE_COLUMNS",
     "EventDetector",
     "Thresholds",
@@ -80,6 +85,16 @@ FloatArray = npt.NDArray[np.float64]
 #: Event types, least to most severe.
 SEVERITY = {"hard_braking": 0, "high_drac": 1, "ssm_pet": 1, "ssm_drac": 1, "ssm_ttc": 1,
             "low_ttc": 2, "collision": 3}
+#: SUMO SSM encounter types (``MSDevice_SSM::EncounterType``) by code.
+SSM_ENCOUNTER_TYPES = {
+    0: "NOCONFLICT_AHEAD", 1: "FOLLOWING", 2: "FOLLOWING_FOLLOWER", 3: "FOLLOWING_LEADER",
+    4: "ON_ADJACENT_LANES", 5: "MERGING", 6: "MERGING_LEADER", 7: "MERGING_FOLLOWER",
+    8: "MERGING_ADJACENT", 9: "CROSSING", 10: "CROSSING_LEADER", 11: "CROSSING_FOLLOWER",
+    12: "EGO_ENTERED_CONFLICT_AREA", 13: "FOE_ENTERED_CONFLICT_AREA",
+    14: "EGO_LEFT_CONFLICT_AREA", 15: "FOE_LEFT_CONFLICT_AREA",
+    16: "BOTH_ENTERED_CONFLICT_AREA", 17: "BOTH_LEFT_CONFLICT_AREA", 18: "FOLLOWING_PASSED",
+    19: "MERGING_PASSED", 20: "ONCOMING", 111: "COLLISION",
+}
 STATE_COLUMNS = ("event_id", "vehicle_id", "role", "t", "x", "y", "speed", "angle",
                  "acceleration", "length", "lane")
 EVENT_COLUMNS = (
@@ -87,7 +102,9 @@ EVENT_COLUMNS = (
     "edge", "lane", "lane_pos", "x", "y", "ego_speed", "other_speed", "min_ttc", "max_drac",
     "min_gap", "max_deceleration", "ssm_min_ttc", "ssm_max_drac", "ssm_min_pet", "template",
     "ego_speed_0", "other_speed_0", "gap_0", "dy_0", "other_decel", "brake_time",
-    "lateral_speed", "conflict_type", "has_states",
+    "lateral_speed", "conflict_type", "has_states", "ego_distance_0", "other_distance_0",
+    "turn_radius", "other_direction", "right_of_way", "turning", "other_behaviour",
+    "ssm_encounter",
 )
 _CAPTURE_COLUMNS = ("t", "vehicle_id", "x", "y", "speed", "angle", "acceleration", "length",
                     "lane")
@@ -521,7 +538,7 @@ class EventDetector:
                 "min_ttc": c.min_ttc, "max_drac": c.max_drac, "min_gap": c.min_gap,
                 "max_deceleration": c.max_deceleration, "ssm_min_ttc": np.nan,
                 "ssm_max_drac": np.nan, "ssm_min_pet": np.nan, **params,
-                "has_states": bool(c.states),
+                "has_states": bool(c.states), "ssm_encounter": "",
             })
         return (pd.DataFrame(rows, columns=list(EVENT_COLUMNS)),
                 pd.DataFrame(states, columns=list(STATE_COLUMNS)))
@@ -638,7 +655,9 @@ def _relative(ego: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def template_parameters(states: pd.DataFrame, *, min_duration: float = 1.0) -> dict[str, Any]:
+def template_parameters(states: pd.DataFrame, *, min_duration: float = 1.0,
+                        conflict_position: tuple[float, float] | None = None,
+                        ) -> dict[str, Any]:
     """Map one event's states onto a built-in template and its parameters.
 
     Parameters
@@ -648,17 +667,24 @@ def template_parameters(states: pd.DataFrame, *, min_duration: float = 1.0) -> d
     min_duration
         Shortest stretch (s) before the event in which the two vehicles must keep the
         template's configuration.
+    conflict_position
+        Where SUMO's SSM device located the conflict (x, y), a fallback for the
+        conflict point of junction conflicts.
 
     Returns
     -------
     dict
         ``conflict_type`` (see the notes), ``template`` (``"lead_braking"``,
-        ``"cut_in"`` or ``""`` when neither fits) and the parameters at the start of
-        the template: ``ego_speed_0``, ``other_speed_0``, ``gap_0`` (bumper gap),
-        ``dy_0`` (lateral offset), ``other_decel`` (largest deceleration of the other
-        vehicle from then on), ``brake_time`` (first time it brakes harder than
-        1 m/s², from the start) and ``lateral_speed`` (mean lateral closing speed
-        until ``|dy|`` is smallest).
+        ``"cut_in"``, ``"junction_crossing"``, ``"junction_left_turn"`` or ``""``
+        when none fits) and the parameters at the start of the template:
+        ``ego_speed_0``, ``other_speed_0``, ``gap_0`` (bumper gap), ``dy_0`` (lateral
+        offset), ``other_decel`` (largest deceleration of the other vehicle from then
+        on), ``brake_time`` (first time it brakes harder than 1 m/s², from the start)
+        and ``lateral_speed`` (mean lateral closing speed until ``|dy|`` is smallest);
+        for the junction templates ``ego_distance_0``, ``other_distance_0``,
+        ``turn_radius``, ``other_direction``, ``right_of_way``, ``turning`` and
+        ``other_behaviour`` (:func:`~traffic_ai.random_testing.junction_events.
+        junction_parameters`).
 
     Notes
     -----
@@ -666,6 +692,9 @@ def template_parameters(states: pd.DataFrame, *, min_duration: float = 1.0) -> d
     difference ``a`` and the position of the other vehicle at the event:
     ``crossing`` (``30 < a < 150`` degrees: crossing, turning and merging paths at
     junctions), ``opposing`` (``a >= 150``: left turn across oncoming traffic),
+    ``passing`` (crossing or opposing headings, but the two paths neither cross nor
+    come within a car width plus 1 m: they pass each other, no collision course;
+    :func:`~traffic_ai.random_testing.junction_events.paths_conflict`),
     ``rear`` (same direction, the other behind the ego), ``lane_change`` (same
     direction, the other entered the ego's lane from the next one) and ``rear_end``
     (same direction, the other ahead in the ego's lane).
@@ -678,12 +707,19 @@ def template_parameters(states: pd.DataFrame, *, min_duration: float = 1.0) -> d
     (``|dy| < 1.2 m``) is a ``cut_in``; one in the ego's lane ahead (``|dy| < 1.2 m``,
     ``gap > 0``) is ``lead_braking``. The record of a vehicle starts when it enters
     the ego's sensor range, so the stretch may start after ``-pre``.
-    Crossing, opposing and rear conflicts have no built-in template.
+    Crossing and opposing conflicts map onto the junction templates when the
+    approach angle and the turns fit (:mod:`~traffic_ai.random_testing.junction_events`);
+    rear conflicts have no built-in template.
     """
+    from traffic_ai.random_testing.junction_events import junction_parameters, paths_conflict
+
     empty: dict[str, Any] = {"template": "", "ego_speed_0": np.nan, "other_speed_0": np.nan,
                              "gap_0": np.nan, "dy_0": np.nan, "other_decel": np.nan,
                              "brake_time": np.nan, "lateral_speed": np.nan,
-                             "conflict_type": ""}
+                             "conflict_type": "", "ego_distance_0": np.nan,
+                             "other_distance_0": np.nan, "turn_radius": np.nan,
+                             "other_direction": "", "right_of_way": "", "turning": "",
+                             "other_behaviour": ""}
     if states.empty or "other" not in set(states["role"]):
         return empty
     rel = _relative(states[states["role"] == "ego"], states[states["role"] == "other"])
@@ -725,12 +761,22 @@ def template_parameters(states: pd.DataFrame, *, min_duration: float = 1.0) -> d
                             / (closest["t"] - first["t"]))
     braking = after[after["other_acceleration"] < -1.0]
     out = {
+        **empty,
         "ego_speed_0": float(first["ego_speed"]), "other_speed_0": float(first["other_speed"]),
         "gap_0": float(first["gap"]), "dy_0": float(first["dy"]),
         "other_decel": float(max(-after["other_acceleration"].min(), 0.0)),
         "brake_time": float(braking["t"].iloc[0] - first["t"]) if len(braking) else np.nan,
         "lateral_speed": lateral, "conflict_type": kind,
     }
+    if kind in ("crossing", "opposing"):
+        ego_states = states[states["role"] == "ego"]
+        other_states = states[states["role"] == "other"]
+        if not paths_conflict(ego_states, other_states, point=conflict_position):
+            return {**out, "conflict_type": "passing", "template": ""}
+        junction = junction_parameters(ego_states, other_states, point=conflict_position)
+        if junction is not None:
+            return {**out, "gap_0": np.nan, "dy_0": np.nan, "brake_time": np.nan,
+                    "lateral_speed": np.nan, **junction}
     if kind in ("rear_end", "lane_change") and len(stretch):
         if entered and lateral > 0.0:
             return {**out, "template": "cut_in"}
@@ -747,11 +793,14 @@ def read_ssm(path: str | Path) -> pd.DataFrame:
     DataFrame
         ``ego``, ``foe``, ``begin``, ``end``, ``min_ttc``, ``max_drac``, ``min_pet``
         (``nan`` when not measured), ``ttc_time``, ``drac_time``, ``pet_time`` (when
-        each extreme occurred), ``x``, ``y`` (position of the most critical measure).
+        each extreme occurred), ``x``, ``y`` (the first conflict position reported:
+        for crossing and merging conflicts the entry of the follower into the
+        conflict area), ``ttc_type``, ``drac_type``, ``pet_type`` (encounter type code
+        of each extreme, :data:`SSM_ENCOUNTER_TYPES`; ``nan`` when not reported).
     """
     path = Path(path)
     columns = ["ego", "foe", "begin", "end", "min_ttc", "max_drac", "min_pet", "ttc_time",
-               "drac_time", "pet_time", "x", "y"]
+               "drac_time", "pet_time", "x", "y", "ttc_type", "drac_type", "pet_type"]
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame(columns=columns)
     rows = []
@@ -760,9 +809,9 @@ def read_ssm(path: str | Path) -> pd.DataFrame:
                                "begin": float(conflict.get("begin", "nan")),
                                "end": float(conflict.get("end", "nan")),
                                **dict.fromkeys(columns[4:], np.nan)}
-        for tag, key, when in (("minTTC", "min_ttc", "ttc_time"),
-                               ("maxDRAC", "max_drac", "drac_time"),
-                               ("PET", "min_pet", "pet_time")):
+        for tag, key, when, kind in (("minTTC", "min_ttc", "ttc_time", "ttc_type"),
+                                     ("maxDRAC", "max_drac", "drac_time", "drac_type"),
+                                     ("PET", "min_pet", "pet_time", "pet_type")):
             element = conflict.find(tag)
             if element is None:
                 continue
@@ -771,6 +820,8 @@ def read_ssm(path: str | Path) -> pd.DataFrame:
                 row[key] = float(value)
                 moment = element.get("time", "NA")
                 row[when] = float(moment) if moment not in ("NA", "") else np.nan
+                code = element.get("type", "")
+                row[kind] = float(code) if code.lstrip("-").isdigit() else np.nan
                 position = element.get("position", "")
                 if position and position != "NA" and np.isnan(row["x"]):
                     px, py = position.split(",")[:2]
@@ -841,13 +892,21 @@ def merge_ssm(events: pd.DataFrame, ssm: pd.DataFrame, thresholds: Thresholds,
                                        ("ssm_max_drac", drac, np.fmax),
                                        ("ssm_min_pet", pet, np.fmin)):
                 events.loc[i, key] = better(events.loc[i, key], value)
+            if not events.loc[i, "ssm_encounter"]:
+                codes = [record.get(k) for k in ("ttc_type", "pet_type", "drac_type")]
+                events.loc[i, "ssm_encounter"] = next(
+                    (n for n in map(_encounter_name, codes) if n), "")
             continue
-        kind, when = (("ssm_ttc", record.get("ttc_time")) if ttc < thresholds.ttc
-                      else ("ssm_pet", record.get("pet_time")) if pet < thresholds.pet
-                      else ("ssm_drac", record.get("drac_time")) if drac > thresholds.drac
-                      else ("", None))
+        kind, when, code = (
+            ("ssm_ttc", record.get("ttc_time"), record.get("ttc_type")) if ttc < thresholds.ttc
+            else ("ssm_pet", record.get("pet_time"), record.get("pet_type"))
+            if pet < thresholds.pet
+            else ("ssm_drac", record.get("drac_time"), record.get("drac_type"))
+            if drac > thresholds.drac else ("", None, None))
         if not kind:
             continue
+        encounter = _encounter_name(code)
+        position = (float(record["x"]), float(record["y"]))
         time = float(when) if when is not None and np.isfinite(float(when)) else begin
         count += 1
         event_id = f"{instance_id}-s{count:05d}"
@@ -859,8 +918,10 @@ def merge_ssm(events: pd.DataFrame, ssm: pd.DataFrame, thresholds: Thresholds,
             "lane_pos": np.nan, "x": float(record["x"]), "y": float(record["y"]),
             "ego_speed": np.nan, "other_speed": np.nan, "min_ttc": np.nan, "max_drac": np.nan,
             "min_gap": np.nan, "max_deceleration": np.nan, "ssm_min_ttc": ttc,
-            "ssm_max_drac": drac, "ssm_min_pet": pet, **template_parameters(states),
-            "has_states": set(states["role"]) == {"ego", "other"},
+            "ssm_max_drac": drac, "ssm_min_pet": pet,
+            **template_parameters(states, conflict_position=position
+                                  if np.isfinite(position).all() else None),
+            "has_states": set(states["role"]) == {"ego", "other"}, "ssm_encounter": encounter,
         }
         if len(states):
             now = states.iloc[(states["t"].abs() + (states["role"] != "ego") * 1e6).argmin()]
@@ -879,6 +940,17 @@ def merge_ssm(events: pd.DataFrame, ssm: pd.DataFrame, thresholds: Thresholds,
     states_frame = (pd.concat(new_states, ignore_index=True) if new_states
                     else pd.DataFrame(columns=list(STATE_COLUMNS)))
     return events, states_frame
+
+
+def _encounter_name(code: Any) -> str:
+    """Name of an SSM encounter type code (``""`` when missing)."""
+    try:
+        value = float(code)
+    except (TypeError, ValueError):
+        return ""
+    if not np.isfinite(value):
+        return ""
+    return SSM_ENCOUNTER_TYPES.get(int(value), f"TYPE_{int(value)}")
 
 
 def _ssm_states(event_id: str, ego: str, foe: str, time: float, thresholds: Thresholds,

@@ -1,14 +1,19 @@
 """Close the loop: cluster NG events into candidate logical scenarios.
 
-Events that map onto a built-in template (``lead_braking`` or ``cut_in``, see
-:func:`~traffic_ai.random_testing.events.template_parameters`) are clustered per
-template with a Gaussian mixture (scikit-learn; the number of components chosen by
-BIC) on their standardised template parameters. Each cluster with enough events
-becomes a candidate logical scenario: every parameter gets the distribution that
+Events that map onto a built-in template (``lead_braking``, ``cut_in``,
+``junction_crossing`` or ``junction_left_turn``, see
+:func:`~traffic_ai.random_testing.events.template_parameters`) are grouped per
+template and, for the junction templates, per situation (the labels of
+:data:`TEMPLATE_LABELS`: side of the crossing car, right of way, who turns, whether
+the other gives way), then clustered with a Gaussian mixture (scikit-learn; the
+number of components chosen by BIC) on their standardised numeric template
+parameters. Each cluster with enough events becomes a candidate logical scenario:
+every numeric parameter gets the distribution that
 :func:`safety_val.formats.fit.fit_parameters` chooses by BIC, truncated to the
 intersection of the cluster's observed range, the template's valid range and the
 ODD attribute's range, so the scenario lies inside the ODD and the continuous
-pipeline (``safety-val estimate``) can quantify it.
+pipeline (``safety-val estimate``) can quantify it; the situation's labels are fixed
+inputs.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from safety_val._random import SeedLike, as_generator, derive_seed
 from safety_val.errors import ValidationError
 
 __all__ = [
+    "TEMPLATE_LABELS",
     "TEMPLATE_MAPPING",
     "CandidateScenario",
     "candidate_scenarios",
@@ -50,6 +56,32 @@ TEMPLATE_MAPPING: Mapping[str, Mapping[str, tuple[str, str | None, str]]] = {
         "cut_in_gap": ("gap_0", "dynamic_elements.traffic.relative_distance", "m"),
         "cut_in_lateral_speed": ("lateral_speed", None, "m/s"),
     },
+    "junction_crossing": {
+        "ego_speed": ("ego_speed_0", "dynamic_elements.subject_vehicle.speed", "m/s"),
+        "other_speed": ("other_speed_0", "dynamic_elements.traffic.agent_speed", "m/s"),
+        "ego_distance": ("ego_distance_0",
+                         "dynamic_elements.subject_vehicle.distance_to_conflict", "m"),
+        "other_distance": ("other_distance_0", "dynamic_elements.traffic.distance_to_conflict",
+                           "m"),
+    },
+    "junction_left_turn": {
+        "ego_speed": ("ego_speed_0", "dynamic_elements.subject_vehicle.speed", "m/s"),
+        "other_speed": ("other_speed_0", "dynamic_elements.traffic.agent_speed", "m/s"),
+        "ego_distance": ("ego_distance_0",
+                         "dynamic_elements.subject_vehicle.distance_to_conflict", "m"),
+        "other_distance": ("other_distance_0", "dynamic_elements.traffic.distance_to_conflict",
+                           "m"),
+        "turn_radius": ("turn_radius", "scenery.junctions.turn_radius", "m"),
+    },
+}
+#: Template -> {template input: event column} of the labels that define a situation:
+#: events are grouped by them and each candidate fixes them.
+TEMPLATE_LABELS: Mapping[str, Mapping[str, str]] = {
+    "lead_braking": {},
+    "cut_in": {},
+    "junction_crossing": {"other_direction": "other_direction",
+                          "right_of_way": "right_of_way", "other_behaviour": "other_behaviour"},
+    "junction_left_turn": {"turning": "turning", "other_behaviour": "other_behaviour"},
 }
 _KPIS = ["collision", "impact_speed", "min_ttc", "min_gap", "max_deceleration",
          "min_time_headway"]
@@ -74,15 +106,37 @@ class CandidateScenario:
 
 
 def template_values(events: pd.DataFrame, template: str) -> pd.DataFrame:
-    """The template parameters of the events that map onto ``template`` (one row each)."""
+    """The numeric template parameters of the events that map onto ``template`` (one row each).
+
+    Events without a finite value of every parameter are left out.
+    """
     mapping = TEMPLATE_MAPPING[template]
     rows = events[(events["template"] == template)]
-    frame = pd.DataFrame({p: rows[c].to_numpy(dtype=np.float64)
+    frame = pd.DataFrame({p: pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=np.float64)
+                          if c in rows else np.full(len(rows), np.nan)
                           for p, (c, _, _) in mapping.items()}, index=rows["event_id"])
     frame = frame[np.isfinite(frame.to_numpy()).all(axis=1)]
     if template == "lead_braking":
         frame = frame[frame["lead_decel"] > 0.1]
     return frame
+
+
+def _situations(events: pd.DataFrame, template: str,
+                values: pd.DataFrame) -> list[tuple[dict[str, str], pd.DataFrame]]:
+    """Split ``values`` by the template's situation labels (one group without labels)."""
+    labels = TEMPLATE_LABELS.get(template, {})
+    if not labels:
+        return [({}, values)]
+    table = events.set_index("event_id").loc[values.index, list(labels.values())]
+    table = table.fillna("").astype(str)
+    groups = []
+    for key, members in table.groupby(list(labels.values()), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        if any(not k for k in key):
+            continue
+        groups.append(({k: str(v) for k, v in zip(labels, key, strict=True)},
+                       values.loc[members.index]))
+    return groups
 
 
 def template_coverage(events: pd.DataFrame) -> pd.DataFrame:
@@ -169,6 +223,7 @@ def candidate_scenarios(
     max_clusters: int = 3,
     seed: SeedLike = None,
     ttc_threshold: float = 1.0,
+    pet_threshold: float = 1.0,
 ) -> list[CandidateScenario]:
     """Cluster NG events and write one candidate logical scenario per cluster.
 
@@ -183,11 +238,14 @@ def candidate_scenarios(
     min_events
         Smallest cluster that becomes a scenario (at least 10: distributions are fitted).
     max_clusters
-        Most mixture components per template.
+        Most mixture components per template and situation.
     seed
         Seed of the clustering.
     ttc_threshold
-        Limit state of the candidates: ``min(min_ttc, 10) - ttc_threshold``.
+        Limit state of the straight-road candidates: ``min(min_ttc, 10) - ttc_threshold``.
+    pet_threshold
+        Limit state of the junction candidates: ``min(pet, 10) - pet_threshold``
+        (post-encroachment time, 0 on a collision).
 
     Returns
     -------
@@ -198,9 +256,17 @@ def candidate_scenarios(
     ------
     ValidationError
         ``min_events < 10`` or an ODD file that does not load.
+
+    Notes
+    -----
+    A junction candidate fixes its situation's labels (e.g. ``other_direction:
+    right``, ``right_of_way: other``, ``other_behaviour: proceeds``) and, for a
+    crossing car that gives way, ``other_decel`` at the median of its events; the
+    ego is driven by the yielding urban reference ADS of the junction templates.
     """
     from safety_val import load_odd, load_scenario
     from safety_val.formats.fit import fit_parameters
+    from safety_val.sim.templates import get_template
 
     if min_events < 10:
         raise ValidationError("must be >= 10 (distributions are fitted)", field="min_events",
@@ -211,61 +277,89 @@ def candidate_scenarios(
     folder.mkdir(parents=True, exist_ok=True)
     rng = as_generator(seed)
     candidates: list[CandidateScenario] = []
+    by_id = events.set_index("event_id") if len(events) else events
     for template, mapping in TEMPLATE_MAPPING.items():
         values = template_values(events, template)
         if len(values) < min_events:
             continue
-        labels = _cluster(values, max_clusters, min_events, derive_seed(rng))
-        for label in np.unique(labels):
-            members = values[labels == label]
-            if len(members) < min_events:
+        for labels, group in _situations(events, template, values):
+            if len(group) < min_events:
                 continue
-            name = f"mined_{template}_{len(candidates) + 1}"
-            bounds = {p: _limits(template, p, odd_model, mapping[p][1], members[p].to_numpy())
-                      for p in mapping}
-            clipped = members.clip(lower=pd.Series({p: b[0] for p, b in bounds.items()}),
-                                   upper=pd.Series({p: b[1] for p, b in bounds.items()}),
-                                   axis=1)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fit = fit_parameters(clipped.reset_index(drop=True), list(mapping),
-                                     families=["Normal", "LogNormal", "Uniform", "Gamma"],
-                                     units={p: u for p, (_, _, u) in mapping.items()},
-                                     seed=derive_seed(rng))
-            parameters = []
-            for entry in fit.parameters:
-                p = entry["name"]
-                item: dict[str, Any] = {"name": p, "unit": entry["unit"]}
-                if mapping[p][1] is not None:
-                    item["odd"] = mapping[p][1]
-                item["distribution"] = entry["distribution"]
-                item["bounds"] = list(bounds[p])
-                item["description"] = f"from {len(members)} NG events ({mapping[p][0]})"
-                parameters.append(item)
-            fixed: dict[str, float] = {"lane_width": 3.2}
-            if template == "lead_braking":
-                brake = events.set_index("event_id").loc[members.index, "brake_time"]
-                fixed["lead_brake_time"] = float(np.nanmedian(brake)) if brake.notna().any() \
-                    else 2.0
-            path = folder / f"{name}.yaml"
-            document = {"scenario": {
-                "name": name,
-                "description": (f"Candidate mined from {len(members)} NG events of SUMO random "
-                                f"testing, mapped onto the {template} template."),
-                "odd": os.path.relpath(odd_path, folder.resolve()),
-                "simulator": "builtin",
-                "template": template,
-                "references": ["safety-val traffic random-test (discrete space)"],
-                "parameters": parameters,
-                "fixed": fixed,
-                "kpis": _KPIS,
-                "limit_state": {
-                    "expression": f"min(min_ttc, 10) - {ttc_threshold}",
-                    "description": f"failure when the minimum TTC drops below {ttc_threshold} s",
-                },
-                "simulation": {"dt": 0.01, "duration": 20.0},
-            }}
-            atomic_write_text(path, yaml.safe_dump(document, sort_keys=False, width=100))
-            load_scenario(path)  # refuse to hand out a candidate that does not validate
-            candidates.append(CandidateScenario(name, template, path, tuple(members.index)))
+            cluster = _cluster(group, max_clusters, min_events, derive_seed(rng))
+            for label in np.unique(cluster):
+                members = group[cluster == label]
+                if len(members) < min_events:
+                    continue
+                name = f"mined_{template}_{len(candidates) + 1}"
+                path = folder / f"{name}.yaml"
+                document = _candidate(
+                    name, template, mapping, labels, members, by_id, odd_model, odd_path,
+                    folder, fit_parameters, derive_seed(rng),
+                    kpis=list(get_template(template).kpis) if template.startswith("junction")
+                    else _KPIS,
+                    limit_state=_limit_state(template, ttc_threshold, pet_threshold),
+                )
+                atomic_write_text(path, yaml.safe_dump(document, sort_keys=False, width=100))
+                load_scenario(path)  # refuse to hand out a candidate that does not validate
+                candidates.append(CandidateScenario(name, template, path,
+                                                    tuple(members.index)))
     return candidates
+
+
+def _limit_state(template: str, ttc_threshold: float, pet_threshold: float) -> dict[str, str]:
+    if template.startswith("junction"):
+        return {"expression": f"min(pet, 10) - {pet_threshold}",
+                "description": f"failure when the post-encroachment time drops below "
+                               f"{pet_threshold} s (0 on a collision)"}
+    return {"expression": f"min(min_ttc, 10) - {ttc_threshold}",
+            "description": f"failure when the minimum TTC drops below {ttc_threshold} s"}
+
+
+def _candidate(name: str, template: str, mapping: Mapping[str, tuple[str, str | None, str]],
+               labels: Mapping[str, str], members: pd.DataFrame, by_id: pd.DataFrame,
+               odd_model: Any, odd_path: Path, folder: Path, fit_parameters: Any, seed: int,
+               *, kpis: list[str], limit_state: dict[str, str]) -> dict[str, Any]:
+    """The YAML document of one candidate logical scenario."""
+    bounds = {p: _limits(template, p, odd_model, mapping[p][1], members[p].to_numpy())
+              for p in mapping}
+    clipped = members.clip(lower=pd.Series({p: b[0] for p, b in bounds.items()}),
+                           upper=pd.Series({p: b[1] for p, b in bounds.items()}), axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_parameters(clipped.reset_index(drop=True), list(mapping),
+                             families=["Normal", "LogNormal", "Uniform", "Gamma"],
+                             units={p: u for p, (_, _, u) in mapping.items()}, seed=seed)
+    parameters = []
+    for entry in fit.parameters:
+        p = entry["name"]
+        item: dict[str, Any] = {"name": p, "unit": entry["unit"]}
+        if mapping[p][1] is not None:
+            item["odd"] = mapping[p][1]
+        item["distribution"] = entry["distribution"]
+        item["bounds"] = list(bounds[p])
+        item["description"] = f"from {len(members)} NG events ({mapping[p][0]})"
+        parameters.append(item)
+    fixed: dict[str, float | str] = {"lane_width": 3.2, **labels}
+    if template == "lead_braking":
+        brake = by_id.loc[members.index, "brake_time"]
+        fixed["lead_brake_time"] = float(np.nanmedian(brake)) if brake.notna().any() else 2.0
+    if labels.get("other_behaviour") == "yields":
+        decel = pd.to_numeric(by_id.loc[members.index, "other_decel"], errors="coerce")
+        if decel.notna().any():
+            fixed["other_decel"] = round(float(np.clip(np.nanmedian(decel), 0.5, 10.0)), 3)
+    situation = ", ".join(f"{k} = {v}" for k, v in labels.items())
+    return {"scenario": {
+        "name": name,
+        "description": (f"Candidate mined from {len(members)} NG events of SUMO random "
+                        f"testing, mapped onto the {template} template"
+                        + (f" ({situation})." if situation else ".")),
+        "odd": os.path.relpath(odd_path, folder.resolve()),
+        "simulator": "builtin",
+        "template": template,
+        "references": ["safety-val traffic random-test (discrete space)"],
+        "parameters": parameters,
+        "fixed": fixed,
+        "kpis": kpis,
+        "limit_state": limit_state,
+        "simulation": {"dt": 0.01, "duration": 20.0},
+    }}

@@ -194,13 +194,25 @@ def export_xosc(event: Mapping[Any, Any], states: pd.DataFrame, path: str | Path
     return out
 
 
-def concrete_values(event: Mapping[Any, Any]) -> tuple[str, dict[str, float]]:
+def concrete_values(event: Mapping[Any, Any]) -> tuple[str, dict[str, Any]]:
     """The built-in template and concrete inputs of an event (empty template if none).
 
     ``lead_braking``: ego and lead speeds and bumper gap at the start of the record,
     the lead's largest deceleration (at least 0.1 m/s²) and when it began braking.
     ``cut_in``: ego and cutting-in speeds and gap at the start of the record, the
     largest lateral closing speed; the lane change starts at once.
+    ``junction_crossing`` / ``junction_left_turn``: speeds and distances to the
+    conflict area at the start of the record, the situation's labels (side, right of
+    way, who turns, whether the other gives way), the turn radius and the other's
+    largest deceleration (see :mod:`~traffic_ai.random_testing.junction_events`).
+
+    Examples
+    --------
+    >>> concrete_values({"template": "junction_left_turn", "ego_speed_0": 6.0,
+    ...                  "other_speed_0": 11.0, "ego_distance_0": 22.0,
+    ...                  "other_distance_0": 48.0, "turning": "ego", "turn_radius": 11.0,
+    ...                  "other_behaviour": "proceeds", "other_decel": 0.5})[1]["turn_radius"]
+    11.0
     """
     template = str(event.get("template", "") or "")
 
@@ -220,6 +232,21 @@ def concrete_values(event: Mapping[Any, Any]) -> tuple[str, dict[str, float]]:
                           "cut_in_lateral_speed": float(np.clip(num("lateral_speed", 1.0),
                                                                 0.1, 5.0)),
                           "cut_in_start_time": 0.0}
+    if template in ("junction_crossing", "junction_left_turn"):
+        values: dict[str, Any] = {
+            **common, "other_speed": max(num("other_speed_0", 0.0), 0.0),
+            "ego_distance": float(np.clip(num("ego_distance_0", 0.0), 0.0, 200.0)),
+            "other_distance": float(np.clip(num("other_distance_0", 0.0), 0.0, 200.0)),
+            "other_decel": float(np.clip(num("other_decel", 3.0), 0.5, 10.0)),
+            "other_behaviour": str(event.get("other_behaviour") or "yields"),
+        }
+        if template == "junction_crossing":
+            values.update(other_direction=str(event.get("other_direction") or "right"),
+                          right_of_way=str(event.get("right_of_way") or "other"))
+        else:
+            values.update(turning=str(event.get("turning") or "ego"),
+                          turn_radius=float(np.clip(num("turn_radius", 10.0), 5.0, 30.0)))
+        return template, values
     return "", {}
 
 

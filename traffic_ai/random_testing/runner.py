@@ -48,6 +48,7 @@ from traffic_ai.random_testing.egos import (
     VAR_LANE_ID,
     VAR_LANEPOSITION,
     VAR_NEXT_TLS,
+    add_junction_context,
     build_view,
     policy_commands,
     resolve_policy,
@@ -494,6 +495,8 @@ def _simulate(spec: InstanceSpec) -> InstanceResult:
             ego_map.new_step()
             for ego, values in egos.items():
                 ego_map.update(ego, values)
+            if getattr(policy, "needs_junctions", False):
+                add_junction_context(egos, contexts)
             running += (libsumo.simulation.getDepartedNumber()
                         - libsumo.simulation.getArrivedNumber())
             vehicles += running

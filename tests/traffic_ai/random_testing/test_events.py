@@ -129,7 +129,16 @@ def test_ssm_only_crossing_event_gets_states_from_the_capture() -> None:
     assert event["time"] == pytest.approx(10.5)
     assert bool(event["has_states"])
     assert event["conflict_type"] == "crossing"
-    assert event["template"] == ""  # no built-in template for crossing paths
+    # crossing paths map onto the junction template: at the start of the record (5 s
+    # before the PET) the ego's centre is 45 m and the foe's 50 m from the crossing point,
+    # less half a length and half a width (3.15 m) to the conflict area; the foe comes
+    # from the ego's left and neither gives way, so it is taken to have the right of way
+    assert event["template"] == "junction_crossing"
+    assert event["ego_distance_0"] == pytest.approx(45.0 - 3.15)
+    assert event["other_distance_0"] == pytest.approx(50.0 - 3.15)
+    assert (event["ego_speed_0"], event["other_speed_0"]) == pytest.approx((10.0, 10.0))
+    assert (event["other_direction"], event["right_of_way"], event["other_behaviour"]) == (
+        "left", "other", "proceeds")
     assert event["edge"] == "north"
     assert event["ego_speed"] == pytest.approx(10.0)
     mine = new_states[new_states["event_id"] == event["event_id"]]
@@ -232,3 +241,106 @@ def test_cut_in_lateral_speed_and_conflict_types() -> None:
     behind = [(0.0, 10.0 * t - 15.0, 12.0, 0.0, 0.0) for t in TIMES]
     rear = template_parameters(_pair(ego, behind, TIMES))
     assert (rear["conflict_type"], rear["template"]) == ("rear", "")
+
+
+# -- junction conflicts onto the junction templates ---------------------------------------------
+
+
+def _record(x: np.ndarray, y: np.ndarray, psi: np.ndarray, speed: np.ndarray, role: str,
+            t: np.ndarray, length: float = LENGTH) -> pd.DataFrame:
+    """SUMO-like states (front bumper, compass angle) of centres moving along a path."""
+    return pd.DataFrame({
+        "event_id": "e", "vehicle_id": role, "role": role, "t": t,
+        "x": x + 0.5 * length * np.cos(psi), "y": y + 0.5 * length * np.sin(psi),
+        "speed": speed, "angle": (90.0 - np.degrees(psi)) % 360.0,
+        "acceleration": np.gradient(speed, t), "length": length, "lane": "l"})
+
+
+def test_a_left_turn_across_oncoming_traffic_maps_onto_the_left_turn_template() -> None:
+    from safety_val.sim.junction_templates import crossing_offsets
+    from safety_val.sim.paths import Paths
+
+    # junction frame of the template: the ego turns left (radius 12 m) from the lane at
+    # y = -1.75, the oncoming car drives straight west in the lane at y = +1.75
+    t = np.round(np.arange(-5.0, 3.0 + 1e-9, DT), 6)
+    ego_s = 8.0 * (t + 5.0)  # 8 m/s, centre at path coordinate 0 at the start
+    arc = 30.0  # the arc starts 30 m along the ego's path
+    ego_path = Paths(np.array([[-arc - (12.0 - 1.75)]]), np.array([[-1.75]]),
+                     np.zeros((1, 1)), np.array([[arc]]), np.array([[1.0 / 12.0]]),
+                     np.array([[np.pi / 2]]))
+    ex, ey, epsi = (a.ravel() for a in ego_path.pose(ego_s.reshape(1, 1, -1)))
+    ox = 60.0 - 10.0 * (t + 5.0)  # 10 m/s west
+    states = pd.concat([
+        _record(ex, ey, epsi, np.full(t.size, 8.0), "ego", t),
+        _record(ox, np.full(t.size, 1.75), np.full(t.size, np.pi), np.full(t.size, 10.0),
+                "other", t)])
+    out = template_parameters(states)
+    assert out["conflict_type"] == "crossing"  # mid-turn at the event: 45 degrees apart
+    assert out["template"] == "junction_left_turn"
+    assert out["turning"] == "ego" and out["other_behaviour"] == "proceeds"
+    assert out["turn_radius"] == pytest.approx(12.0, abs=0.01)
+    # closed form: the arc (centre (-10.25, 10.25)) meets y = 1.75 where
+    # x + 10.25 = sqrt(12^2 - 8.5^2), after an arc of 12 asin(8.47 / 12)
+    dx = np.sqrt(12.0**2 - 8.5**2)
+    ego_to_point = arc + 12.0 * np.arcsin(dx / 12.0)
+    other_to_point = 60.0 - (-10.25 + dx)
+    off_e, off_o = crossing_offsets("junction_left_turn", {"turning": "ego",
+                                                           "turn_radius": 12.0})
+    assert out["ego_distance_0"] == pytest.approx(ego_to_point - off_e[0], abs=0.05)
+    assert out["other_distance_0"] == pytest.approx(other_to_point - off_o[0], abs=0.05)
+    assert (out["ego_speed_0"], out["other_speed_0"]) == pytest.approx((8.0, 10.0))
+
+
+def test_a_crossing_car_that_stopped_gives_the_ego_the_right_of_way() -> None:
+    t = np.round(np.arange(-5.0, 3.0 + 1e-9, DT), 6)
+    ex = -40.0 + 10.0 * (t + 5.0)  # ego east through the origin
+    # the other comes from the ego's right (north-bound) and stops 10 m before the point
+    oy = np.minimum(-30.0 + 8.0 * (t + 5.0), -10.0)
+    speed = np.where(oy < -10.0, 8.0, 0.0)
+    states = pd.concat([
+        _record(ex, np.zeros(t.size), np.zeros(t.size), np.full(t.size, 10.0), "ego", t),
+        _record(np.zeros(t.size), oy, np.full(t.size, np.pi / 2), speed, "other", t)])
+    out = template_parameters(states)
+    assert out["template"] == "junction_crossing"
+    assert (out["other_direction"], out["right_of_way"], out["other_behaviour"]) == (
+        "right", "ego", "yields")
+    # its recorded path ends short of the ego's: extended straight ahead to the crossing
+    assert out["other_distance_0"] == pytest.approx(30.0 - 3.15)
+    assert out["ego_distance_0"] == pytest.approx(40.0 - 3.15)
+
+
+def test_same_direction_and_head_on_paths_are_no_junction_conflict() -> None:
+    t = np.round(np.arange(-5.0, 3.0 + 1e-9, DT), 6)
+    straight = np.zeros(t.size)
+    ego = _record(-40.0 + 10.0 * (t + 5.0), straight - 1.75, straight, np.full(t.size, 10.0),
+                  "ego", t)
+    head_on = _record(40.0 - 10.0 * (t + 5.0), straight + 1.75, straight + np.pi,
+                      np.full(t.size, 10.0), "other", t)
+    from traffic_ai.random_testing.junction_events import junction_parameters
+
+    assert junction_parameters(ego, head_on) is None  # opposing, nobody turns
+
+
+def test_a_right_turn_past_a_car_waiting_on_the_road_turned_into_is_no_conflict() -> None:
+    from safety_val.sim.paths import Paths
+
+    # the ego turns right (radius 8 m) from the lane at y = -1.6 into the road along x
+    # = +1.6 (south-bound); a car waits on the other lane of that road (x = +4.8,
+    # north-bound) at its stop line: crossing headings, but paths 3.2 m apart
+    t = np.round(np.arange(-5.0, 3.0 + 1e-9, DT), 6)
+    ego_path = Paths(np.array([[-40.0]]), np.array([[-1.6]]), np.zeros((1, 1)),
+                     np.array([[40.0 - 6.4]]), np.array([[-1.0 / 8.0]]),
+                     np.array([[np.pi / 2]]))
+    ex, ey, epsi = (a.ravel() for a in ego_path.pose((8.0 * (t + 5.0)).reshape(1, 1, -1)))
+    waiting = _record(np.full(t.size, 4.8), np.full(t.size, -12.0),
+                      np.full(t.size, np.pi / 2), np.zeros(t.size), "other", t)
+    ego = _record(ex, ey, epsi, np.full(t.size, 8.0), "ego", t)
+    out = template_parameters(pd.concat([ego, waiting]))
+    assert (out["conflict_type"], out["template"]) == ("passing", "")
+    # the same car driving on the ego's exit lane towards it would cross its path
+    oncoming = _record(np.full(t.size, 1.6), -60.0 + 8.0 * (t + 5.0),
+                       np.full(t.size, np.pi / 2), np.full(t.size, 8.0), "other", t)
+    assert template_parameters(pd.concat([ego, oncoming]))["conflict_type"] != "passing"
+    # SSM's junction model saw a conflict area: kept as a conflict
+    located = template_parameters(pd.concat([ego, waiting]), conflict_position=(1.6, -5.0))
+    assert located["conflict_type"] in ("crossing", "opposing")

@@ -76,3 +76,39 @@ def test_template_coverage_counts_every_event_once() -> None:
     assert (table.loc["all", "lead_braking"], table.loc["all", "cut_in"]) == (1, 1)
     assert table.loc["all", "mapped_share"] == pytest.approx(2 / 6)
     assert table.loc["crossing", "mapped_share"] == 0.0
+
+
+def _junction_events(seed: int = 0) -> pd.DataFrame:
+    """Crossing conflicts in two situations (12 and 11 events) and a lone third (3)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for situation, count in ((("right", "other", "proceeds"), 12),
+                             (("left", "ego", "yields"), 11), (("left", "other", "yields"), 3)):
+        for i in range(count):
+            rows.append({
+                "event_id": f"{'-'.join(situation)}-{i}", "template": "junction_crossing",
+                "event_type": "ssm_pet", "ego_speed_0": 8.0 + rng.normal(0, 1.0),
+                "other_speed_0": 9.0 + rng.normal(0, 1.0),
+                "ego_distance_0": 30.0 + rng.normal(0, 4.0),
+                "other_distance_0": 35.0 + rng.normal(0, 4.0), "other_decel": 2.5,
+                "other_direction": situation[0], "right_of_way": situation[1],
+                "other_behaviour": situation[2]})
+    return pd.DataFrame(rows)
+
+
+def test_junction_candidates_fix_their_situation_and_load(tmp_path: Path) -> None:
+    candidates = candidate_scenarios(_junction_events(), tmp_path, odd=URBAN, seed=1)
+    assert [(c.template, len(c.events)) for c in candidates] == [
+        ("junction_crossing", 11), ("junction_crossing", 12)]
+    first = load_scenario(candidates[0].path)
+    assert dict(first.fixed) == {"lane_width": 3.2, "other_direction": "left",
+                                 "right_of_way": "ego", "other_behaviour": "yields",
+                                 "other_decel": 2.5}
+    assert [p.name for p in first.parameters] == ["ego_speed", "other_speed", "ego_distance",
+                                                   "other_distance"]
+    assert first.criterion.expression == "min(pet, 10) - 1.0"
+    second = load_scenario(candidates[1].path)
+    assert second.fixed["right_of_way"] == "other" and "other_decel" not in second.fixed
+    # the candidate simulates: its margins are finite
+    g = second.limit_state(np.asarray(second.distribution.getSample(3)))
+    assert np.isfinite(g).all()

@@ -106,3 +106,28 @@ def test_netconvert_failure_is_reported_without_partial_file(tmp_path: Path) -> 
     with pytest.raises(ValidationError, match="netconvert failed"):
         write_opendrive(broken, tmp_path / "network.xodr")
     assert list(tmp_path.iterdir()) == [broken]
+
+
+def test_junction_events_resimulate_in_their_templates() -> None:
+    import pandas as pd
+
+    events = pd.DataFrame([
+        {"event_id": "x-1", "template": "junction_crossing", "ego_speed_0": 9.0,
+         "other_speed_0": 10.0, "ego_distance_0": 30.0, "other_distance_0": 33.0,
+         "other_direction": "left", "right_of_way": "other", "other_behaviour": "proceeds",
+         "other_decel": 0.2, "turning": "", "turn_radius": np.nan},
+        {"event_id": "x-2", "template": "junction_left_turn", "ego_speed_0": 6.0,
+         "other_speed_0": 11.0, "ego_distance_0": 22.0, "other_distance_0": 48.0,
+         "other_direction": "", "right_of_way": "", "other_behaviour": "proceeds",
+         "other_decel": 0.5, "turning": "ego", "turn_radius": 40.0},
+    ])
+    template, values = concrete_values(events.iloc[1].to_dict())
+    assert template == "junction_left_turn"
+    assert values["turn_radius"] == 30.0  # clipped to the template's range
+    assert values["other_decel"] == 0.5
+    out = resimulate(events, duration=8.0)
+    assert out["template"].tolist() == ["junction_crossing", "junction_left_turn"]
+    assert (out["status"] == "ok").all()
+    # the yielding ADS gives way in both: no collision, the other passes first
+    assert out["collision"].tolist() == [0.0, 0.0]
+    assert (out["pet"] > 0.5).all()
