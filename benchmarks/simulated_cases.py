@@ -28,13 +28,16 @@ failure fractions ~1e-3 over wide strata), so a 5 % reference would have needed 
 10^5 of its (40 s, three times dearer) runs.
 
 :class:`SimulatedLimitState` is the picklable batch limit state of one case (the scenario
-is loaded lazily, once per process). :func:`source_hashes` gives the hashes stored with
-a reference and checked before it is used.
+is loaded lazily, once per process). :func:`simulator_sha256` and :func:`case_sha256` give
+the source hashes stored with a reference; :func:`behaviour_sha256` the hash of the case's
+margins on a fixed design, which decides whether a reference still holds when the
+simulator's sources changed (a new template beside the case's leaves it intact).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -50,6 +53,7 @@ __all__ = [
     "SIMULATOR_DIR",
     "SimulatedCase",
     "SimulatedLimitState",
+    "behaviour_sha256",
     "case_sha256",
     "simulator_sha256",
 ]
@@ -148,6 +152,51 @@ def case_sha256(case: SimulatedCase) -> str:
         digest.update(b"\0")
         digest.update(Path(odd).read_bytes())
     return digest.hexdigest()
+
+
+BEHAVIOUR_POINTS_PER_STRATUM = 16
+"""Points of the fingerprint design in each stratum of the case."""
+
+
+def behaviour_design(case: SimulatedCase) -> np.ndarray:
+    """The fixed design of :func:`behaviour_sha256`, in standard normal space.
+
+    ``BEHAVIOUR_POINTS_PER_STRATUM`` points per stratum of the case: standard normal draws
+    (seed 20261207) whose stratified coordinate is moved to the stratum's centre (finite
+    strata) or half a unit beyond its finite edge, so the design probes the failure
+    region as well as the bulk.
+    """
+    scenario = case.scenario
+    names = list(scenario.names)
+    j = names.index(case.stratify_on)
+    edges = [float(e) for e in case.edges]
+    centres = [edges[0] - 0.5]
+    centres += [0.5 * (a + b) for a, b in itertools.pairwise(edges)]
+    centres += [edges[-1] + 0.5]
+    rng = np.random.default_rng(20261207)
+    u = rng.standard_normal((BEHAVIOUR_POINTS_PER_STRATUM * len(centres), len(names)))
+    u[:, j] = np.repeat(centres, BEHAVIOUR_POINTS_PER_STRATUM)
+    return u
+
+
+def behaviour_sha256(case: SimulatedCase) -> str:
+    """SHA-256 of the case's margins on :func:`behaviour_design` (rounded to 1e-9).
+
+    Equal hashes mean the simulator behaves on this case as it did when the reference
+    was computed, whatever else changed in its sources.
+    """
+    import warnings
+
+    from safety_val.reliability.model import LimitStateModel
+
+    scenario = case.scenario
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the model's probe may see a plateau
+        model = LimitStateModel(lambda x: scenario.limit_state(x), scenario.distribution)
+    margins = np.asarray(case.limit_state(model.to_physical(behaviour_design(case))),
+                         dtype=float)
+    rounded = np.where(np.isfinite(margins), np.round(margins, 9), np.nan) + 0.0
+    return hashlib.sha256(rounded.astype("<f8").tobytes()).hexdigest()
 
 
 _TAIL = (0.0, 1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0)

@@ -78,6 +78,7 @@ for _path in (str(ROOT), str(HERE)):
 from simulated_cases import (  # noqa: E402
     SIMULATED_CASES,
     SimulatedCase,
+    behaviour_sha256,
     case_sha256,
     simulator_sha256,
 )
@@ -410,10 +411,13 @@ def check_reference(
             f"no reference for simulated case {case.name!r}; compute it with "
             f"`python benchmarks/simulated_references.py --cases {case.name}`"
         )
-    if record.get("simulator_sha256") != simulator_sha256():
+    if record.get("simulator_sha256") != simulator_sha256() and (
+        record.get("behaviour_sha256") != behaviour_sha256(case)
+    ):
         return (
             f"the reference of {case.name!r} was computed with other simulator sources "
-            "(safety_val/sim/*.py changed); recompute it with "
+            "(safety_val/sim/*.py changed) and the case's margins on the fingerprint design "
+            "differ; recompute it with "
             f"`python benchmarks/simulated_references.py --cases {case.name}`"
         )
     if record.get("case_sha256") != case_sha256(case):
@@ -467,6 +471,7 @@ def _record(
         "strata": estimate.strata_records(),
         "seed": seed,
         "simulator_sha256": simulator_sha256(),
+        "behaviour_sha256": behaviour_sha256(case),
         "case_file": str(case.path.relative_to(ROOT)),
         "case_sha256": case_sha256(case),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -9,18 +9,20 @@ these properties biases it; every simulation steers the proposals, and those of 
 batches, drawn from proposals fixed before each batch, make the unbiased estimate.
 
 The method is multilevel cross-entropy importance sampling (Rubinstein & Kroese 2004)
-with Gaussian-mixture proposals in standard normal space (Kurtz & Song 2013; Geyer,
-Papaioannou & Straub 2019) for the levels and a weighted kernel mixture of the failed
-points (Au & Beck 1999) for the final batches, fitted with the balance-heuristic weights
-of adaptive multiple importance sampling (Cornuet et al. 2012). Ties on a plateau are
-handled by taking the points strictly below it, or, when there are none, by widening the
-proposal until some appear.
+with Gaussian proposals in standard normal space (Geyer, Papaioannou & Straub 2019) for
+the levels, and, for the final batches, defensive Student-t mixtures (Cappé et al. 2008)
+fitted to the failed points with the balance-heuristic weights of adaptive multiple
+importance sampling (Cornuet et al. 2012). The final batches' estimates are combined with
+weights from each batch's relative variance predicted by the *other* batches' samples, so
+that the first, poorer proposals do not dilute the later ones and no batch's own luck
+decides its weight. Ties on a plateau are handled by taking the
+points strictly below it, or, when there are none, by widening the proposal until some
+appear.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,12 @@ import numpy as np
 from scipy.special import logsumexp
 
 from safety_val._validation import Interval, OneOf, check_options
+from safety_val.reliability._student import (
+    CategoryBalanced,
+    StudentMixture,
+    fit_mixture,
+    log_phi,
+)
 from safety_val.reliability.model import LimitStateModel
 from safety_val.reliability.result import (
     BudgetExhausted,
@@ -37,151 +45,104 @@ from safety_val.reliability.result import (
 )
 from safety_val.reliability.sampling import sample_design_point
 
-__all__ = ["DEFAULT_BUDGET", "run"]
+__all__ = ["DEFAULT_BUDGET", "balances_rare_levels", "run"]
 
 _Array = np.ndarray[Any, np.dtype[np.float64]]
-_LOG_2PI = float(np.log(2.0 * np.pi))
 
 DEFAULT_BUDGET = 20_000
 """Calls the method may spend when neither ``max_calls`` nor the model sets a budget."""
 
-_STOP_FRACTION = 0.8  # stop at 0.8 * target_cov: the stopping rule's own selection bias
 _MIN_ELITE = 5  # fewest points strictly below a plateau to take them as the elite set
 _MAX_SPREAD = 4.0  # widest standard deviation of an exploration proposal
-_MIN_FINAL_BATCHES = 3  # refits of the final proposal before the estimate may converge
+_MIN_FINAL_BATCHES = 2  # final batches before the estimate may converge
 _MAX_SHARE = 0.1  # no single sample may carry more of the estimate to converge
 _NOISE_CHECKS = 10  # twins of failed points behind noise_aware="auto"
 _NOISE_FLIPS = 0.2  # share of those twins that must pass to call the limit state noisy
 _NEIGHBOURS = 10  # neighbours behind the local failure share of the noise-aware proposal
-_MAX_KERNELS = 300  # kernel centres of a final proposal
-_RESAMPLE = 4000  # weighted resample on which mixtures of K >= 2 components are fitted
+_STRUCTURED_DIMENSION = 20  # above it, proposals have a shrunk mean and a spiked covariance
+_RARE_LEVEL = 0.05  # a discrete input with a level rarer than this is explored balanced
+_MAX_BALANCED_LEVELS = 10  # most levels of a discrete input explored balanced
+
+_Proposal = StudentMixture | CategoryBalanced
 
 
-@dataclass(frozen=True)
-class _Mixture:
-    r"""A Gaussian mixture in standard space.
+def balances_rare_levels(model: LimitStateModel) -> bool:
+    """Whether the first level explores a rare discrete level balanced (see below)."""
+    return isinstance(_start_proposal(model), CategoryBalanced)
 
-    :math:`\lambda \varphi + (1-\lambda)\sum_k \pi_k \mathcal N(m_k, C_k)`.
+
+def _start_proposal(model: LimitStateModel) -> _Proposal:
+    r"""The density of the first level: :math:`\varphi`, with rare discrete levels balanced.
+
+    A discrete input with at most 10 levels, one of them rarer than 5 %, whose standard
+    coordinate is its own normal score (independent, or uncorrelated under a normal
+    copula) is explored with :class:`~safety_val.reliability._student.CategoryBalanced`;
+    otherwise the first level is the input distribution itself.
     """
+    from scipy import stats
 
-    means: _Array  # (K, d)
-    covariances: _Array  # (K, d, d)
-    weights: _Array  # (K,), summing to one with kernel_weights
-    defensive: float
-    kernel_centres: _Array | None = None  # (M, d): kernels sharing kernel_covariance
-    kernel_covariance: _Array | None = None  # (d, d)
-    kernel_weights: _Array | None = None  # (M,)
-    _chol: _Array = field(init=False, repr=False, compare=False)
-    _kernel_chol: _Array | None = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        chol = np.linalg.cholesky(self.covariances) if len(self.weights) else self.covariances
-        object.__setattr__(self, "_chol", chol)
-        kernel = (
-            None if self.kernel_covariance is None
-            else np.linalg.cholesky(self.kernel_covariance)
-        )
-        object.__setattr__(self, "_kernel_chol", kernel)
-
-    @property
-    def n_components(self) -> int:
-        """Gaussian components plus kernels."""
-        kernels = 0 if self.kernel_centres is None else len(self.kernel_centres)
-        return len(self.weights) + kernels
-
-    @classmethod
-    def standard(cls, d: int, spread: float = 1.0) -> _Mixture:
-        r""":math:`\mathcal N(0, s^2 I)` (the input distribution itself when ``s = 1``)."""
-        if spread == 1.0:
-            return cls(np.empty((0, d)), np.empty((0, d, d)), np.empty(0), 1.0)
-        return cls(np.zeros((1, d)), (spread**2 * np.eye(d))[None], np.ones(1), 0.0)
-
-    def widened(self, factor: float) -> _Mixture:
-        """The same mixture with every covariance scaled by ``factor ** 2``."""
-        if not len(self.weights):
-            return _Mixture.standard(self.means.shape[1], factor)
-        return _Mixture(self.means, self.covariances * factor**2, self.weights, self.defensive)
-
-    @property
-    def spread(self) -> float:
-        """Largest component standard deviation (1 for the input distribution)."""
-        if not len(self.weights):
-            return 1.0
-        return float(np.sqrt(max(np.linalg.eigvalsh(c).max() for c in self.covariances)))
-
-    def sample(self, n: int, rng: np.random.Generator) -> _Array:
-        d = self.means.shape[1]
-        k = len(self.weights)
-        kernel_weights = np.empty(0) if self.kernel_weights is None else self.kernel_weights
-        p = np.concatenate([[self.defensive], (1.0 - self.defensive) * self.weights,
-                            (1.0 - self.defensive) * kernel_weights])
-        component = rng.choice(len(p), size=n, p=p / p.sum())
-        z = rng.standard_normal((n, d))
-        out = z.copy()
-        for j in range(k):
-            mask = component == j + 1
-            out[mask] = self.means[j] + z[mask] @ self._chol[j].T
-        if self.kernel_centres is not None and self._kernel_chol is not None:
-            mask = component > k
-            centres = self.kernel_centres[component[mask] - k - 1]
-            out[mask] = centres + z[mask] @ self._kernel_chol.T
-        return out
-
-    def log_pdf(self, u: _Array) -> _Array:
-        d = u.shape[1]
-        terms = []
-        if self.defensive > 0:
-            terms.append(math.log(self.defensive) + _log_phi(u))
-        for j, weight in enumerate(self.weights):
-            if weight <= 0 or self.defensive >= 1.0:
-                continue
-            z = np.linalg.solve(self._chol[j], (u - self.means[j]).T).T
-            log_det = 2.0 * float(np.sum(np.log(np.diag(self._chol[j]))))
-            terms.append(
-                math.log((1.0 - self.defensive) * weight)
-                - 0.5 * (d * _LOG_2PI + log_det + np.sum(z * z, axis=1))
-            )
-        if (
-            self.kernel_centres is not None and self._kernel_chol is not None
-            and self.kernel_weights is not None and self.defensive < 1.0
-        ):
-            chol = self._kernel_chol
-            log_det = 2.0 * float(np.sum(np.log(np.diag(chol))))
-            zu = np.linalg.solve(chol, u.T).T
-            zc = np.linalg.solve(chol, self.kernel_centres.T).T
-            squared = (
-                np.sum(zu * zu, axis=1)[:, None] + np.sum(zc * zc, axis=1)[None, :]
-                - 2.0 * zu @ zc.T
-            )
-            log_weights = np.log((1.0 - self.defensive) * self.kernel_weights)
-            terms.append(np.asarray(logsumexp(
-                log_weights[None, :] - 0.5 * (d * _LOG_2PI + log_det + np.maximum(squared, 0.0)),
-                axis=1,
-            ), dtype=float))
-        return np.asarray(logsumexp(np.vstack(terms), axis=0), dtype=float)
-
-
-def _log_phi(u: _Array) -> _Array:
-    return np.asarray(-0.5 * (u.shape[1] * _LOG_2PI + np.sum(u * u, axis=1)), dtype=float)
+    distribution = model.distribution
+    d = int(model.dimension)
+    cholesky = None
+    if not distribution.hasIndependentCopula():
+        copula = distribution.getCopula()
+        if copula.getImplementation().getClassName() != "NormalCopula":
+            return StudentMixture.standard(d)
+        cholesky = np.linalg.cholesky(np.asarray(copula.getShapeMatrix(), dtype=float))
+    edges: dict[int, _Array] = {}
+    probabilities: dict[int, _Array] = {}
+    for j in range(d):
+        marginal = distribution.getMarginal(j)
+        if not marginal.isDiscrete():
+            continue
+        if cholesky is not None and not np.allclose(cholesky[j], np.eye(d)[j]):
+            continue
+        support = np.sort(np.asarray(marginal.getSupport(), dtype=float).ravel())
+        if not 1 < len(support) <= _MAX_BALANCED_LEVELS:
+            continue
+        mass = np.asarray(marginal.computePDF(support[:, None].tolist()), dtype=float).ravel()
+        if not math.isclose(float(mass.sum()), 1.0, abs_tol=1e-9) or mass.min() >= _RARE_LEVEL:
+            continue
+        edges[j] = np.asarray(stats.norm.ppf(np.minimum(np.cumsum(mass)[:-1], 1.0)), dtype=float)
+        probabilities[j] = mass / mass.sum()
+    if not edges:
+        return StudentMixture.standard(d)
+    return CategoryBalanced(d, edges, probabilities)
 
 
 @dataclass
 class _Record:
-    """Every sample so far with the proposal it came from and its own importance weight."""
+    r"""Every sample so far with the proposal it came from and its own importance weight.
+
+    ``predicted`` holds, for each final batch, the relative variance
+    :math:`E_h[(\varphi/h)^2 1_F]/p_f^2 - 1` of its proposal predicted from the samples
+    drawn before it (NaN for the level batches). ``log_q`` caches the log-density of every
+    proposal at every sample (``(B, N)``), extended as batches arrive, so that the
+    balance-heuristic weights cost :math:`O(BN)` over a run rather than per batch.
+    """
 
     d: int
-    proposals: list[tuple[_Mixture, int]] = field(default_factory=list)
+    proposals: list[tuple[_Proposal, int]] = field(default_factory=list)
     u: list[_Array] = field(default_factory=list)
     g: list[_Array] = field(default_factory=list)
     own: list[_Array] = field(default_factory=list)  # phi / q_b of the sample's own batch
     final: list[bool] = field(default_factory=list)
+    predicted: list[float] = field(default_factory=list)
+    log_q: _Array = field(default_factory=lambda: np.empty((0, 0)))
 
-    def add(self, proposal: _Mixture, u: _Array, g: _Array, *, final: bool) -> None:
+    def add(self, proposal: _Proposal, u: _Array, g: _Array, *, final: bool,
+            predicted: float = math.nan) -> None:
+        old = np.concatenate(self.u) if self.u else np.empty((0, self.d))
+        columns = np.array([q.log_pdf(u) for q, _ in self.proposals]).reshape(-1, len(u))
+        row = proposal.log_pdf(np.vstack([old, u]))
+        self.log_q = np.vstack([np.hstack([self.log_q.reshape(len(self.proposals), len(old)),
+                                           columns]), row[None, :]])
         self.proposals.append((proposal, len(u)))
         self.u.append(u)
         self.g.append(g)
-        self.own.append(np.exp(_log_phi(u) - proposal.log_pdf(u)))
+        self.own.append(np.exp(log_phi(u) - row[len(old):]))
         self.final.append(final)
+        self.predicted.append(predicted)
 
     @property
     def n(self) -> int:
@@ -190,11 +151,69 @@ class _Record:
     def arrays(self) -> tuple[_Array, _Array]:
         return np.concatenate(self.u), np.concatenate(self.g)
 
-    def weights(self, u: _Array) -> _Array:
-        r"""Balance-heuristic weights :math:`\varphi(u) / \sum_k (n_k/N) q_k(u)` (for fitting)."""
-        total = self.n
-        logs = np.vstack([math.log(n / total) + q.log_pdf(u) for q, n in self.proposals])
-        return np.asarray(np.exp(_log_phi(u) - logsumexp(logs, axis=0)), dtype=float)
+    def failed(self) -> _Array:
+        """Boolean mask of the failed samples (a NaN margin is no failure)."""
+        return np.asarray(np.nan_to_num(np.concatenate(self.g), nan=np.inf) <= 0.0)
+
+    def weights(self, index: np.ndarray[Any, Any]) -> _Array:
+        r"""Balance-heuristic weights :math:`\varphi(u) / \sum_k (n_k/N) q_k(u)` of samples.
+
+        ``index``: a boolean mask or integer positions of recorded samples.
+        """
+        u = np.concatenate(self.u)[index]
+        sizes = np.array([n for _, n in self.proposals], dtype=float)
+        logs = self.log_q[:, index] + np.log(sizes / sizes.sum())[:, None]
+        return np.asarray(np.exp(log_phi(u) - logsumexp(logs, axis=0)), dtype=float)
+
+    def predicted_relative_variance(self, proposal: _Proposal) -> float:
+        r"""Relative variance per sample of ``proposal``, from the samples so far.
+
+        :math:`\rho(h) = E_\varphi[1_F\,\varphi/h] / p_f^2 - 1`, both expectations estimated
+        from every sample so far with its balance-heuristic weight :math:`\omega_i`:
+        :math:`\hat\rho + 1 = N \sum_i \omega_i f_i \varphi(u_i)/h(u_i) / (\sum_i \omega_i
+        f_i)^2`. Infinite when no sample failed.
+        """
+        failed = self.failed()
+        if not failed.any():
+            return math.inf
+        u = np.concatenate(self.u)[failed]
+        omega = self.weights(failed)
+        ratio = np.exp(log_phi(u) - proposal.log_pdf(u))
+        total = float(omega.sum())
+        return max(0.0, self.n * float(omega @ ratio) / (total * total) - 1.0)
+
+    def held_out_relative_variances(self, batches: list[int]) -> _Array:
+        r"""Each batch's relative variance :math:`\hat\rho_b` estimated without its own samples.
+
+        As :meth:`predicted_relative_variance`, from the samples of every other batch
+        weighted by the balance heuristic over the other batches' proposals: the later
+        batches, which often found parts of the failure domain an early proposal missed,
+        tell how poor that proposal was, and batch :math:`b`'s own outcome does not enter
+        its weight. Infinite where the other batches hold no failure.
+        """
+        failed = self.failed()
+        owner = np.repeat(np.arange(len(self.proposals)), [n for _, n in self.proposals])
+        out = np.full(len(batches), math.inf)
+        if not failed.any():
+            return out
+        owner = owner[failed]
+        log_target = log_phi(np.concatenate(self.u)[failed])
+        log_q = self.log_q[:, failed]
+        sizes = np.array([n for _, n in self.proposals], dtype=float)
+        for position, b in enumerate(batches):
+            others = np.arange(len(self.proposals)) != b
+            mine = owner != b
+            n_others = float(sizes[others].sum())
+            if not mine.any() or n_others <= 0:
+                continue
+            log_mixture = logsumexp(log_q[others] + np.log(sizes[others] / n_others)[:, None],
+                                    axis=0)
+            omega = np.exp(log_target - log_mixture)[mine]
+            ratio = np.exp(log_target - log_q[b])[mine]
+            total = float(omega.sum())
+            if total > 0:
+                out[position] = max(0.0, n_others * float(omega @ ratio) / (total * total) - 1.0)
+        return out
 
 
 @dataclass(frozen=True)
@@ -204,89 +223,50 @@ class _Estimate:
     n_failures: int
     upper_if_errors_fail: float  # the estimate if every errored run had failed
     largest_share: float  # largest single term's share of the sum
+    effective_size: float  # sum of the batches' weights: 1 / predicted relative variance
 
 
 def _estimate(record: _Record) -> _Estimate:
-    """Importance-sampling estimate from the final batches (every batch if there are none).
+    r"""Importance-sampling estimate from the final batches (every batch if there are none).
 
-    Each batch is weighted by its own proposal, which was chosen before the batch was
-    drawn, so each batch's estimate is unbiased and so is their average.
+    Batch :math:`b` (:math:`n_b` points from :math:`h_b`) gives the unbiased
+    :math:`\hat p_b = \frac1{n_b}\sum_{i \in b} \frac{\varphi(u_i)}{h_b(u_i)} f_i`; the batches
+    are combined as :math:`\hat p_f = \sum_b a_b \hat p_b / \sum_b a_b` with
+    :math:`a_b = n_b / (1 + \hat\rho_b)`, :math:`\hat\rho_b` the relative variance of
+    :math:`h_b` estimated from the other batches' samples
+    (:meth:`_Record.held_out_relative_variances`: inverse-variance weights that do not
+    depend on the batch's own outcome), and
+    :math:`\widehat{\mathrm{Var}} = \sum_b a_b^2 s_b^2 / n_b / (\sum_b a_b)^2` with
+    :math:`s_b^2` the batch's own sample variance.
     """
     use = [i for i, final in enumerate(record.final) if final] or list(range(len(record.final)))
-    g = np.concatenate([record.g[i] for i in use])
-    w = np.concatenate([record.own[i] for i in use])
-    failed = np.nan_to_num(g, nan=np.inf) <= 0.0
-    terms = w * failed
-    n = len(terms)
-    pf = float(terms.mean())
-    cov = float(terms.std(ddof=1) / math.sqrt(n) / pf) if pf > 0 and n > 1 else math.inf
-    worst = float((w * (failed | np.isnan(g))).mean())
-    share = float(terms.max() / terms.sum()) if pf > 0 else 1.0
+    sizes = np.array([len(record.g[i]) for i in use], dtype=float)
+    predicted = record.held_out_relative_variances(use)
+    a = np.where(np.isfinite(predicted), sizes / (1.0 + np.nan_to_num(predicted)), sizes)
+    if not np.isfinite(predicted).any():
+        a = sizes
+    total_a = float(a.sum())
+    pf = 0.0
+    worst = 0.0
+    variance = 0.0
+    largest = 0.0
+    for a_b, i in zip(a, use, strict=True):
+        g, w = record.g[i], record.own[i]
+        failed = np.nan_to_num(g, nan=np.inf) <= 0.0
+        terms = w * failed
+        n_b = len(terms)
+        pf += a_b * float(terms.mean()) / total_a
+        worst += a_b * float((w * (failed | np.isnan(g))).mean()) / total_a
+        if n_b > 1:
+            variance += (a_b / total_a) ** 2 * float(terms.var(ddof=1)) / n_b
+        largest = max(largest, a_b / n_b * float(terms.max(initial=0.0)) / total_a)
+    cov = math.sqrt(variance) / pf if pf > 0 and variance > 0 else math.inf
+    if pf > 0 and variance == 0 and len(use) == 1 and len(record.g[use[0]]) == 1:
+        cov = math.inf
+    share = largest / pf if pf > 0 else 1.0
     n_failures = int(sum(int(np.sum(np.nan_to_num(x, nan=np.inf) <= 0)) for x in record.g))
-    return _Estimate(pf, cov, n_failures, worst, share)
-
-
-def _fit(
-    u: _Array,
-    w: _Array,
-    *,
-    max_components: int,
-    defensive: float,
-    rng: np.random.Generator,
-    floor: float,
-    cap: float,
-    shrink: bool,
-) -> _Mixture:
-    r"""A Gaussian mixture fitted to weighted points (components by BIC, eigenvalues clipped).
-
-    ``shrink``: each covariance is shrunk towards the identity by the effective sample
-    size, :math:`C = \frac{n_e}{n_e + d} \hat C + \frac{d}{n_e + d} I`, so that a fit
-    on a few dozen effective points is not narrower than the data support.
-    """
-    d = u.shape[1]
-    p = w / w.sum()
-    ess = 1.0 / float(np.sum(p * p))
-    diagonal = d > 10
-    params_per_component = 2 * d if diagonal else d + d * (d + 1) / 2
-    k_max = int(max(1, min(max_components, ess // (5.0 * params_per_component))))
-    mean = p @ u
-    centred = u - mean
-    cov = (centred * p[:, None]).T @ centred
-    if diagonal:
-        cov = np.diag(np.diag(cov))
-    means, covariances, weights = mean[None], cov[None], np.ones(1)
-    if k_max > 1:
-        from sklearn.mixture import GaussianMixture
-
-        pick = rng.choice(len(u), size=_RESAMPLE, p=p)
-        x = u[pick] + 1e-3 * rng.standard_normal((_RESAMPLE, d))
-        seed = int(rng.integers(2**31 - 1))
-        best, best_bic = None, math.inf
-        for k in range(1, k_max + 1):
-            model = GaussianMixture(
-                k, covariance_type="diag" if diagonal else "full", reg_covar=1e-4,
-                random_state=seed, max_iter=200,
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model.fit(x)
-            bic = float(model.bic(x))
-            if bic < best_bic:
-                best, best_bic = model, bic
-        if best is not None and best.n_components > 1:
-            means = np.asarray(best.means_, dtype=float)
-            raw = np.asarray(best.covariances_, dtype=float)
-            covariances = np.array([np.diag(c) for c in raw]) if diagonal else raw
-            weights = np.asarray(best.weights_, dtype=float)
-    clipped = []
-    for c, share in zip(covariances, weights, strict=True):
-        if shrink:
-            n_k = ess * float(share)
-            c = (n_k * c + d * np.eye(d)) / (n_k + d)
-        values, vectors = np.linalg.eigh(0.5 * (c + c.T))
-        values = np.clip(values, floor**2, cap**2)
-        clipped.append((vectors * values) @ vectors.T)
-    return _Mixture(means, np.array(clipped), weights / weights.sum(), defensive)
+    effective = float(np.sum(sizes / (1.0 + np.nan_to_num(predicted, nan=math.inf))))
+    return _Estimate(pf, cov, n_failures, worst, share, effective)
 
 
 def run(
@@ -306,9 +286,10 @@ def run(
     floor: float = 0.15,
     level_spread: float = 1.0,
     tempering: float = 1.0,
-    wide_share: float = 0.3,
-    wide_factor: float = 1.5,
-    noise_aware: bool | str = "auto",
+    dof: float = 7.0,
+    inflation: float = 1.2,
+    stop_fraction: float = 0.9,
+    noise_aware: bool | str = False,
     initial: tuple[_Array, _Array] | None = None,
 ) -> FailureProbabilityResult:
     r"""Estimate :math:`p_f` by adaptive Gaussian-mixture importance sampling on :math:`1[g \le 0]`.
@@ -318,16 +299,16 @@ def run(
     model
         The limit state, its distribution, the executor and the call counter.
     target_cov
-        Stop when the estimate's coefficient of variation is at most
-        ``0.8 * target_cov`` (the margin pays for the stopping rule's selection bias).
+        Target coefficient of variation of the estimate (see ``stop_fraction``).
     max_calls
         Stop before :attr:`LimitStateModel.n_calls` would exceed this (``None``: the
         model's budget, else :data:`DEFAULT_BUDGET`).
     rng
         Random generator.
     n_per_level
-        Points per adaptation level, one batch; default :math:`\max(200, 10 d)`
-        (at most 1,000), at least :math:`4\,n_\mathrm{workers}`.
+        Points per adaptation level, one batch; default :math:`\max(200, 10 d)`, or
+        :math:`\max(200, 2 d)` above 20 dimensions (at most 1,000), at least
+        :math:`4\,n_\mathrm{workers}`.
     n_per_batch
         Points per batch once the failure domain is reached; default ``n_per_level``.
     rho
@@ -350,17 +331,24 @@ def run(
     level_spread
         Smallest standard deviation of an intermediate level's proposal (1: the proposal
         moves with the elite points instead of shrinking onto them).
-    wide_share, wide_factor
-        Share of the final proposal given to one wide Gaussian: the weighted mean and
-        covariance of the failed points, standard deviations times ``wide_factor``. It
-        keeps sampling around the part of the failure domain found so far, so that a part
-        the levels missed is found and enters the next refit (the proposal is refitted
-        after every batch) instead of hiding behind a few large weights.
+    dof
+        Degrees of freedom of the final proposal's Student-t components (heavy tails keep
+        the weights of the failures a fitted proposal underrates moderate).
+    inflation
+        Factor on the final proposal's standard deviations (see Notes).
+    stop_fraction
+        The estimate converges when its coefficient of variation is at most
+        ``stop_fraction * target_cov`` (the margin pays for the stopping rule's
+        selection bias).
     noise_aware
         Fit the final proposal to :math:`\varphi\sqrt{\hat p}` (see
         :meth:`_Run._noise_aware_targets`) rather than to the failed points alone;
         ``"auto"``: when at least 20 % of the twins (1e-4 away, 10 calls) of failed
-        points pass (see :meth:`_Run._check_noise`).
+        points pass. Unless ``True``, the twins are evaluated and what they showed is
+        said in ``message``. Off by default: on the built-in simulator's noisy cases the
+        failed points' density needed fewer calls (the noise there bounds an
+        :math:`x`-only estimator's relative variance per call near 2, far below what the
+        proposal's fit costs).
     initial
         ``(u, g)`` of points already evaluated, drawn from the input distribution and
         given in standard space (e.g. a crude Monte Carlo screen's): the first level, so
@@ -400,30 +388,41 @@ def run(
     gradient to follow, only more ground to cover. The levels end when :math:`m` points
     have failed.
 
-    *Final stage.* Batches are drawn from :math:`h_b`, refitted before every batch from
-    all points so far: kernels :math:`\mathcal N(u_i, h^2 \hat C)` at (up to 300 of) the
-    failed points weighted by their balance-heuristic weights
-    :math:`\varphi(u_i) / \sum_k \frac{n_k}{N} q_k(u_i)`, one wide Gaussian (share
-    ``wide_share``) and :math:`\varphi` itself (share ``defensive``, which bounds the
-    weights by :math:`1/\lambda`). When the noise check finds failed points whose twins
-    pass, the kernels sit at every point with :math:`\hat p > 0`, weighted by
-    :math:`w_i \sqrt{\hat p_i}`: the best density for an estimator that chooses only
-    :math:`x` is :math:`\varphi\sqrt p`, wider than :math:`\varphi\,p`.
+    *Final stage.* Batches are drawn from :math:`h_b`, refitted before every batch
+    (:func:`~safety_val.reliability._student.fit_mixture`) to all failed points so far,
+    weighted by their balance-heuristic weights
+    :math:`\varphi(u_i) / \sum_k \frac{n_k}{N} q_k(u_i)`: a mixture of up to
+    ``max_components`` Student-t components (``dof``; the number by BIC, each needing an
+    effective sample size of 5 times its parameters), covariances shrunk towards
+    :math:`I` by the effective size and standard deviations times ``inflation``, plus
+    :math:`\varphi` itself (share ``defensive``, which bounds the weights by
+    :math:`1/\lambda`). Above 20 dimensions a single Gaussian with a soft-thresholded mean
+    and a spiked covariance (:func:`~safety_val.reliability._student.structured_fit`)
+    replaces it: a full covariance of a few dozen effective points would cost a factor
+    :math:`e^{d/n_e}` in variance. A discrete input with a level rarer than 5 % starts
+    from a density that gives each level an equal share (exact, so the weights stay
+    exact), so that a rare category that matters is found by the levels.
 
-    *Estimate.* Only the final batches enter it, each with its own proposal's weights,
+    *Estimate.* Only the final batches enter it, each with its own proposal's weights
+    (:math:`h_b` was chosen before batch :math:`b` was drawn, so each batch's estimate
+    :math:`\hat p_b` is unbiased; reweighting every sample by the mixture of all
+    proposals, as adaptive multiple importance sampling does, was biased low by 8 % on a
+    linear :math:`\beta = 5.2` case). They are combined with weights
+    :math:`a_b = n_b / (1 + \hat\rho_b)`, where :math:`\hat\rho_b` is batch :math:`b`'s
+    relative variance predicted from the *other* batches' samples (so a batch that drew
+    a lucky large weight does not choose its own weight):
 
     .. math::
 
-        \hat p_f = \frac1N \sum_{b} \sum_{i \in b} \frac{\varphi(u_i)}{h_b(u_i)}
-        \,1[g(u_i) \le 0],
+        \hat p_f = \sum_b \frac{a_b}{A}\,\hat p_b, \qquad
+        \widehat{\mathrm{Var}} = \sum_b \Big(\frac{a_b}{A}\Big)^2
+        \frac{\hat s_b^2}{n_b},
 
-    unbiased because :math:`h_b` was chosen before batch :math:`b` was drawn (reweighting
-    every sample by the mixture of all proposals, as adaptive multiple importance
-    sampling does, was biased low by 8 % on a linear :math:`\beta = 5.2` case).
-    :math:`\hat\delta = \hat s_t / (\sqrt N\,\hat p_f)` gives the log-normal 95 %
-    interval. It converges when :math:`\hat\delta \le 0.8` ``target_cov``, at least
-    ``min_failures`` points failed, 3 final batches were drawn and no single sample
-    carries more than 10 % of :math:`\hat p_f`. With a noisy limit state
+    and :math:`\hat\delta = \sqrt{\widehat{\mathrm{Var}}} / \hat p_f` gives the
+    log-normal 95 % interval. It converges when :math:`\hat\delta \le` ``stop_fraction``
+    :math:`\times` ``target_cov``, at least ``min_failures`` points failed, 2 final
+    batches were drawn, the effective sample size is at least :math:`1/\delta^2` and no
+    single sample carries more than 10 % of :math:`\hat p_f`. With a noisy limit state
     :math:`p_f = E[P(\text{fail} \mid X)]` and the estimator is unbiased for it; the
     noise only sets how many calls any such estimator needs.
 
@@ -470,8 +469,9 @@ def run(
             "floor": [Interval(float, 0.0, 1.0, closed="right")],
             "level_spread": [Interval(float, 0.0, 4.0, closed="right")],
             "tempering": [Interval(float, 0.0, 1.0)],
-            "wide_share": [Interval(float, 0.0, 1.0, closed="left")],
-            "wide_factor": [Interval(float, 1.0, 4.0)],
+            "dof": [Interval(float, 2.0, None, closed="neither")],
+            "inflation": [Interval(float, 1.0, 4.0)],
+            "stop_fraction": [Interval(float, 0.0, 1.0, closed="right")],
             "noise_aware": [bool, OneOf("auto")],
             "max_components": [Interval(int, 1, 10)],
             "min_failures": [Interval(int, 1, None)],
@@ -482,7 +482,7 @@ def run(
         rho=rho, defensive=defensive, widening=widening, floor=floor,
         max_components=max_components, min_failures=min_failures, max_levels=max_levels,
         n_per_level=n_per_level, n_per_batch=n_per_batch, level_spread=level_spread,
-        tempering=tempering, wide_share=wide_share, wide_factor=wide_factor,
+        tempering=tempering, dof=dof, inflation=inflation, stop_fraction=stop_fraction,
         noise_aware=noise_aware,
     )
     return _Run(
@@ -491,7 +491,7 @@ def run(
         n_per_batch=n_per_batch, rho=rho, max_components=max_components,
         defensive=defensive, min_failures=min_failures, max_levels=max_levels,
         widening=widening, floor=floor, level_spread=level_spread, tempering=tempering,
-        wide_share=wide_share, wide_factor=wide_factor, noise_aware=noise_aware,
+        dof=dof, inflation=inflation, stop_fraction=stop_fraction, noise_aware=noise_aware,
     ).run(initial)
 
 
@@ -516,8 +516,9 @@ class _Run:
     floor: float
     level_spread: float
     tempering: float
-    wide_share: float
-    wide_factor: float
+    dof: float
+    inflation: float
+    stop_fraction: float
     noise_aware: bool | str
 
     def __init__(self, model: LimitStateModel, **options: Any) -> None:
@@ -525,7 +526,9 @@ class _Run:
         self.__dict__.update(options)
         d = int(model.dimension)
         workers = 1 if model.executor is None else max(1, int(model.executor.n_workers))
-        self.n_level = int(self.n_per_level or max(4 * workers, min(1000, max(200, 10 * d))))
+        self.structured = d > _STRUCTURED_DIMENSION
+        default = max(200, 2 * d) if self.structured else max(200, 10 * d)
+        self.n_level = int(self.n_per_level or max(4 * workers, min(1000, default)))
         self.n_batch = int(self.n_per_batch or self.n_level)
         self.record = _Record(d)
         self.start_calls = model.n_calls
@@ -534,14 +537,16 @@ class _Run:
         self.levels: list[float] = []
         self.widenings = 0
         self.history: list[dict[str, float]] = []
-        self.proposal = _Mixture.standard(d)
+        self.proposal: _Proposal = _start_proposal(model)
         self.noisy = False
         self.flipped = math.nan
         limits = [m for m in (self.max_calls, model.max_calls) if m is not None]
         self.budget = min(limits) if limits else self.start_calls + DEFAULT_BUDGET
 
     # -------------------------------------------------------------------- evaluation
-    def _draw(self, n: int, stage: str, *, final: bool = False) -> tuple[_Array, _Array]:
+    def _draw(
+        self, n: int, stage: str, *, final: bool = False, predicted: float = math.nan
+    ) -> tuple[_Array, _Array]:
         left = self.budget - self.model.n_calls
         if left < min(n, 2):
             raise _Stop
@@ -549,7 +554,7 @@ class _Run:
         u = self.proposal.sample(n, self.rng)
         with self.model.stage(stage), self.model.tolerate_errors():
             g = self.model.evaluate(self.model.to_physical(u))
-        self.record.add(self.proposal, u, g, final=final)
+        self.record.add(self.proposal, u, g, final=final, predicted=predicted)
         return u, g
 
     # -------------------------------------------------------------------- stages
@@ -557,7 +562,8 @@ class _Run:
         reached = False
         if initial is not None and len(initial[0]):
             u0, g0 = (np.asarray(a, dtype=float) for a in initial)
-            self.record.add(self.proposal, u0.reshape(len(g0), -1), g0.ravel(), final=False)
+            self.record.add(StudentMixture.standard(self.record.d), u0.reshape(len(g0), -1),
+                            g0.ravel(), final=False)
         try:
             reached = self._levels(skip_first=initial is not None and len(initial[0]) > 0)
             if reached:
@@ -640,10 +646,11 @@ class _Run:
 
     def _fit(
         self, u: _Array, w: _Array, defensive: float, *, floor: float, shrink: bool
-    ) -> _Mixture:
-        return _fit(
-            u, w, max_components=self.max_components, defensive=defensive, rng=self.rng,
-            floor=floor, cap=_MAX_SPREAD, shrink=shrink,
+    ) -> StudentMixture:
+        """A Gaussian (mixture) for the next level, standard deviations at least ``floor``."""
+        return fit_mixture(
+            u, w, rng=self.rng, max_components=self.max_components, defensive=defensive,
+            floor=floor, cap=_MAX_SPREAD, shrink=shrink, structured=self.structured,
         )
 
     def _noise_aware_targets(self, u: _Array, g: _Array) -> tuple[_Array, _Array]:
@@ -660,49 +667,50 @@ class _Run:
         """
         from sklearn.neighbors import NearestNeighbors
 
-        ok = np.isfinite(g)
+        ok = np.flatnonzero(np.isfinite(g))
         u, failed = u[ok], g[ok] <= 0.0
         k = min(_NEIGHBOURS, len(u))
         neighbours = NearestNeighbors(n_neighbors=k).fit(u).kneighbors(u, return_distance=False)
         p_hat = failed[neighbours].mean(axis=1)
         keep = p_hat > 0.0
-        weights = self.record.weights(u[keep]) * np.sqrt(p_hat[keep])
+        weights = self.record.weights(ok[keep]) * np.sqrt(p_hat[keep])
         return u[keep], weights ** self.tempering
 
-    def _final_proposal(self, u: _Array, w: _Array) -> _Mixture:
-        r"""Weighted kernel density of the failed points plus one wide Gaussian.
+    def _final_proposal(self, u: _Array, w: _Array) -> StudentMixture:
+        r"""A defensive Student-t mixture fitted to the weighted failed points.
 
-        Kernels :math:`\mathcal N(u_i, h^2 \hat C)` at (at most 300 of) the failed points,
-        weighted by their importance weights, :math:`\hat C` their weighted covariance
-        shrunk towards :math:`I`, :math:`h` Silverman's factor for the effective sample
-        size: a proposal that follows a curved or scattered failure domain, which one
-        Gaussian cannot. The wide Gaussian (share ``wide_share``) keeps sampling around it.
+        Components by BIC (at most ``max_components``, each needing an effective sample
+        size of 5 times its parameters), each covariance shrunk towards :math:`I` by its
+        effective size and its standard deviations times ``inflation`` (at least
+        ``floor``), with ``dof`` degrees of freedom: a proposal fitted to a few dozen
+        effective failures is never quite the failure domain's shape, and heavy tails
+        keep the weights of the failures it underrates moderate. Above 20 dimensions,
+        two structured Gaussians, one with the estimated bulk variance and one with a
+        bulk of at least 1, and the one with the smaller relative variance predicted from
+        the samples so far (:meth:`_Record.predicted_relative_variance`).
         """
-        d = u.shape[1]
-        p = w / w.sum()
-        ess = 1.0 / float(np.sum(p * p))
-        wide = _fit(u, w, max_components=1, defensive=0.0, rng=self.rng, floor=self.floor,
-                    cap=_MAX_SPREAD, shrink=True)
-        covariance = wide.covariances[0]
-        if len(u) > _MAX_KERNELS:
-            keep = self.rng.choice(len(u), size=_MAX_KERNELS, replace=False, p=p)
-            u, p = u[keep], p[keep] / p[keep].sum()
-        h = (4.0 / (d + 2.0)) ** (1.0 / (d + 4.0)) * ess ** (-1.0 / (d + 4.0))
-        values, vectors = np.linalg.eigh(h * h * covariance)
-        kernel = (vectors * np.maximum(values, self.floor**2)) @ vectors.T
-        return _Mixture(
-            wide.means, wide.covariances * self.wide_factor**2, np.array([self.wide_share]),
-            self.defensive, kernel_centres=u, kernel_covariance=kernel,
-            kernel_weights=(1.0 - self.wide_share) * p,
-        )
+        def fit(bulk_floor: float) -> StudentMixture:
+            return fit_mixture(
+                u, w, rng=self.rng, max_components=self.max_components, dof=self.dof,
+                defensive=self.defensive, inflation=self.inflation, floor=self.floor,
+                cap=_MAX_SPREAD, shrink=True, structured=self.structured,
+                bulk_floor=bulk_floor,
+            )
+
+        if not self.structured:
+            return fit(0.0)
+        candidates = [fit(0.0), fit(1.0)]
+        predicted = [self.record.predicted_relative_variance(q) for q in candidates]
+        return candidates[int(np.argmin(predicted))]
 
     def _check_noise(self) -> None:
         """Evaluate twins 1e-4 away of up to 10 failed points, to see whether they fail too.
 
         A deterministic limit state's twins fail (barring the rare one on the boundary);
         a simulator whose outcome depends on random numbers seeded per concrete scenario
-        lets many of them pass. The twins only decide :attr:`noise_aware` (``"auto"``);
-        they are counted and recorded but enter neither the fit nor the estimate.
+        lets many of them pass. The twins are reported in ``message`` and decide
+        :attr:`noise_aware` when it is ``"auto"``; they are counted but enter neither the
+        fit nor the estimate.
         """
         u_all, g_all = self.record.arrays()
         failed = np.flatnonzero(np.nan_to_num(g_all, nan=np.inf) <= 0.0)
@@ -714,19 +722,21 @@ class _Run:
         with self.model.stage("ais-noise-check"), self.model.tolerate_errors():
             g = self.model.evaluate(self.model.to_physical(u_all[pick] + 1e-4 * direction))
         self.flipped = float(np.mean(np.nan_to_num(g, nan=-np.inf) > 0.0))
-        self.noisy = self.flipped >= _NOISE_FLIPS
+        seen = self.flipped >= _NOISE_FLIPS
+        self.noisy = seen if self.noise_aware == "auto" else bool(self.noise_aware)
         self.notes.append(
             f"{self.flipped:.0%} of {len(pick)} twins of failed points did not fail: "
-            + ("noise, proposal fitted to phi sqrt(p)" if self.noisy
-               else "no noise seen, proposal fitted to the failed points")
+            + ("noise (pf is the mean of P(fail | x))" if seen else "no noise seen")
+            + (", proposal fitted to phi sqrt(p)" if self.noisy
+               else ", proposal fitted to the failed points")
         )
 
     def _final(self) -> FailureProbabilityResult:
         batches = 0
-        if self.noise_aware == "auto":
-            self._check_noise()
+        if self.noise_aware is True:
+            self.noisy = True
         else:
-            self.noisy = bool(self.noise_aware)
+            self._check_noise()
         while True:
             u_all, g_all = self.record.arrays()
             failed = np.nan_to_num(g_all, nan=np.inf) <= 0.0
@@ -734,16 +744,18 @@ class _Run:
                 centres, weights = self._noise_aware_targets(u_all, g_all)
             else:
                 centres = u_all[failed]
-                weights = self.record.weights(centres) ** self.tempering
+                weights = self.record.weights(failed) ** self.tempering
             self.proposal = self._final_proposal(centres, weights)
-            self._draw(self.n_batch, "ais", final=True)
+            predicted = self.record.predicted_relative_variance(self.proposal)
+            self._draw(self.n_batch, "ais", final=True, predicted=predicted)
             estimate = _estimate(self.record)
             self._history(estimate)
             batches += 1
             if (
                 batches >= _MIN_FINAL_BATCHES
                 and estimate.n_failures >= self.min_failures
-                and estimate.cov <= _STOP_FRACTION * self.target_cov
+                and estimate.cov <= self.stop_fraction * self.target_cov
+                and estimate.effective_size * self.target_cov**2 >= 1.0
                 and estimate.largest_share <= _MAX_SHARE
             ):
                 return self._result(converged=True)
@@ -765,6 +777,13 @@ class _Run:
             "widenings": self.widenings, "n_errors": n_errors, "noisy": self.noisy,
             "twins_passed": self.flipped,
             "components": self.proposal.n_components, "n_per_level": self.n_level,
+            "batches": [
+                {"n": n, "final": final, "failures": int(np.sum(np.nan_to_num(g, nan=np.inf) <= 0)),
+                 "predicted_relative_variance": predicted}
+                for (_, n), final, g, predicted in zip(
+                    self.record.proposals, self.record.final, self.record.g,
+                    self.record.predicted, strict=True)
+            ],
         }
         if not self.record.proposals:
             return make_result(model, method="ais", pf=math.nan, cov=math.nan,
@@ -788,7 +807,7 @@ class _Run:
                 converged = False
         if pf > 0 and not converged and not self.notes:
             self.notes.append(
-                f"coefficient of variation {cov:.3g} > {_STOP_FRACTION:g} x target "
+                f"coefficient of variation {cov:.3g} > {self.stop_fraction:g} x target "
                 f"{self.target_cov:g}, or fewer than {self.min_failures} failures"
             )
         n_phi = self.record.proposals[0][1]

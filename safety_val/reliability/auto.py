@@ -13,9 +13,9 @@ the first method learns:
   closed in"), *discrete inputs* when a marginal is discrete or categorical, and runs
   that returned no margin (error/timeout). Any of them rules out a Gaussian-process
   surrogate: a crude Monte Carlo screen of 200 draws goes on only while :math:`p_f`
-  looks common (it could converge within 5,000 draws), and otherwise its draws become
-  the first level of adaptive importance sampling on the failure indicator
-  (``"ais"``), which never fits :math:`g`.
+  looks common (it could converge within 5,000 draws), and otherwise adaptive
+  importance sampling on the failure indicator (``"ais"``), which never fits :math:`g`,
+  takes the budget, starting from the screen's draws.
 - Otherwise, :math:`d \le` ``ak_max_dimension`` (20): the active-learning surrogate
   (``"ak"``), whose error includes the surrogate's. If it does not converge (a limit
   state the Gaussian process cannot model, no failure region found, budget) and enough
@@ -27,14 +27,15 @@ the first method learns:
   draws as soon as even the upper 95 % bound of :math:`p_f` says it needs more than
   20,000 draws (or the budget), and the rest goes to the rare-event sampler ``fallback``
   (``"ais"`` by default).
-- :math:`d >` ``ak_max_dimension``: a Gaussian process is hopeless, but many such
-  problems have one dominant design point. A design-point search in standard space
-  (HL-RF with forward-difference gradients, each gradient one batch of :math:`d + 1`
-  runs) is followed by importance sampling around it; if the search fails, the budget
-  goes to ``fallback``.
+- :math:`d >` ``ak_max_dimension``: a Gaussian process is hopeless, and a design point
+  with importance sampling around it misses the curvature of a failure surface spread
+  over many coordinates: ``"ais"`` with its many-dimension proposals (a soft-thresholded
+  mean, a spiked covariance; :func:`~safety_val.reliability._student.structured_fit`).
 
-The result's ``method`` says what was chained (``"auto: ak"``, ``"auto: mc"``, ``"auto: mc
-→ ais"``, ``"auto: ak → mc → ais"``, ``"auto: form → is"``), its ``message`` why and what
+If the first stage does not converge and enough budget is left, the rest goes to a
+surrogate-free ``fallback`` (crude MC after ``"ais"``). The result's ``method`` says what
+was chained (``"auto: ak"``, ``"auto: mc"``, ``"auto: mc → ais"``, ``"auto: ais"``,
+``"auto: ais → mc"``, ``"auto: ak → mc → ais"``), its ``message`` why and what
 the diagnosis saw; ``n_calls`` counts every call of every stage. When no stage converges,
 the estimate is the best-supported one (smallest finite CoV) and its interval the envelope
 of every stage's interval, so that it covers wherever one of them does.
@@ -47,20 +48,14 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from scipy import stats
 
 from safety_val.errors import ValidationError
 from safety_val.reliability import active_learning
-from safety_val.reliability._mixture import DefensiveMixture
 from safety_val.reliability.model import LimitStateModel
 from safety_val.reliability.registry import METHODS, get_method
 from safety_val.reliability.result import (
-    BudgetExhausted,
     DesignPoint,
     FailureProbabilityResult,
-    lognormal_interval,
-    make_result,
 )
 
 __all__ = ["Diagnosis", "diagnose", "run"]
@@ -68,11 +63,10 @@ __all__ = ["Diagnosis", "diagnose", "run"]
 _Array = np.ndarray[Any, np.dtype[np.float64]]
 
 _MIN_FALLBACK_CALLS = 200
-_MC_SCREEN_PILOT = 1000  # most draws of the crude MC screen before it may give up
-_MC_SCREEN_CALLS = 20_000  # crude MC continues while it may converge within this many draws
 _ROUGH_SCREEN_PILOT = 200  # the screen before "ais": its draws are ais' first level
 _ROUGH_SCREEN_CALLS = 5_000  # ... and it goes on only if pf is common (about >= 2e-2)
-_IS_STOP_FRACTION = 0.8  # stop IS at 0.8 * target_cov: the stopping rule's own bias
+_MC_SCREEN_PILOT = 1000  # most draws of the crude MC screen before it may give up
+_MC_SCREEN_CALLS = 20_000  # crude MC continues while it may converge within this many draws
 
 
 def run(
@@ -85,8 +79,6 @@ def run(
     fallback: str = "ais",
     n_twins: int = 8,
     batch_size: int | None = None,
-    is_batch: int | None = None,
-    form_max_iterations: int = 20,
 ) -> FailureProbabilityResult:
     r"""Estimate :math:`p_f` by choosing and chaining methods.
 
@@ -111,11 +103,6 @@ def run(
         most an eighth of the budget, and none below 3 pairs.
     batch_size
         Passed to ``"ak"`` (points per learning round).
-    is_batch
-        Importance-sampling batch size in high dimension; default
-        :math:`\max(100, 4\,n_\mathrm{workers})`.
-    form_max_iterations
-        Maximum number of HL-RF iterations in high dimension.
 
     Returns
     -------
@@ -128,36 +115,8 @@ def run(
     ValidationError
         Unknown ``fallback`` or an option out of range.
 
-    Notes
-    -----
-    High dimension. HL-RF (Hasofer & Lind 1974; Rackwitz & Fiessler 1978) iterates
-
-    .. math::
-
-        u_{k+1} = \frac{\nabla G(u_k)^\top u_k - G(u_k)}{\lVert \nabla G(u_k) \rVert^2}
-                  \nabla G(u_k),
-
-    with :math:`G = g \circ T^{-1}` and the gradient by forward differences (step
-    :math:`10^{-3}`, :math:`d + 1` runs per iteration, sent as one batch), with step
-    halving when the margin does not decrease. The estimate is importance sampling with
-    :math:`h = 0.05\,\varphi + 0.95\,\mathcal N(u^*, I)`,
-    :math:`\hat p_f = \frac1N \sum_i 1[G(u_i) \le 0]\, \varphi(u_i)/h(u_i)`, grown in batches
-    until its coefficient of variation :math:`\hat\delta = \hat s / (\sqrt N \hat p_f)`
-    reaches :math:`0.8\,` ``target_cov``: :math:`\hat p_f` and :math:`\hat\delta` are
-    correlated (a run that has seen too few large weights underestimates both), so
-    stopping the first time :math:`\hat\delta \le` ``target_cov`` would select the
-    runs whose CoV is understated and whose interval misses low; the margin pays for
-    that selection (the reported CoV is :math:`\hat\delta`, with its log-normal 95 %
-    interval). It is unbiased whatever the shape of the failure domain
-    (the defensive component bounds the weights by 20); only its efficiency depends on
-    the design point being the dominant one.
-
     References
     ----------
-    Rackwitz, R. and Fiessler, B. (1978). Structural reliability under combined random
-    load sequences. Computers & Structures 9(5), 489–494.
-    https://doi.org/10.1016/0045-7949(78)90046-9
-
     Echard, B., Gayton, N., Lemaire, M. and Relun, N. (2013). A combined importance
     sampling and Kriging reliability method for small failure probabilities.
     Reliability Engineering & System Safety 111, 232–240.
@@ -171,7 +130,7 @@ def run(
     ...     return 3.5 - x.sum(axis=1) / np.sqrt(x.shape[1])
     >>> result = estimate_failure_probability(g, ot.Normal(30), seed=0)  # method="auto"
     >>> result.method, result.converged
-    ('auto: form → is', True)
+    ('auto: ais', True)
     >>> bool(result.ci[0] <= 2.326e-4 <= result.ci[1])
     True
     """
@@ -182,11 +141,10 @@ def run(
             value=fallback,
             expected=f"one of {', '.join(sorted(set(METHODS) - {'auto', 'ak'}))}",
         )
-    for name, value in (("ak_max_dimension", ak_max_dimension),
-                        ("form_max_iterations", form_max_iterations)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValidationError("must be an int >= 1", field=name, value=value,
-                                  expected="an int >= 1")
+    if (isinstance(ak_max_dimension, bool) or not isinstance(ak_max_dimension, int)
+            or ak_max_dimension < 1):
+        raise ValidationError("must be an int >= 1", field="ak_max_dimension",
+                              value=ak_max_dimension, expected="an int >= 1")
     if isinstance(n_twins, bool) or not isinstance(n_twins, int) or n_twins < 0:
         raise ValidationError("must be an int >= 0", field="n_twins", value=n_twins,
                               expected="an int >= 0")
@@ -206,16 +164,15 @@ def run(
             why += f" (the diagnosis saw {diagnosis.describe()})"
         return _maybe_fallback(model, first, "ak", why, target_cov, max_calls, rng, fallback,
                                diagnosis)
-    first = _form_importance_sampling(
-        model, target_cov=target_cov, max_calls=max_calls, rng=rng, is_batch=is_batch,
-        max_iterations=form_max_iterations,
-    )
+    from safety_val.reliability import adaptive_is
+
+    first = adaptive_is.run(model, target_cov=target_cov, max_calls=max_calls, rng=rng)
     why = (
-        f"d={d} > {ak_max_dimension}: no surrogate; design-point search + importance "
-        "sampling around it"
+        f"d={d} > {ak_max_dimension}: no surrogate; adaptive importance sampling with "
+        "sparse-mean, spiked-covariance proposals"
     )
-    return _maybe_fallback(model, first, "form → is", why, target_cov, max_calls, rng,
-                           fallback)
+    return _maybe_fallback(model, first, "ais", why, target_cov, max_calls, rng,
+                           "mc" if fallback == "ais" else fallback)
 
 
 def _rough(
@@ -226,7 +183,12 @@ def _rough(
     rng: np.random.Generator,
     fallback: str,
 ) -> FailureProbabilityResult:
-    """No surrogate: a short crude Monte Carlo screen, then ``"ais"`` from its draws."""
+    """No surrogate: a short crude Monte Carlo screen, then ``"ais"``.
+
+    The screen's draws are the first level of ``"ais"``, unless a discrete input has a
+    rare level: then ``"ais"`` starts from its category-balanced density (a draw from the
+    input distribution would hardly ever visit the rare level).
+    """
     from safety_val.reliability import adaptive_is
     from safety_val.reliability.sampling import run_monte_carlo
 
@@ -244,15 +206,17 @@ def _rough(
         return _relabel(model, screen, "auto: mc", why,
                         "pf is not rare: the crude Monte Carlo screen reached the target CoV",
                         chain, extra=extra)
+    balanced = adaptive_is.balances_rare_levels(model)
     x, g = model.recorded()
     x, g = x[start:], g[start:]
     first = adaptive_is.run(
         model, target_cov=target_cov, max_calls=max_calls, rng=rng,
-        initial=(model.to_standard(x), g),
+        initial=None if balanced else (model.to_standard(x), g),
     )
     why += (
         f"; crude Monte Carlo screen: {screen.message}; adaptive importance sampling on the "
-        "failure indicator from the screen's draws"
+        + ("failure indicator from a category-balanced start (a discrete input has a level "
+           "rarer than 5 %)" if balanced else "failure indicator from the screen's draws")
     )
     return _maybe_fallback(model, first, "mc → ais", why, target_cov, max_calls, rng,
                            "mc" if fallback == "ais" else fallback, diagnosis, chain=chain,
@@ -525,117 +489,4 @@ def _relabel(
         n_calls=model.n_calls,
         samples=model.samples(),
         design_points=result.design_points if design_points is None else design_points,
-    )
-
-
-class _Stop(Exception):
-    """The budget does not allow the next batch."""
-
-
-def _form_importance_sampling(
-    model: LimitStateModel,
-    *,
-    target_cov: float,
-    max_calls: int | None,
-    rng: np.random.Generator,
-    is_batch: int | None,
-    max_iterations: int,
-    step: float = 1e-3,
-) -> FailureProbabilityResult:
-    """HL-RF design point with batched finite differences, then importance sampling."""
-    d = int(model.dimension)
-    workers = 1 if model.executor is None else max(1, int(model.executor.n_workers))
-    batch = int(is_batch) if is_batch else max(100, 4 * workers)
-    history: list[dict[str, float]] = []
-    notes: list[str] = []
-
-    def evaluate(u: _Array, stage: str) -> _Array:
-        remaining = _remaining(model, max_calls)
-        if remaining is not None and remaining < len(u):
-            raise _Stop
-        with model.stage(stage):
-            return model.evaluate(model.to_physical(u))
-
-    def value_and_gradient(u: _Array) -> tuple[float, _Array]:
-        points = np.vstack([u[None, :], u[None, :] + step * np.eye(d)])
-        g = evaluate(points, "auto-form")
-        return float(g[0]), (g[1:] - g[0]) / step
-
-    u = np.zeros(d)
-    design: _Array | None = None
-    try:
-        g, grad = value_and_gradient(u)
-        g0 = abs(g) if g != 0 else 1.0
-        if g <= 0:
-            notes.append("the mean point fails: pf is not small")
-        for _ in range(max_iterations):
-            norm2 = float(grad @ grad)
-            if norm2 == 0 or not np.isfinite(norm2):
-                notes.append("zero gradient: the design-point search cannot proceed")
-                break
-            target = (float(grad @ u) - g) / norm2 * grad
-            length = 1.0
-            new_g, new_grad = value_and_gradient(u + length * (target - u))
-            while abs(new_g) > abs(g) + 0.1 * g0 and length > 0.1:
-                length *= 0.5
-                new_g, new_grad = value_and_gradient(u + length * (target - u))
-            moved = float(np.linalg.norm(length * (target - u)))
-            u, g, grad = u + length * (target - u), new_g, new_grad
-            if moved <= 1e-3 * (1.0 + float(np.linalg.norm(u))) and abs(g) <= 1e-2 * g0:
-                design = u
-                break
-        else:
-            notes.append(f"HL-RF did not converge in {max_iterations} iterations")
-            if abs(g) <= 0.05 * g0:
-                design = u  # close enough to centre an importance density
-    except _Stop:
-        notes.append("budget exhausted during the design-point search")
-    if design is None:
-        return make_result(
-            model, method="form → is", pf=math.nan, cov=math.nan, ci=(math.nan, math.nan),
-            converged=False, message="; ".join(notes) or "no design point",
-        )
-    beta = float(np.linalg.norm(design))
-    mixture = (
-        DefensiveMixture.centred_at(design[None, :], np.ones(1), defensive=0.05)
-        if beta > 1e-9
-        else DefensiveMixture.centred_at(np.empty((0, d)), np.empty(0), defensive=1.0)
-    )
-    values: list[_Array] = []
-    pf, cov = math.nan, math.inf
-    converged = False
-    try:
-        while True:
-            remaining = _remaining(model, max_calls)
-            size = batch if remaining is None else min(batch, remaining)
-            if size < 1:
-                raise _Stop
-            u_is = mixture.sample(size, rng, d)
-            g_is = evaluate(u_is, "auto-is")
-            values.append(mixture.weights_of(u_is) * (g_is <= 0))
-            terms = np.concatenate(values)
-            pf = float(terms.mean())
-            cov = float(terms.std(ddof=1) / math.sqrt(len(terms)) / pf) if pf > 0 else math.inf
-            low, high = lognormal_interval(pf, cov) if pf > 0 else (0.0, math.nan)
-            history.append({"n_calls": model.n_calls, "pf": pf, "cov": cov, "ci_low": low,
-                            "ci_high": high})
-            if pf > 0 and cov <= _IS_STOP_FRACTION * target_cov and len(terms) >= 2 * batch:
-                converged = True
-                break
-    except (_Stop, BudgetExhausted):
-        notes.append("budget exhausted during importance sampling")
-    n_is = int(sum(len(v) for v in values))
-    ci = lognormal_interval(pf, cov) if pf > 0 and math.isfinite(cov) else (math.nan, math.nan)
-    x = model.to_physical(design[None, :])[0]
-    importance = (
-        pd.Series((design / beta) ** 2, index=list(model.names)) if beta > 0 else None
-    )
-    return make_result(
-        model, method="form → is", pf=pf if n_is else math.nan,
-        cov=cov if math.isfinite(cov) else math.nan, ci=ci, converged=converged,
-        message="; ".join(notes), history=history,
-        design_points=(DesignPoint(x=x, u=design, beta=beta, importance=importance),),
-        details={"beta_form": beta, "pf_form": float(stats.norm.sf(beta)),
-                 "n_importance_samples": n_is},
-        n_trials=n_is,
     )

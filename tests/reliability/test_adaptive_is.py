@@ -33,18 +33,25 @@ def linear(x: np.ndarray) -> np.ndarray:
 
 
 def test_noisy_limit_state_with_known_pf() -> None:
-    """g = beta - u1 + 0.2 eps(x): P(fail | x) = Phi((u1 - beta) / 0.2) and pf = 1e-4."""
+    """g = beta - u1 + 0.2 eps(x): P(fail | x) = Phi((u1 - beta) / 0.2) and pf = 1e-4.
+
+    The 95 % interval covers in at least 3 of 4 seeds (binomial at 95 % coverage: the
+    test fails with probability 0.014)."""
     problem = noisy_linear_problem(1e-4, sigma=0.2)
     model = LimitStateModel(problem.limit_state, problem.distribution)
     seen = diagnose(model, np.random.default_rng(0))
     assert seen.noisy and not seen.plateau and "noise" in seen.describe()
-    result = estimate_failure_probability(
-        problem.limit_state, problem.distribution, seed=0, max_calls=8000
-    )
-    assert result.method.startswith("auto: mc → ais"), result.message
-    assert "noise" in result.message
-    assert result.converged, result.message
-    assert result.ci[0] <= problem.reference_pf <= result.ci[1]
+    covered = 0
+    for seed in range(4):
+        result = estimate_failure_probability(
+            problem.limit_state, problem.distribution, seed=seed, max_calls=8000
+        )
+        assert result.method.startswith("auto: mc → ais"), result.message
+        assert "noise" in result.message and "twins of failed points" in result.message
+        assert result.converged, result.message
+        assert result.n_calls <= 4000
+        covered += result.ci[0] <= problem.reference_pf <= result.ci[1]
+    assert covered >= 3
 
 
 def test_smooth_limit_state_keeps_the_surrogate() -> None:
