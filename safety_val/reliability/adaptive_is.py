@@ -56,7 +56,7 @@ _MIN_ELITE = 5  # fewest points strictly below a plateau to take them as the eli
 _MAX_SPREAD = 4.0  # widest standard deviation of an exploration proposal
 _MIN_FINAL_BATCHES = 2  # final batches before the estimate may converge
 _MAX_SHARE = 0.1  # no single sample may carry more of the estimate to converge
-_NOISE_CHECKS = 10  # twins of failed points behind noise_aware="auto"
+_NOISE_CHECKS = 10  # twins of failed points (the noise check)
 _NOISE_FLIPS = 0.2  # share of those twins that must pass to call the limit state noisy
 _NEIGHBOURS = 10  # neighbours behind the local failure share of the noise-aware proposal
 _STRUCTURED_DIMENSION = 20  # above it, proposals have a shrunk mean and a spiked covariance
@@ -446,6 +446,10 @@ def run(
     Au, S.-K. and Beck, J. L. (1999). A new adaptive importance sampling scheme for
     reliability calculations. Structural Safety 21(2), 135–158.
     https://doi.org/10.1016/S0167-4730(99)00014-4
+
+    Cappé, O., Douc, R., Guillin, A., Marin, J.-M. and Robert, C. P. (2008). Adaptive
+    importance sampling in general mixture classes. Statistics and Computing 18(4),
+    447–459. https://doi.org/10.1007/s11222-008-9059-x
 
     Cornuet, J.-M., Marin, J.-M., Mira, A. and Robert, C. P. (2012). Adaptive multiple
     importance sampling. Scandinavian Journal of Statistics 39(4), 798–812.
