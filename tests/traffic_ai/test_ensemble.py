@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from scipy.optimize import nnls
 
 from tests.traffic_ai.conftest import synthetic_table
@@ -279,3 +280,27 @@ def test_baselines_are_judged_out_of_fold_on_all_but_one_block() -> None:
     fallback = _baseline_splits(short, short[::3], config)
     assert len(fallback) == 2 and all(len(train) for train, _ in fallback)
     assert np.array_equal(np.concatenate([rows for _, rows in fallback]), np.arange(36))
+
+
+def test_an_executor_runs_the_costliest_fits_first_and_changes_nothing() -> None:
+    from safety_val.execution.registry import make_executor
+
+    ring = np.roll(np.eye(5), 1, axis=1)
+    segments = tuple(f"s{i}" for i in range(5))
+    dataset = MacroDataset.from_frame(synthetic_table(segments, ring, days=1.5), adjacency=ring)
+    config = TrainConfig(
+        backbones=("stgcn", "agcrn"), baselines=(), epochs=1, hidden=4, epoch_windows=16,
+        min_blocks=4, device="cpu",
+    )
+    order: list[str] = []
+    here = TrafficModel.fit(dataset, config, progress=lambda label, *_: order.append(label))
+    with make_executor("serial") as executor:
+        there = TrafficModel.fit(dataset, config, executor=executor)
+    # in this process one line per epoch in task order; agcrn's epochs cost most, it goes first
+    assert order == ["agcrn fold 1/2", "agcrn fold 2/2", "stgcn fold 1/2", "stgcn fold 2/2"]
+    np.testing.assert_array_equal(here.meta.selected_, there.meta.selected_)
+    np.testing.assert_allclose(here.meta.candidate_mae_, there.meta.candidate_mae_, rtol=1e-6)
+    for name in config.backbones:  # fold k's fit is the k-th, whatever ran first
+        for mine, theirs in zip(here.members[name].fits, there.members[name].fits, strict=True):
+            for key, value in mine.state().items():
+                torch.testing.assert_close(value, theirs.state()[key])
