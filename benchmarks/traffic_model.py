@@ -86,7 +86,8 @@ def main() -> None:
         model = train(dataset, args.epochs, args.seed, args.workers)
         folder = save_model(model, work / "model")
     config = model.config
-    for member, log in model.training_log.items():
+    for member in model.member_names:
+        log = model.training_log[member]
         epochs = (
             f"best epochs of the fold fits {log['best_epochs']} of {log['epochs_run']} run; "
             if "best_epochs" in log
