@@ -39,6 +39,8 @@ MAJOR_STATES: Final = frozenset("GMO")
 MINOR_STATES: Final = frozenset("gms=wo")
 _WIDTH = 1.8
 _MAX_HALF_AREA = 5.0
+#: Vehicle-lane pairs whose next link is remembered (the cache is emptied beyond).
+_VIA_CACHE = 200_000
 
 # libsumo variable ids (see egos.py)
 _VAR_SPEED, _VAR_ANGLE, _VAR_LENGTH, _VAR_ACCEL, _VAR_LANE = 0x40, 0x43, 0x44, 0x72, 0x51
@@ -70,6 +72,8 @@ class JunctionMap:
         self._ego_state: dict[str, str] = {}
         self._step: float = -1.0
         self._links: dict[str, tuple[str, str]] = {}
+        self._via: dict[tuple[str, str], str] = {}
+        self._lane_states: dict[str, dict[str, str]] = {}
 
     # -- static data --------------------------------------------------------------------------
     def _lane_length(self, lane: str) -> float:
@@ -144,15 +148,37 @@ class JunctionMap:
 
     # -- per step -----------------------------------------------------------------------------
     def _next_link(self, vehicle: str, lane: str, time: float) -> tuple[str, str]:
-        """``(via lane, link state)`` of a vehicle's next link (``("", "")`` if none)."""
+        """``(via lane, link state)`` of a vehicle's next link (``("", "")`` if none).
+
+        Which link a vehicle takes out of its lane is asked once per lane
+        (``vehicle.getNextLinks``, the costly call); its state, which signals change,
+        is read every step from the lane's links (``lane.getLinks``, once per lane and
+        step, shared by every vehicle on the lane).
+        """
         import libsumo
 
         if time != self._step:
-            self._step, self._links = time, {}
-        if vehicle not in self._links:
-            links = libsumo.vehicle.getNextLinks(vehicle) if not lane.startswith(":") else ()
-            self._links[vehicle] = ((str(links[0][4]), str(links[0][5])) if links
-                                    else ("", ""))
+            self._step, self._links, self._lane_states = time, {}, {}
+        if vehicle in self._links:
+            return self._links[vehicle]
+        if lane.startswith(":"):
+            self._links[vehicle] = ("", "")
+            return self._links[vehicle]
+        key = (vehicle, lane)
+        via = self._via.get(key)
+        state = None
+        if via is not None:
+            if lane not in self._lane_states:
+                self._lane_states[lane] = {str(link[4]): str(link[5])
+                                           for link in libsumo.lane.getLinks(lane)}
+            state = self._lane_states[lane].get(via, "") if via else ""
+        if via is None or (via and not state):
+            links = libsumo.vehicle.getNextLinks(vehicle)
+            via, state = (str(links[0][4]), str(links[0][5])) if links else ("", "")
+            if len(self._via) > _VIA_CACHE:
+                self._via.clear()
+            self._via[key] = via
+        self._links[vehicle] = (via, state or "")
         return self._links[vehicle]
 
     def _path(self, vehicle: str, lane: str, position: float, time: float,
