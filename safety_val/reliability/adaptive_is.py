@@ -198,18 +198,28 @@ class _Record:
             return out
         owner = owner[failed]
         log_target = log_phi(np.concatenate(self.u)[failed])
-        log_q = self.log_q[:, failed]
         sizes = np.array([n for _, n in self.proposals], dtype=float)
+        n_total = float(sizes.sum())
+        log_q = self.log_q[:, failed]
+        weighted = log_q + np.log(sizes / n_total)[:, None]  # log (n_k / N) q_k
+        log_all = logsumexp(weighted, axis=0)
         for position, b in enumerate(batches):
-            others = np.arange(len(self.proposals)) != b
-            mine = owner != b
-            n_others = float(sizes[others].sum())
-            if not mine.any() or n_others <= 0:
+            cols = np.flatnonzero(owner != b)
+            n_others = n_total - float(sizes[b])
+            if not len(cols) or n_others <= 0:
                 continue
-            log_mixture = logsumexp(log_q[others] + np.log(sizes[others] / n_others)[:, None],
-                                    axis=0)
-            omega = np.exp(log_target - log_mixture)[mine]
-            ratio = np.exp(log_target - log_q[b])[mine]
+            # the other batches' mixture is the whole mixture less batch b's term: O(F) per
+            # batch instead of O(B F); where b's term is nearly all of it, summed exactly
+            with np.errstate(invalid="ignore", over="ignore"):
+                share = np.nan_to_num(np.exp(weighted[b, cols] - log_all[cols]), nan=0.0)
+            log_rest = log_all[cols] + np.log1p(-np.minimum(share, 1.0 - 1e-12))
+            exact = share > 1.0 - 1e-6
+            if exact.any():
+                keep = np.arange(len(sizes)) != b
+                log_rest[exact] = logsumexp(weighted[keep][:, cols[exact]], axis=0)
+            log_mixture = log_rest + math.log(n_total / n_others)
+            omega = np.exp(log_target[cols] - log_mixture)
+            ratio = np.exp(log_target[cols] - log_q[b, cols])
             total = float(omega.sum())
             if total > 0:
                 out[position] = max(0.0, n_others * float(omega @ ratio) / (total * total) - 1.0)
