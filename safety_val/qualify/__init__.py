@@ -22,7 +22,7 @@ Examples
 >>> from safety_val.qualify import SUITE_VERSION, select_requirements
 >>> quick = select_requirements("quick")
 >>> len(quick) < len(select_requirements("full")), SUITE_VERSION
-(True, '1.0.0')
+(True, '1.1.0')
 """
 
 from __future__ import annotations

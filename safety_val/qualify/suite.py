@@ -16,7 +16,7 @@ from safety_val.qualify.requirement import Mode, Requirement
 __all__ = ["SUITE_NAME", "SUITE_VERSION", "all_requirements", "select_requirements"]
 
 SUITE_NAME = "safety-val tool qualification suite"
-SUITE_VERSION = "1.0.0"
+SUITE_VERSION = "1.1.0"
 """Version of the suite (requirements, methods, acceptance criteria, budgets)."""
 
 

@@ -739,7 +739,10 @@ def run_subset(
     each conditional level sampled by Markov chains started from the previous level's
     failing samples. The estimator is slightly biased and its CoV (OpenTURNS' estimate,
     accounting for chain correlation) grows with the number of levels
-    :math:`\approx \ln p_f / \ln p_0`.
+    :math:`\approx \ln p_f / \ln p_0`. Its domain of use is pf down to about 1e-3
+    (``safety-val qualify``): at :math:`p_f = 2.9 \times 10^{-7}` in ten dimensions
+    it was 2.5 times too high, 5.1 of its own standard errors away; use ``"nais"``,
+    ``"ais"`` or ``"auto"`` for rarer events.
 
     References
     ----------
