@@ -713,9 +713,11 @@ class _Run:
 
         if not self.structured:
             return fit(0.0)
-        candidates = [fit(0.0), fit(1.0)]
-        predicted = [self.record.predicted_relative_variance(q) for q in candidates]
-        return candidates[int(np.argmin(predicted))]
+        estimated, unit = fit(0.0), fit(1.0)
+        if np.array_equal(estimated.scales, unit.scales):  # the estimated bulk is >= 1
+            return estimated
+        predicted = [self.record.predicted_relative_variance(q) for q in (estimated, unit)]
+        return (estimated, unit)[int(np.argmin(predicted))]
 
     def _check_noise(self) -> None:
         """Evaluate twins 1e-4 away of up to 10 failed points, to see whether they fail too.
