@@ -21,9 +21,13 @@ Usage::
     python benchmarks/random_testing.py --skip-scaling
     python benchmarks/random_testing.py --skip-scaling --policy motorway
     python benchmarks/random_testing.py --traffic 1000 --egos 20 --skip-scaling --no-captures
+    python benchmarks/random_testing.py --skip-scaling --sumo-alone
 
 ``--no-captures`` runs part 1 again without the event detector's close-encounter
 captures (which give SSM-only events their states) and prints their CPU overhead.
+``--sumo-alone`` first runs the same network, traffic, step and collision checks in the
+``sumo`` binary with no egos, no TraCI and no SSM device, and prints its real-time factor:
+the ceiling of any ADS on this core.
 """
 
 from __future__ import annotations
@@ -59,6 +63,31 @@ def _demand(network: Path, folder: Path, traffic: int, seed: int) -> Path:
     return routes
 
 
+def _sumo_alone(network: Path, routes: Path, folder: Path, duration: float) -> None:
+    """Print the real-time factor of the background traffic in the sumo binary alone."""
+    import resource
+    import subprocess
+
+    import sumolib
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    subprocess.run([
+        sumolib.checkBinary("sumo"), "-n", str(network), "-r", str(routes),
+        "-a", str(folder / "traffic.vtype.add.xml"), "--step-length", "0.1", "--begin", "0",
+        "--end", f"{duration}", "--seed", "1", "--collision.mingap-factor", "0",
+        "--collision.action", "warn", "--collision.check-junctions", "true",
+        "--time-to-teleport", "120", "--max-depart-delay", "60", "--no-step-log",
+        "--no-warnings",
+    ], check=True, capture_output=True)
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    print(f"SUMO alone (same network, traffic, step and collision checks; no egos, no TraCI): "
+          f"{duration:.0f} s simulated, real-time factor {duration / wall:.2f} (wall)  "
+          f"{duration / cpu:.2f} (CPU)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -73,6 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-captures", action="store_true",
                         help="also run part 1 without the close-encounter captures and print "
                              "their overhead")
+    parser.add_argument("--sumo-alone", action="store_true",
+                        help="first run the same traffic in the sumo binary alone (no egos, "
+                             "no TraCI) and print its real-time factor")
     args = parser.parse_args(argv)
 
     from safety_val.execution import make_executor
@@ -86,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
         network = generate_network("grid", folder / "city.net.xml", size=args.size,
                                    default_lanenumber=2, tls_guess=True)
         routes = _demand(network, folder, args.traffic, 1)
+        if args.sumo_alone:
+            _sumo_alone(network, routes, folder, args.duration)
         if args.no_captures:  # warm up (lazy imports) so that both timed runs are alike
             run_instance(InstanceSpec("warm", str(network), str(routes), 2.0, args.egos, 1,
                                       str(folder / "run"), policy=args.policy))
