@@ -9,7 +9,8 @@ collisions per ego-hour (with a 95 % Garwood interval), the share of junction co
 (crossing and opposing) that map onto a built-in template, both with the straight-road
 templates alone (what the mapping did before) and with the junction templates, and the
 candidate logical scenarios mined from the events. Finally it estimates the first
-junction candidate with ``safety-val estimate`` and prints the command and its output.
+candidate of each junction template with ``safety-val estimate`` and prints the commands
+and their output.
 
 ``pf`` estimates the failure probability of the junction catalogue files
 (``scenarios/junction_*.yaml``) by crude Monte Carlo and prints it with its coefficient
@@ -179,9 +180,15 @@ def report(args: argparse.Namespace) -> None:
             candidates = [c for c in mined if "junction" in Path(c).name]
     print(f"\ncollisions per ego-hour: {rates['motorway']:.3f} (motorway ADS) -> "
           f"{rates['reference']:.3f} (yielding urban ADS), same network, demand and seeds")
-    if candidates and not args.skip_estimate:
-        command = ["safety-val", "estimate", candidates[0], "--max-calls",
-                   str(args.estimate_calls), "--seed", "0", "--out", str(out / "estimate")]
+    if args.skip_estimate:
+        return
+    first: dict[str, str] = {}  # the first candidate of each junction template
+    for candidate in candidates:
+        first.setdefault(Path(candidate).stem.rsplit("_", 1)[0], candidate)
+    for kind, candidate in first.items():
+        command = ["safety-val", "estimate", candidate, "--max-calls",
+                   str(args.estimate_calls), "--seed", "0", "--out",
+                   str(out / f"estimate-{kind}")]
         print(f"\n$ {shlex.join(command)}")
         done = subprocess.run([sys.executable, "-m", "safety_val", *command[1:]],
                               capture_output=True, text=True, check=False)
@@ -236,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         q.add_argument("--window", type=float, default=15.0, help="minutes per instance")
         q.add_argument("--size", type=int, default=6)
         q.add_argument("--out", default="runs/junction-coverage")
-        q.add_argument("--estimate-calls", type=int, default=2000)
+        q.add_argument("--estimate-calls", type=int, default=20000)
         q.add_argument("--skip-estimate", action="store_true")
         q.add_argument("--no-remap", action="store_true",
                        help="report the templates the run recorded, without mapping again")

@@ -26,6 +26,7 @@ state is remembered from its last lane before the junction.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -74,6 +75,7 @@ class JunctionMap:
         self._links: dict[str, tuple[str, str]] = {}
         self._via: dict[tuple[str, str], str] = {}
         self._lane_states: dict[str, dict[str, str]] = {}
+        self._offsets: dict[tuple[str, ...], tuple[float, ...]] = {}
 
     # -- static data --------------------------------------------------------------------------
     def _lane_length(self, lane: str) -> float:
@@ -108,6 +110,13 @@ class JunctionMap:
                 chain.append(nxt[0])
             self._chain[lane] = tuple(chain)
         return self._chain[lane]
+
+    def _chain_offsets(self, chain: tuple[str, ...]) -> tuple[float, ...]:
+        """Length along a chain of internal lanes at the start of each (and its end)."""
+        if chain not in self._offsets:
+            self._offsets[chain] = (0.0, *itertools.accumulate(
+                self._lane_length(x) for x in chain))
+        return self._offsets[chain]
 
     def _internal_foes(self, lane: str) -> frozenset[str]:
         import libsumo
@@ -224,7 +233,7 @@ class JunctionMap:
         ego_state = self._ego_state.get(ego, "")
         ego_length = float(values[_VAR_LENGTH])
         ego_angle = float(values[_VAR_ANGLE])
-        offsets = np.concatenate([[0.0], np.cumsum([self._lane_length(x) for x in chain])])
+        offsets = self._chain_offsets(chain)
         foe_lanes: dict[str, list[int]] = {}
         for i, x in enumerate(chain):
             for f in self._internal_foes(x):
@@ -240,8 +249,7 @@ class JunctionMap:
             if other is None:
                 continue
             _, other_chain, other_to_first, other_state = other
-            other_offsets = np.concatenate(
-                [[0.0], np.cumsum([self._lane_length(x) for x in other_chain])])
+            other_offsets = self._chain_offsets(other_chain)
             best: Foe | None = None
             for j, lane_b in enumerate(other_chain):
                 for i in foe_lanes.get(lane_b, ()):
