@@ -194,8 +194,9 @@ def train_command(
 ) -> None:
     """Train the ensemble of STGCN, DCRNN, Graph WaveNet, AGCRN and the baselines.
 
-    Per channel and horizon it uses the best member out of fold, or a combination where the
-    out-of-fold evidence says the combination is better.
+    Per channel and horizon it uses the best member out of fold where it stands out (unless
+    a combination is significantly better), and a combination where the out-of-fold
+    evidence cannot tell the members apart.
     """
     from safety_val.cli.common import say, stderr, stdout
     from traffic_ai.ensemble import TrafficModel

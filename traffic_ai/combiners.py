@@ -12,23 +12,35 @@ The out-of-fold forecasts are cut into contiguous time blocks (``block_hours`` l
 fitted combiner is *cross-fitted*: for each block it is fitted on the other blocks except
 the two next to it (their forecast windows share intervals with the block's) and forecasts
 the block, so every candidate's error on a block is out of sample. The combiners are fitted
-by least squares from per-block moment matrices, so leaving a block out costs a subtraction.
+by weighted least squares from per-block moment matrices, so leaving a block out costs a
+subtraction; each block's rows weigh the inverse square of its members' median MAE, so one
+block where every member is far off (a jam) does not set the weights of all the others.
 
-Selection rule (fixed in advance):
+Selection rule (fixed in advance), a model confidence set (Hansen, Lunde & Nason 2011)
+built with one-sided Diebold-Mariano tests at level ``significance`` on the per-block MAE:
 
-1. The **incumbent** is the member with the lowest pooled out-of-fold MAE.
-2. With fewer than ``min_blocks`` blocks the evidence is too thin to judge a combination:
-   the incumbent is used.
-3. Otherwise a combiner replaces it only if its pooled MAE is lower *and* the one-sided
-   Diebold-Mariano test on the per-block MAE differences rejects "no better" at level
-   ``significance``; among such combiners the one with the lowest pooled MAE is used.
+1. With fewer than ``min_blocks`` blocks the evidence is too thin to judge anything: the
+   member with the lowest pooled out-of-fold MAE (the *best member*) is used.
+2. The *set* holds the candidates not significantly worse than the candidate with the
+   lowest pooled MAE.
+3. If the best member is the only member in the set, it stands out: it is used unless a
+   combiner has a lower pooled MAE *and* is significantly better than it (the combiner
+   with the lowest pooled MAE among those).
+4. If several members are in the set, the blocks cannot tell them apart and choosing one
+   of them would be choosing noise: the combiner in the set with the lowest pooled MAE is
+   used (the best member if no combiner is in the set).
 
-So the chosen candidate's out-of-fold MAE is never above the best member's (by
-construction), and a combination is used only where the blocks show its gain is not noise.
-The blocks play the part of the loss-differential series of the Diebold-Mariano test; their
-means are nearly independent when a block is much longer than the horizon, and the variance
-allows for correlation between nearby blocks (Newey-West) with the Harvey-Leybourne-Newbold
-small-sample correction and Student-t reference (:func:`diebold_mariano`).
+So the chosen candidate is never significantly worse out of fold than the best member,
+and where one member is known to be best it is used alone. Where the evidence cannot
+rank the members a combination is used, because picking the winner of a noisy ranking
+loses to combining (the forecast combination puzzle, Smith & Wallis 2009): on the
+benchmark's data one jam in the training period made persistence the best density
+member out of fold, by a margin no test could call significant, and the test period's
+best member was a backbone. The blocks play the part of the loss-differential series of
+the Diebold-Mariano test; their means are nearly independent when a block is much longer
+than the horizon, and the variance allows for correlation between nearby blocks
+(Newey-West) with the Harvey-Leybourne-Newbold small-sample correction and Student-t
+reference (:func:`diebold_mariano`).
 
 References
 ----------
@@ -44,6 +56,9 @@ Statistics 13(3), 253-263. https://doi.org/10.1080/07350015.1995.10524599
 Harvey, Leybourne & Newbold (1997). Testing the equality of prediction mean squared errors.
 International Journal of Forecasting 13(2), 281-291.
 https://doi.org/10.1016/S0169-2070(96)00719-4
+
+Hansen, Lunde & Nason (2011). The model confidence set. Econometrica 79(2), 453-497.
+https://doi.org/10.3982/ECTA5771
 
 Smith & Wallis (2009). A simple explanation of the forecast combination puzzle. Oxford
 Bulletin of Economics and Statistics 71(3), 331-355.
@@ -66,6 +81,7 @@ __all__ = [
     "CONVEX",
     "CombinerSelection",
     "Moments",
+    "block_weights",
     "choose_candidate",
     "convex_weights",
     "diebold_mariano",
@@ -134,6 +150,17 @@ class Moments:
                 np.asarray(values[blocks]).sum(axis=0, keepdims=True)
                 for values in (self.count, self.x_sum, self.y_sum, self.gram, self.cross)
             )
+        )
+
+    def weighted(self, weights: np.ndarray) -> Moments:
+        """The moments with block ``b``'s rows weighted by ``weights[b]`` ((B, Q, C))."""
+        w = weights
+        return Moments(
+            self.count * w,
+            self.x_sum * w[..., None],
+            self.y_sum * w,
+            self.gram * w[..., None, None],
+            self.cross * w[..., None],
         )
 
 
@@ -270,7 +297,7 @@ def choose_candidate(
     *,
     significance: float = 0.05,
     min_blocks: int = 8,
-) -> tuple[int, np.ndarray, int]:
+) -> tuple[int, np.ndarray, np.ndarray, int]:
     """The selection rule: index of the candidate to use, and the evidence.
 
     Parameters
@@ -289,46 +316,63 @@ def choose_candidate(
     -------
     chosen
         Index of the candidate to use.
-    p_values
-        (K,) one-sided Diebold-Mariano p-value of each candidate against the incumbent (the
-        best member); NaN for the incumbent, and for every candidate when evidence is thin.
+    p_better
+        (K,) one-sided Diebold-Mariano p-value of "candidate k is no better than the best
+        member" (small: k is better); NaN for the best member itself.
+    p_worse
+        (K,) p-value of "the candidate with the lowest pooled MAE is no better than k"
+        (small: k is significantly worse, out of the set); NaN for that candidate.
     blocks
-        Number of blocks with observations for every candidate.
+        Number of blocks with observations for every candidate. Both p-value arrays are
+        NaN when it is below ``min_blocks``.
 
     Examples
     --------
     >>> per_block = np.array([[1.0] * 8, [1.1] * 8, [0.9, 0.95] * 4])
-    >>> chosen, p, b = choose_candidate(per_block.mean(1), per_block, 2)
-    >>> chosen, b, bool(p[2] < 0.05)
+    >>> chosen, p_better, p_worse, b = choose_candidate(per_block.mean(1), per_block, 2)
+    >>> chosen, b, bool(p_better[2] < 0.05)
     (2, 8, True)
     >>> choose_candidate(per_block.mean(1), per_block, 2, min_blocks=9)[0]  # thin evidence
     0
     """
     k = len(pooled)
-    p_values = np.full(k, np.nan)
+    p_better = np.full(k, np.nan)
+    p_worse = np.full(k, np.nan)
     existing = np.isfinite(pooled)
     if not existing[:members].any():
-        return 0, p_values, 0
+        return 0, p_better, p_worse, 0
     incumbent = int(np.nanargmin(np.where(existing[:members], pooled[:members], np.inf)))
     complete = np.isfinite(per_block[existing]).all(axis=0)
     n_blocks = int(complete.sum())
     if n_blocks < min_blocks:
-        return incumbent, p_values, n_blocks
+        return incumbent, p_better, p_worse, n_blocks
+    best = int(np.nanargmin(np.where(existing, pooled, np.inf)))
     for candidate in np.flatnonzero(existing):
         if candidate != incumbent:
-            differences = per_block[candidate, complete] - per_block[incumbent, complete]
-            p_values[candidate] = diebold_mariano(differences)
+            p_better[candidate] = diebold_mariano(
+                per_block[candidate, complete] - per_block[incumbent, complete]
+            )
+        if candidate != best:
+            p_worse[candidate] = diebold_mariano(
+                per_block[best, complete] - per_block[candidate, complete]
+            )
+    in_set = existing & (np.nan_to_num(p_worse, nan=1.0) >= significance)
     combiners = np.arange(k) >= members
+    if in_set[:members].sum() >= 2:  # the members cannot be told apart: combine
+        pool = in_set & combiners
+        if not pool.any():
+            return incumbent, p_better, p_worse, n_blocks
+        return int(np.flatnonzero(pool)[np.argmin(pooled[pool])]), p_better, p_worse, n_blocks
     challengers = (
         combiners
         & existing
         & (pooled < pooled[incumbent])
-        & (np.nan_to_num(p_values, nan=1.0) < significance)
+        & (np.nan_to_num(p_better, nan=1.0) < significance)
     )
     if not challengers.any():
-        return incumbent, p_values, n_blocks
+        return incumbent, p_better, p_worse, n_blocks
     chosen = int(np.flatnonzero(challengers)[np.argmin(pooled[challengers])])
-    return chosen, p_values, n_blocks
+    return chosen, p_better, p_worse, n_blocks
 
 
 def _mae_sums(forecast: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -336,6 +380,22 @@ def _mae_sums(forecast: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np
     error = np.abs(forecast - targets)
     observed = np.isfinite(error)
     return np.where(observed, error, 0.0).sum(axis=(0, 2)), observed.sum(axis=(0, 2))
+
+
+def block_weights(member_sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(B, Q, C) weights of the blocks' rows in the combiners' least squares.
+
+    Each block is weighted by the inverse square of its members' median MAE (normalised
+    to mean 1 over the blocks with observations): weighted least squares for blocks whose
+    error scale differs, so that one block where every member is far off (a jam) does
+    not set the weights of every other block.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.nanmedian(member_sums / counts, axis=0)
+        weights = 1.0 / scale**2
+    weights = np.where(np.isfinite(weights) & (counts > 0), weights, 0.0)
+    mean = weights.sum(axis=0) / np.maximum((weights > 0).sum(axis=0), 1)
+    return np.where(mean > 0, weights / np.where(mean > 0, mean, 1.0), 0.0)
 
 
 def _change(mae: float, reference: float) -> str:
@@ -362,21 +422,29 @@ class CombinerSelection:
         mean, the convex combination and stacked regression (cross-fitted); NaN for a
         candidate that does not exist.
     p_values_
-        (M + 3, Q, C) one-sided Diebold-Mariano p-value of each candidate against the best
-        member (NaN for the best member itself and where the evidence is thin).
+        (M + 3, Q, C) one-sided Diebold-Mariano p-value of "no better than the best member"
+        for each candidate (NaN for the best member itself and where the evidence is thin).
+    p_worse_
+        (M + 3, Q, C) p-value of "the candidate with the lowest pooled MAE is no better"
+        for each candidate: those at or above ``significance`` form the set of the rule.
     blocks_
         (Q, C) number of blocks the candidates were compared on.
     significance, min_blocks
         The rule's constants (see the module docstring).
+    block_weighting
+        Weight each block's rows by the inverse square of its members' median MAE in the
+        combiners' least squares (see the module docstring).
     """
 
     significance: float = 0.05
     min_blocks: int = 8
+    block_weighting: bool = True
     weights_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     intercept_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     selected_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
     candidate_mae_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     p_values_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    p_worse_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     blocks_: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
 
     @staticmethod
@@ -445,6 +513,8 @@ class CombinerSelection:
         for b, rows in enumerate(blocks):
             for i in range(m):
                 sums[i, b], counts[b] = _mae_sums(member_predictions[i, rows], targets[rows])
+        if self.block_weighting:
+            moments = moments.weighted(block_weights(sums[:m], counts))
         if n_blocks >= 4:  # cross-fitting: each block forecast by a fit without it and its
             # neighbours (whose forecast windows overlap the block's)
             every = np.arange(n_blocks)
@@ -479,9 +549,15 @@ class CombinerSelection:
         pooled = np.where(np.isfinite(sums).all(axis=1), pooled, np.nan)
         chosen = np.zeros((q, c), dtype=int)
         self.p_values_ = np.full((len(candidates), q, c), np.nan)
+        self.p_worse_ = np.full((len(candidates), q, c), np.nan)
         self.blocks_ = np.zeros((q, c), dtype=int)
         for h, k in np.ndindex(q, c):
-            chosen[h, k], self.p_values_[:, h, k], self.blocks_[h, k] = choose_candidate(
+            (
+                chosen[h, k],
+                self.p_values_[:, h, k],
+                self.p_worse_[:, h, k],
+                self.blocks_[h, k],
+            ) = choose_candidate(
                 pooled[:, h, k],
                 per_block[:, :, h, k],
                 m,
@@ -534,6 +610,28 @@ class CombinerSelection:
             return (
                 f"{labels[best]}: thin evidence, {blocks} blocks < {self.min_blocks}; "
                 f"best member out of fold (MAE {mae[best]:.4f})"
+            )
+        # a model saved before the set was recorded is explained as chosen then
+        worse = self.p_worse_[:, step, channel] if self.p_worse_.size else np.zeros(len(mae))
+        in_set = [
+            i for i in range(m) if np.isfinite(mae[i]) and not worse[i] < self.significance
+        ]
+        tied = [names[i] for i in in_set if i != best]
+        if len(in_set) >= 2:
+            within = (
+                f"{len(tied)} other member{'s' if len(tied) != 1 else ''} "
+                f"({', '.join(tied) or 'none'}) within noise of the best candidate "
+                f"(p >= {self.significance:g})"
+            )
+            if row == best:
+                return (
+                    f"{labels[best]}: best member out of fold (MAE {mae[best]:.4f}), "
+                    f"{within}, and every combiner significantly worse, over {blocks} blocks"
+                )
+            return (
+                f"{labels[row]}: {_change(mae[row], mae[best])} MAE against {labels[best]} "
+                f"out of fold, the best member, with {within}: the combiner with the lowest "
+                f"MAE not significantly worse than the best candidate, over {blocks} blocks"
             )
         if row == best:
             combined = np.arange(m, len(labels))

@@ -15,9 +15,12 @@ Training (:meth:`TrafficModel.fit`) follows stacked generalisation (Wolpert 1992
    a single block falls back to the ``folds`` blocks).
 2. Per horizon step and channel, :class:`~traffic_ai.combiners.CombinerSelection` chooses
    among every member alone (backbones and baselines, ridge included) and three combiners,
-   cross-fitted on ``block_hours``-long time blocks of the OOF forecasts: the best member
-   is kept unless a combiner's OOF MAE is lower with a one-sided Diebold-Mariano p-value
-   below ``significance``; with fewer than ``min_blocks`` blocks the best member is used.
+   cross-fitted on ``block_hours``-long time blocks of the OOF forecasts: a member that
+   stands out (no other member within noise of the best candidate, one-sided
+   Diebold-Mariano tests at ``significance``) is kept unless a combiner is significantly
+   better; where several members cannot be told apart, the combiner with the lowest OOF
+   MAE not significantly worse than the best candidate is used; with fewer than
+   ``min_blocks`` blocks the best member is used.
    The observations scored are those the metrics score (``null_value`` left out).
 3. A backbone is deployed as its fold fits together (:class:`~traffic_ai.training.
    FoldAverage`, the mean of their forecasts): the out-of-fold forecasts that chose the

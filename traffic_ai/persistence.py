@@ -68,6 +68,7 @@ def save_model(model: TrafficModel, folder: str | Path) -> Path:
             "selected": model.meta.selected_.tolist(),
             "candidate_mae": _to_json(model.meta.candidate_mae_),
             "p_values": _to_json(model.meta.p_values_),
+            "p_worse": _to_json(model.meta.p_worse_),
             "blocks": model.meta.blocks_.tolist(),
             "significance": model.meta.significance,
             "min_blocks": model.meta.min_blocks,
@@ -145,6 +146,9 @@ def load_model(folder: str | Path) -> TrafficModel:
             selected_=_from_json(combiner["selected"], int),
             candidate_mae_=_from_json(combiner["candidate_mae"]),
             p_values_=_from_json(combiner["p_values"]),
+            p_worse_=_from_json(combiner["p_worse"])
+            if "p_worse" in combiner
+            else np.zeros((0, 0, 0)),
             blocks_=_from_json(combiner["blocks"], int),
         ),
         training_seconds=float(meta.get("training_seconds", 0.0)),

@@ -85,8 +85,10 @@ class TrainConfig:
         Fewest blocks for a combination to be judged at all; with fewer (a short history)
         the best single member is used.
     significance
-        A combination replaces the best single member only if its out-of-fold MAE is lower
-        with a one-sided p-value below this (Diebold-Mariano test over the blocks).
+        Level of the one-sided Diebold-Mariano tests over the blocks: a candidate with a
+        p-value below it against the best candidate is significantly worse; a combination
+        replaces a member that stands out only if it is significantly better (see
+        :mod:`traffic_ai.combiners`).
     null_value
         Observations equal to it are left out of the metrics and of the choice of the
         combiner (0: as METR-LA's missing speeds, and as :func:`~traffic_ai.evaluation.

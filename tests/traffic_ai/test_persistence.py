@@ -38,6 +38,8 @@ def test_round_trip_gives_identical_forecasts(grid_net: Path, trained: tuple) ->
     # NaN (a candidate not tested) survives the JSON round trip as null
     assert np.isnan(model.meta.p_values_).any()
     np.testing.assert_array_equal(loaded.meta.p_values_, model.meta.p_values_)
+    assert model.meta.p_worse_.shape == model.meta.p_values_.shape
+    np.testing.assert_array_equal(loaded.meta.p_worse_, model.meta.p_worse_)
     np.testing.assert_array_equal(loaded.meta.candidate_mae_, model.meta.candidate_mae_)
     assert loaded.training_log == model.training_log
     assert loaded.combiner_table() == model.combiner_table()
