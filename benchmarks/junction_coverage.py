@@ -165,7 +165,16 @@ def report(args: argparse.Namespace) -> None:
         if (folder / "states.parquet").exists() and not args.no_remap:
             events = remap(events, pd.read_parquet(folder / "states.parquet"))
         instances = pd.read_parquet(folder / "instances.parquet")
-        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        if (folder / "summary.json").exists():
+            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        else:  # a run whose mining failed after its results were saved: mine them here
+            from traffic_ai.random_testing.mining import candidate_scenarios
+
+            print(f"{folder}: no summary.json; candidates mined from its saved events")
+            mined_now = candidate_scenarios(events, folder / "candidates",
+                                            odd=ROOT / "scenarios" / "odd" / "urban.yaml",
+                                            seed=0)
+            summary = {"candidates": [str(c.path) for c in mined_now]}
         hours = float(instances["ego_hours"].fillna(0).sum())
         km = float(instances["distance_km"].fillna(0).sum())
         rates[policy] = _summary(label, events, hours, km)["rate"]

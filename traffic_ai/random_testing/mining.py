@@ -32,6 +32,7 @@ import yaml
 from safety_val._io import atomic_write_text
 from safety_val._random import SeedLike, as_generator, derive_seed
 from safety_val.errors import ValidationError
+from traffic_ai.macro_data import SimulationWarning
 
 __all__ = [
     "TEMPLATE_LABELS",
@@ -257,6 +258,13 @@ def candidate_scenarios(
     ValidationError
         ``min_events < 10`` or an ODD file that does not load.
 
+    Warns
+    -----
+    SimulationWarning
+        A cluster whose candidate cannot be built (its distributions cannot be fitted, or
+        the file does not load) is skipped with its reason; the others are still mined.
+        A parameter with a single value in every event of a cluster is fixed at it.
+
     Notes
     -----
     A junction candidate fixes its situation's labels (e.g. ``other_direction:
@@ -292,15 +300,22 @@ def candidate_scenarios(
                     continue
                 name = f"mined_{template}_{len(candidates) + 1}"
                 path = folder / f"{name}.yaml"
-                document = _candidate(
-                    name, template, mapping, labels, members, by_id, odd_model, odd_path,
-                    folder, fit_parameters, derive_seed(rng),
-                    kpis=list(get_template(template).kpis) if template.startswith("junction")
-                    else _KPIS,
-                    limit_state=_limit_state(template, ttc_threshold, pet_threshold),
-                )
-                atomic_write_text(path, yaml.safe_dump(document, sort_keys=False, width=100))
-                load_scenario(path)  # refuse to hand out a candidate that does not validate
+                try:
+                    document = _candidate(
+                        name, template, mapping, labels, members, by_id, odd_model,
+                        odd_path, folder, fit_parameters, derive_seed(rng),
+                        kpis=list(get_template(template).kpis)
+                        if template.startswith("junction") else _KPIS,
+                        limit_state=_limit_state(template, ttc_threshold, pet_threshold),
+                    )
+                    atomic_write_text(path, yaml.safe_dump(document, sort_keys=False,
+                                                           width=100))
+                    load_scenario(path)  # refuse to hand out a candidate that does not load
+                except ValidationError as exc:  # one cluster must not cost the others
+                    path.unlink(missing_ok=True)
+                    warnings.warn(f"{name} ({len(members)} {template} events) not mined: "
+                                  f"{exc}", SimulationWarning, stacklevel=2)
+                    continue
                 candidates.append(CandidateScenario(name, template, path,
                                                     tuple(members.index)))
     return candidates
@@ -324,9 +339,13 @@ def _candidate(name: str, template: str, mapping: Mapping[str, tuple[str, str | 
               for p in mapping}
     clipped = members.clip(lower=pd.Series({p: b[0] for p, b in bounds.items()}),
                            upper=pd.Series({p: b[1] for p, b in bounds.items()}), axis=1)
+    # a parameter with one value in every event (on a regular grid every right turn has
+    # the same radius) has no distribution to fit: it is fixed at that value
+    constant = {p: float(clipped[p].iloc[0]) for p in mapping if clipped[p].nunique() < 2}
+    varied = [p for p in mapping if p not in constant]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = fit_parameters(clipped.reset_index(drop=True), list(mapping),
+        fit = fit_parameters(clipped.reset_index(drop=True), varied,
                              families=["Normal", "LogNormal", "Uniform", "Gamma"],
                              units={p: u for p, (_, _, u) in mapping.items()}, seed=seed)
     parameters = []
@@ -339,7 +358,8 @@ def _candidate(name: str, template: str, mapping: Mapping[str, tuple[str, str | 
         item["bounds"] = list(bounds[p])
         item["description"] = f"from {len(members)} NG events ({mapping[p][0]})"
         parameters.append(item)
-    fixed: dict[str, float | str] = {"lane_width": 3.2, **labels}
+    fixed: dict[str, float | str] = {"lane_width": 3.2, **labels,
+                                     **{p: round(v, 6) for p, v in constant.items()}}
     if template == "lead_braking":
         brake = by_id.loc[members.index, "brake_time"]
         fixed["lead_brake_time"] = float(np.nanmedian(brake)) if brake.notna().any() else 2.0

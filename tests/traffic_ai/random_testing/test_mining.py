@@ -112,3 +112,35 @@ def test_junction_candidates_fix_their_situation_and_load(tmp_path: Path) -> Non
     # the candidate simulates: its margins are finite
     g = second.limit_state(np.asarray(second.distribution.getSample(3)))
     assert np.isfinite(g).all()
+
+
+def test_a_parameter_with_one_value_is_fixed_at_it(tmp_path: Path) -> None:
+    # on a regular grid every crossing is as far from the stop line: one value, no spread
+    events = _junction_events().assign(other_distance_0=35.0)
+    candidates = candidate_scenarios(events, tmp_path, odd=URBAN, seed=1)
+    assert len(candidates) == 2
+    for candidate in candidates:
+        scenario = load_scenario(candidate.path)
+        assert scenario.fixed["other_distance"] == 35.0
+        assert "other_distance" not in [p.name for p in scenario.parameters]
+
+
+def test_a_cluster_that_cannot_be_fitted_costs_no_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import safety_val.formats.fit as fit
+
+    original, calls = fit.fit_parameters, []
+
+    def first_fails(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValidationError("no candidate family could be fitted", field="ego_speed")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fit, "fit_parameters", first_fails)
+    with pytest.warns(UserWarning, match=r"mined_junction_crossing_1 \(11 junction_crossing "
+                                         r"events\) not mined: ego_speed: no candidate"):
+        candidates = candidate_scenarios(_junction_events(), tmp_path, odd=URBAN, seed=1)
+    assert [len(c.events) for c in candidates] == [12]
+    assert sorted(p.name for p in tmp_path.glob("*.yaml")) == [candidates[0].path.name]
