@@ -23,9 +23,10 @@ built with one-sided Diebold-Mariano tests at level ``significance`` on the per-
    member with the lowest pooled out-of-fold MAE (the *best member*) is used.
 2. The *set* holds the candidates not significantly worse than the candidate with the
    lowest pooled MAE.
-3. If the best member is the only member in the set, it stands out: it is used unless a
-   combiner has a lower pooled MAE *and* is significantly better than it (the combiner
-   with the lowest pooled MAE among those).
+3. If at most one member is in the set (the best member stands out, or every member is
+   significantly worse than a combination), the best member is used unless a combiner has
+   a lower pooled MAE *and* is significantly better than it (the combiner with the lowest
+   pooled MAE among those).
 4. If several members are in the set, the blocks cannot tell them apart and choosing one
    of them would be choosing noise: the combiner in the set with the lowest pooled MAE is
    used (the best member if no combiner is in the set).
