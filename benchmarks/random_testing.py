@@ -70,14 +70,13 @@ def _sumo_alone(network: Path, routes: Path, folder: Path, duration: float) -> N
 
     import sumolib
 
+    from traffic_ai.random_testing.runner import traffic_options
+
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
     subprocess.run([
         sumolib.checkBinary("sumo"), "-n", str(network), "-r", str(routes),
-        "-a", str(folder / "traffic.vtype.add.xml"), "--step-length", "0.1", "--begin", "0",
-        "--end", f"{duration}", "--seed", "1", "--collision.mingap-factor", "0",
-        "--collision.action", "warn", "--collision.check-junctions", "true",
-        "--time-to-teleport", "120", "--max-depart-delay", "60", "--no-step-log",
+        "-a", str(folder / "traffic.vtype.add.xml"), *traffic_options(0.1, duration, 1),
         "--no-warnings",
     ], check=True, capture_output=True)
     wall = time.perf_counter() - wall

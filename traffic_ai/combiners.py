@@ -155,13 +155,12 @@ class Moments:
 
     def weighted(self, weights: np.ndarray) -> Moments:
         """The moments with block ``b``'s rows weighted by ``weights[b]`` ((B, Q, C))."""
-        w = weights
         return Moments(
-            self.count * w,
-            self.x_sum * w[..., None],
-            self.y_sum * w,
-            self.gram * w[..., None, None],
-            self.cross * w[..., None],
+            self.count * weights,
+            self.x_sum * weights[..., None],
+            self.y_sum * weights,
+            self.gram * weights[..., None, None],
+            self.cross * weights[..., None],
         )
 
 

@@ -339,7 +339,7 @@ def _candidate(name: str, template: str, mapping: Mapping[str, tuple[str, str | 
               for p in mapping}
     clipped = members.clip(lower=pd.Series({p: b[0] for p, b in bounds.items()}),
                            upper=pd.Series({p: b[1] for p, b in bounds.items()}), axis=1)
-    # a parameter with one value in every event (on a regular grid every right turn has
+    # a parameter with one value in every event (on a regular grid every left turn has
     # the same radius) has no distribution to fit: it is fixed at that value
     constant = {p: float(clipped[p].iloc[0]) for p in mapping if clipped[p].nunique() < 2}
     varied = [p for p in mapping if p not in constant]

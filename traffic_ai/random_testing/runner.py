@@ -71,6 +71,7 @@ __all__ = [
     "RandomTestResult",
     "run_instance",
     "run_random_test",
+    "traffic_options",
 ]
 
 #: Vehicle type id of the egos (carries the SSM device).
@@ -436,6 +437,20 @@ def run_instance(spec: InstanceSpec) -> InstanceResult:
     return result
 
 
+def traffic_options(step_length: float, duration: float, seed: int) -> list[str]:
+    """SUMO options of a random-test instance's traffic: step, seed, collisions, teleports.
+
+    Collisions (junctions included, no minimum gap) are only warned of, so that the event
+    detector records them and the vehicles drive on.
+    """
+    return [
+        "--step-length", f"{step_length}", "--begin", "0", "--end", f"{duration}",
+        "--seed", str(seed), "--collision.mingap-factor", "0",
+        "--collision.action", "warn", "--collision.check-junctions", "true",
+        "--time-to-teleport", "120", "--max-depart-delay", "60", "--no-step-log",
+    ]
+
+
 def _simulate(spec: InstanceSpec) -> InstanceResult:
     import libsumo
 
@@ -450,10 +465,7 @@ def _simulate(spec: InstanceSpec) -> InstanceResult:
     wall0, cpu0 = time.perf_counter(), time.process_time()
     options = [
         "sumo", "-n", spec.network, "-r", spec.routes, "-a", additional,
-        "--step-length", f"{dt}", "--begin", "0", "--end", f"{spec.duration}",
-        "--seed", str(spec.seed), "--collision.mingap-factor", "0",
-        "--collision.action", "warn", "--collision.check-junctions", "true",
-        "--time-to-teleport", "120", "--max-depart-delay", "60", "--no-step-log",
+        *traffic_options(dt, spec.duration, spec.seed),
         "--duration-log.disable", "--ignore-route-errors", "true",
         *sumo_log_options(spec.folder, summary_period=60.0),
     ]
